@@ -1,0 +1,12 @@
+"""The aisb Pulumi program: this stack's configuration -> one IotSecurityBaseline."""
+
+import pulumi
+
+from aisb import IotSecurityBaseline
+from aisb.settings import load
+
+baseline = IotSecurityBaseline("aisb", load().baseline_args())
+
+pulumi.export("alertTopicArn", baseline.alert_topic_arn)
+pulumi.export("iotLogGroup", baseline.iot_log_group_name)
+pulumi.export("accessAnalyzerArn", baseline.access_analyzer_arn)

@@ -1,0 +1,23 @@
+"""aisb: the AWS IoT Security Baseline as Pulumi components.
+
+Compose the whole baseline with ``IotSecurityBaseline`` or each control on its own.
+"""
+
+from aisb.baseline import IotSecurityBaseline, IotSecurityBaselineArgs
+from aisb.components.access_analyzer import AccessAnalyzer, AccessAnalyzerArgs
+from aisb.components.alerts import SecurityAlerts, SecurityAlertsArgs
+from aisb.components.audit import DeviceDefenderAudit, DeviceDefenderAuditArgs
+from aisb.components.iot_logging import IotLogging, IotLoggingArgs
+
+__all__ = [
+    "AccessAnalyzer",
+    "AccessAnalyzerArgs",
+    "DeviceDefenderAudit",
+    "DeviceDefenderAuditArgs",
+    "IotLogging",
+    "IotLoggingArgs",
+    "IotSecurityBaseline",
+    "IotSecurityBaselineArgs",
+    "SecurityAlerts",
+    "SecurityAlertsArgs",
+]

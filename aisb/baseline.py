@@ -1,0 +1,148 @@
+"""``IotSecurityBaseline``: the AISB controls composed for one account and region."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TypedDict
+
+import pulumi
+import pulumi_aws as aws
+
+from aisb.components.access_analyzer import AccessAnalyzer
+from aisb.components.alerts import SecurityAlerts
+from aisb.components.audit import DeviceDefenderAudit
+from aisb.components.iot_logging import IotLogging
+
+
+class IotSecurityBaselineArgs(TypedDict, total=False):
+    """Arguments of ``IotSecurityBaseline``; each has the default the stack config has."""
+
+    alert_emails: Sequence[str]
+    """E-mail addresses subscribed to the alert topic."""
+    existing_alert_topic_arn: pulumi.Input[str]
+    """Publish to this SNS topic instead of creating one."""
+    existing_alert_topic_kms_key_arn: pulumi.Input[str]
+    """The KMS key of ``existing_alert_topic_arn``, if it is encrypted."""
+    iot_log_level: str
+    """AWS IoT Core log level (default ERROR)."""
+    log_retention_days: int
+    """Retention of the log groups created (default 365)."""
+    audit_frequency: str
+    """Scheduled audit frequency (default DAILY)."""
+    audit_day_of_week: str | None
+    """Day of week for WEEKLY and BIWEEKLY audits."""
+    audit_day_of_month: str | None
+    """Day of month ("1".."31" or "LAST") for MONTHLY audits."""
+    audit_checks_disabled: Sequence[str]
+    """Audit checks to leave off."""
+    cert_max_age_days: int
+    """Certificate rotation period: DEVICE_CERTIFICATE_AGE_CHECK threshold (default 365)."""
+    cert_expiry_warning_days: int
+    """DEVICE_CERTIFICATE_EXPIRING_CHECK threshold (default 30)."""
+    access_analyzer: bool
+    """Create an account-zone IAM Access Analyzer (default true)."""
+    tags: Mapping[str, str]
+    """Tags for every taggable resource."""
+
+
+class IotSecurityBaseline(pulumi.ComponentResource):
+    """The AWS IoT Security Baseline for one account and region.
+
+    Looks up the account, region and partition once (through its own providers) and creates:
+    ``<name>-alerts`` (SecurityAlerts, AISB #7), ``<name>-logging`` (IotLogging, AISB #3),
+    ``<name>-audit`` (DeviceDefenderAudit, AISB #1, #2, #4) and, unless disabled,
+    ``<name>-access-analyzer`` (AccessAnalyzer, AISB #2).
+
+    Pass ``providers=[aws_provider, aws_native_provider]`` in ``opts`` to deploy to a region
+    other than the stack's; both must be for the same region.
+
+    Outputs: ``account_id``, ``region``, ``partition``, ``alert_topic_arn``,
+    ``alert_key_arn``, ``iot_log_group_name``, ``access_analyzer_arn`` (None when skipped).
+    """
+
+    account_id: pulumi.Output[str]
+    region: pulumi.Output[str]
+    partition: pulumi.Output[str]
+    alert_topic_arn: pulumi.Output[str]
+    alert_key_arn: pulumi.Output[str | None]
+    iot_log_group_name: pulumi.Output[str]
+    access_analyzer_arn: pulumi.Output[str | None]
+
+    def __init__(
+        self, name: str, args: IotSecurityBaselineArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("aisb:index:IotSecurityBaseline", name, None, opts)
+        # One lookup each, parented here so they use this component's providers.
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        self.account_id = aws.get_caller_identity_output(opts=invoke).account_id
+        self.region = aws.get_region_output(opts=invoke).region
+        self.partition = aws.get_partition_output(opts=invoke).partition
+        tags = dict(args.get("tags", {}))
+        child = pulumi.ResourceOptions(parent=self)
+
+        alerts = SecurityAlerts(
+            f"{name}-alerts",
+            {
+                "account_id": self.account_id,
+                "partition": self.partition,
+                "emails": list(args.get("alert_emails", [])),
+                **(
+                    {
+                        "existing_topic_arn": args["existing_alert_topic_arn"],
+                        "existing_topic_kms_key_arn": args.get("existing_alert_topic_kms_key_arn"),
+                    }
+                    if args.get("existing_alert_topic_arn") is not None
+                    else {}
+                ),
+                "tags": tags,
+            },
+            opts=child,
+        )
+        logging = IotLogging(
+            f"{name}-logging",
+            {
+                "account_id": self.account_id,
+                "region": self.region,
+                "partition": self.partition,
+                "log_level": args.get("iot_log_level", "ERROR"),
+                "retention_days": args.get("log_retention_days", 365),
+                "tags": tags,
+            },
+            opts=child,
+        )
+        DeviceDefenderAudit(
+            f"{name}-audit",
+            {
+                "account_id": self.account_id,
+                "partition": self.partition,
+                "alert_topic_arn": alerts.topic_arn,
+                "alert_topic_kms_key_arn": alerts.kms_key_arn,
+                "frequency": args.get("audit_frequency", "DAILY"),
+                "day_of_week": args.get("audit_day_of_week"),
+                "day_of_month": args.get("audit_day_of_month"),
+                "checks_disabled": list(args.get("audit_checks_disabled", [])),
+                "cert_max_age_days": args.get("cert_max_age_days", 365),
+                "cert_expiry_warning_days": args.get("cert_expiry_warning_days", 30),
+                "tags": tags,
+            },
+            opts=child,
+        )
+        self.access_analyzer_arn = pulumi.Output.from_input(None)
+        if args.get("access_analyzer", True):
+            analyzer = AccessAnalyzer(f"{name}-access-analyzer", {"tags": tags}, opts=child)
+            self.access_analyzer_arn = analyzer.analyzer_arn
+
+        self.alert_topic_arn = alerts.topic_arn
+        self.alert_key_arn = alerts.kms_key_arn
+        self.iot_log_group_name = logging.log_group_name
+        self.register_outputs(
+            {
+                "account_id": self.account_id,
+                "region": self.region,
+                "partition": self.partition,
+                "alert_topic_arn": self.alert_topic_arn,
+                "alert_key_arn": self.alert_key_arn,
+                "iot_log_group_name": self.iot_log_group_name,
+                "access_analyzer_arn": self.access_analyzer_arn,
+            }
+        )

@@ -1,0 +1,36 @@
+"""Small helpers every component uses: child options, tags and JSON policies from Outputs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pulumi
+
+from aisb.validation import InvalidValue
+
+
+def child(parent: pulumi.Resource, **kwargs: Any) -> pulumi.ResourceOptions:
+    """Options for a component's child: parented to it (so it inherits its providers)."""
+    return pulumi.ResourceOptions(parent=parent, **kwargs)
+
+
+def merge_tags(tags: Mapping[str, str] | None, control: str) -> dict[str, str]:
+    """The user's tags plus the AISB control a resource implements."""
+    return {**(tags or {}), "aisb:control": control}
+
+
+def native_tags(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    """Tags in the CloudFormation list form aws-native resources take."""
+    return [{"key": k, "value": val} for k, val in sorted(tags.items())]
+
+
+def policy_json(builder: Callable[..., dict[str, Any]], *inputs: Any) -> pulumi.Output[str]:
+    """Serialise ``builder(*resolved_inputs)`` once every input is known."""
+    return pulumi.Output.all(*inputs).apply(lambda vals: json.dumps(builder(*vals), sort_keys=True))
+
+
+def arg_error(component: str, arg: str, err: InvalidValue) -> ValueError:
+    """A ``ValueError`` naming the component, the argument, the value and what is accepted."""
+    return ValueError(f"{component}: argument {arg!r} {err}")

@@ -1,0 +1,55 @@
+"""AISB #2: IAM Access Analyzer for the account."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TypedDict
+
+import pulumi
+import pulumi_aws as aws
+
+from aisb.components._util import child, merge_tags
+
+
+class AccessAnalyzerArgs(TypedDict, total=False):
+    """Arguments of ``AccessAnalyzer``."""
+
+    analyzer_name: str
+    """Name of the analyzer (default ``aisb-account``); unique in the account and region."""
+    tags: Mapping[str, str]
+    """Tags for the analyzer."""
+
+
+class AccessAnalyzer(pulumi.ComponentResource):
+    """AISB #2 -- an account-zone IAM Access Analyzer.
+
+    It finds resources shared outside the account and, from CloudTrail activity, generates
+    least-privilege policies (for a Greengrass token-exchange role, say). AWS allows one
+    account-zone analyzer per region, so the baseline can skip it (``accessAnalyzer: false``)
+    where the account already has one.
+
+    Creates ``<name>-analyzer`` (type ``ACCOUNT``). Outputs: ``analyzer_arn``.
+    """
+
+    analyzer_arn: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: AccessAnalyzerArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        analyzer_name = args.get("analyzer_name", "aisb-account")
+        if not isinstance(analyzer_name, str) or not 1 <= len(analyzer_name) <= 255:
+            raise ValueError(
+                f"AccessAnalyzer: argument 'analyzer_name' got {analyzer_name!r}; "
+                "expected a name of 1 to 255 characters"
+            )
+        super().__init__("aisb:index:AccessAnalyzer", name, None, opts)
+        analyzer = aws.accessanalyzer.Analyzer(
+            f"{name}-analyzer",
+            # AWS requires a name; the analyzer is one per account and region anyway.
+            analyzer_name=analyzer_name,
+            type="ACCOUNT",
+            tags=merge_tags(args.get("tags"), "AISB-2"),
+            opts=child(self),
+        )
+        self.analyzer_arn = analyzer.arn
+        self.register_outputs({"analyzer_arn": self.analyzer_arn})

@@ -1,0 +1,136 @@
+"""AISB #7: the alert topic every control publishes to."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import TypedDict
+
+import pulumi
+import pulumi_aws as aws
+
+from aisb import iam
+from aisb import validation as v
+from aisb.components._util import arg_error, child, merge_tags, policy_json
+
+
+class SecurityAlertsArgs(TypedDict, total=False):
+    """Arguments of ``SecurityAlerts``."""
+
+    account_id: pulumi.Input[str]
+    """The AWS account id (required)."""
+    partition: pulumi.Input[str]
+    """The AWS partition, e.g. ``aws`` (required)."""
+    emails: Sequence[str]
+    """Addresses subscribed to the topic by e-mail; each must confirm the subscription."""
+    service_publishers: Sequence[str]
+    """AWS service principals that publish to the topic directly (``cloudwatch.amazonaws.com``
+    for alarms, ``events.amazonaws.com`` for EventBridge rules); granted on topic and key."""
+    existing_topic_arn: pulumi.Input[str]
+    """Use this topic instead of creating one (no key or topic policy is created then)."""
+    existing_topic_kms_key_arn: pulumi.Input[str]
+    """The KMS key encrypting ``existing_topic_arn``, if any: publishers are granted its use."""
+    tags: Mapping[str, str]
+    """Tags for every taggable child."""
+
+
+class SecurityAlerts(pulumi.ComponentResource):
+    """AISB #7 -- e-mail alerts for audit findings, detect alarms and other controls.
+
+    Creates, unless ``existing_topic_arn`` is given:
+    - ``<name>-key``: a customer-managed KMS key (rotation on) the account administers through
+      IAM and only the named ``service_publishers`` may use, for this account only;
+    - ``<name>-topic``: an SNS topic encrypted with that key;
+    - ``<name>-policy``: a topic policy letting this account (and those services acting for
+      it) publish, and denying publishing without TLS.
+    And always one ``<name>-email-<digest>`` e-mail subscription per address.
+
+    Outputs: ``topic_arn``, ``kms_key_arn`` (None for an existing topic without a key).
+    """
+
+    topic_arn: pulumi.Output[str]
+    kms_key_arn: pulumi.Output[str | None]
+
+    def __init__(
+        self, name: str, args: SecurityAlertsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        component = "SecurityAlerts"
+        for required in ("account_id", "partition"):
+            if args.get(required) is None:
+                raise ValueError(f"{component}: argument {required!r} is required")
+        try:
+            emails = v.emails(list(args.get("emails", [])), at_least_one=False)
+        except v.InvalidValue as e:
+            raise arg_error(component, "emails", e) from None
+        publishers = sorted(set(args.get("service_publishers", [])))
+        bad = [p for p in publishers if not p.endswith(".amazonaws.com")]
+        if bad:
+            raise arg_error(
+                component,
+                "service_publishers",
+                v.InvalidValue(bad[0], "AWS service principals such as cloudwatch.amazonaws.com"),
+            )
+        super().__init__("aisb:index:SecurityAlerts", name, None, opts)
+
+        account_id = args["account_id"]
+        partition = args["partition"]
+        tags = merge_tags(args.get("tags"), "AISB-7")
+        existing = args.get("existing_topic_arn")
+
+        if existing is not None:
+            self.topic_arn = pulumi.Output.from_input(existing)
+            self.kms_key_arn = pulumi.Output.from_input(args.get("existing_topic_kms_key_arn"))
+        else:
+            key = aws.kms.Key(
+                f"{name}-key",
+                description="aisb: encrypts the AISB security alert topic",
+                enable_key_rotation=True,
+                deletion_window_in_days=30,
+                policy=policy_json(
+                    lambda part, acct: iam.kms_key_policy(
+                        part,
+                        acct,
+                        [iam.kms_service_publisher_statement(publishers, acct)]
+                        if publishers
+                        else [],
+                    ),
+                    partition,
+                    account_id,
+                ),
+                tags=tags,
+                opts=child(self),
+            )
+            topic = aws.sns.Topic(
+                f"{name}-topic",
+                display_name="AISB security alerts",
+                kms_master_key_id=key.arn,
+                tags=tags,
+                opts=child(self),
+            )
+            aws.sns.TopicPolicy(
+                f"{name}-policy",
+                arn=topic.arn,
+                policy=policy_json(
+                    lambda arn, part, acct: iam.sns_topic_policy(arn, part, acct, publishers),
+                    topic.arn,
+                    partition,
+                    account_id,
+                ),
+                opts=child(self),
+            )
+            self.topic_arn = topic.arn
+            self.kms_key_arn = key.arn
+
+        for address in emails:
+            # Named by a digest of the address, so adding or removing one address never
+            # replaces the others' (already confirmed) subscriptions.
+            digest = hashlib.sha256(address.lower().encode()).hexdigest()[:10]
+            aws.sns.TopicSubscription(
+                f"{name}-email-{digest}",
+                topic=self.topic_arn,
+                protocol="email",
+                endpoint=address,
+                opts=child(self),
+            )
+
+        self.register_outputs({"topic_arn": self.topic_arn, "kms_key_arn": self.kms_key_arn})

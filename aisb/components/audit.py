@@ -1,0 +1,224 @@
+"""AISB #4 (with the checks of #1 and #2): Device Defender audit."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TypedDict
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_aws_native as aws_native
+
+from aisb import iam
+from aisb import validation as v
+from aisb.catalog import AUDIT_CHECKS, scheduled_audit_checks
+from aisb.components._util import arg_error, child, merge_tags, native_tags, policy_json
+
+
+class DeviceDefenderAuditArgs(TypedDict, total=False):
+    """Arguments of ``DeviceDefenderAudit``."""
+
+    account_id: pulumi.Input[str]
+    """The AWS account id (required)."""
+    partition: pulumi.Input[str]
+    """The AWS partition (required)."""
+    alert_topic_arn: pulumi.Input[str]
+    """The SNS topic audit findings are sent to (required)."""
+    alert_topic_kms_key_arn: pulumi.Input[str | None]
+    """The KMS key encrypting the topic, if any."""
+    frequency: str
+    """DAILY (default), WEEKLY, BIWEEKLY or MONTHLY."""
+    day_of_week: str | None
+    """SUN..SAT, for WEEKLY and BIWEEKLY."""
+    day_of_month: str | None
+    """"1".."31" or "LAST", for MONTHLY."""
+    checks_disabled: Sequence[str]
+    """Audit checks to leave off; the other of the 17 are on."""
+    cert_max_age_days: int
+    """DEVICE_CERTIFICATE_AGE_CHECK threshold (30-3652, default 365)."""
+    cert_expiry_warning_days: int
+    """DEVICE_CERTIFICATE_EXPIRING_CHECK threshold (30-3652, default 30)."""
+    tags: Mapping[str, str]
+    """Tags for every taggable child."""
+
+
+def audit_check_configurations(
+    enabled: frozenset[str], cert_max_age_days: int, cert_expiry_warning_days: int
+) -> aws_native.iot.AccountAuditConfigurationAuditCheckConfigurationsArgs:
+    """Every one of the 17 checks, enabled or not (so a check turned off in config is turned
+    off in AWS too), with the certificate age and expiry thresholds."""
+    iot = aws_native.iot
+    configs: dict[str, object] = {}
+    for check in AUDIT_CHECKS:
+        on = check.name in enabled
+        if check.name == "DEVICE_CERTIFICATE_AGE_CHECK":
+            configs[check.snake_key] = (
+                iot.AccountAuditConfigurationDeviceCertAgeAuditCheckConfigurationArgs(
+                    enabled=on,
+                    configuration=iot.AccountAuditConfigurationCertAgeCheckCustomConfigurationArgs(
+                        cert_age_threshold_in_days=str(cert_max_age_days)
+                    ),
+                )
+            )
+        elif check.name == "DEVICE_CERTIFICATE_EXPIRING_CHECK":
+            configs[check.snake_key] = (
+                iot.AccountAuditConfigurationDeviceCertExpirationAuditCheckConfigurationArgs(
+                    enabled=on,
+                    configuration=iot.AccountAuditConfigurationCertExpirationCheckCustomConfigurationArgs(
+                        cert_expiration_threshold_in_days=str(cert_expiry_warning_days)
+                    ),
+                )
+            )
+        else:
+            configs[check.snake_key] = iot.AccountAuditConfigurationAuditCheckConfigurationArgs(
+                enabled=on
+            )
+    return iot.AccountAuditConfigurationAuditCheckConfigurationsArgs(**configs)  # type: ignore[arg-type]
+
+
+def _check_args(
+    component: str, args: DeviceDefenderAuditArgs
+) -> tuple[tuple[str, str | None, str | None], frozenset[str], int, int]:
+    for required in ("account_id", "partition", "alert_topic_arn"):
+        if args.get(required) is None:
+            raise ValueError(f"{component}: argument {required!r} is required")
+    try:
+        schedule = v.audit_schedule(
+            args.get("frequency", "DAILY"), args.get("day_of_week"), args.get("day_of_month")
+        )
+    except v.InvalidValue as e:
+        raise arg_error(component, e.field or "frequency", e) from None
+    try:
+        disabled = v.audit_check_names(list(args.get("checks_disabled", [])))
+    except v.InvalidValue as e:
+        raise arg_error(component, "checks_disabled", e) from None
+    enabled = frozenset(c.name for c in AUDIT_CHECKS) - disabled
+    if not scheduled_audit_checks(enabled):
+        raise arg_error(
+            component,
+            "checks_disabled",
+            v.InvalidValue(
+                sorted(disabled), "at least one check the scheduled audit can run left on"
+            ),
+        )
+    ages = []
+    for arg, default, bounds in (
+        ("cert_max_age_days", 365, v.CERT_AGE_RANGE),
+        ("cert_expiry_warning_days", 30, v.CERT_EXPIRY_RANGE),
+    ):
+        try:
+            ages.append(v.int_in_range(args.get(arg, default), *bounds))
+        except v.InvalidValue as e:
+            raise arg_error(component, arg, e) from None
+    return schedule, enabled, ages[0], ages[1]
+
+
+class DeviceDefenderAudit(pulumi.ComponentResource):
+    """AISB #4 -- Device Defender audit, carrying the identity (#1) and least-privilege (#2)
+    checks. The account audit configuration is an account-and-region singleton.
+
+    Creates:
+    - ``<name>-audit-role``: a role only AWS IoT acting for this account can assume, with
+      AWS's managed ``AWSIoTDeviceDefenderAudit`` read-only policy;
+    - ``<name>-notify-role`` and ``<name>-notify-policy``: a role only AWS IoT can assume,
+      allowed only ``sns:Publish`` on the alert topic (and the use of its key);
+    - ``<name>-configuration``: the AccountAuditConfiguration: all 17 checks on unless
+      disabled, the certificate age and expiry thresholds, and audit notifications to the
+      topic (a console step in the original sample);
+    - ``<name>-schedule``: a ScheduledAudit at the configured frequency over the enabled
+      checks that CloudFormation accepts, created after the configuration.
+
+    Outputs: ``audit_role_arn``, ``notification_role_arn``, ``scheduled_audit_arn``,
+    ``enabled_checks`` (plain list), ``scheduled_checks`` (plain list).
+    """
+
+    audit_role_arn: pulumi.Output[str]
+    notification_role_arn: pulumi.Output[str]
+    scheduled_audit_arn: pulumi.Output[str]
+    enabled_checks: list[str]
+    scheduled_checks: list[str]
+
+    def __init__(
+        self, name: str, args: DeviceDefenderAuditArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        (frequency, day_of_week, day_of_month), enabled, max_age, expiry = _check_args(
+            "DeviceDefenderAudit", args
+        )
+        super().__init__("aisb:index:DeviceDefenderAudit", name, None, opts)
+
+        account_id, partition = args["account_id"], args["partition"]
+        topic_arn = args["alert_topic_arn"]
+        key_arn = args.get("alert_topic_kms_key_arn")
+        tags = merge_tags(args.get("tags"), "AISB-4")
+        trust = policy_json(
+            lambda acct: iam.service_trust_policy("iot.amazonaws.com", acct), account_id
+        )
+
+        audit_role = aws.iam.Role(
+            f"{name}-audit-role",
+            description="aisb: lets Device Defender read the configuration it audits",
+            assume_role_policy=trust,
+            tags=tags,
+            opts=child(self),
+        )
+        audit_attachment = aws.iam.RolePolicyAttachment(
+            f"{name}-audit-policy",
+            role=audit_role.name,
+            policy_arn=pulumi.Output.concat(
+                "arn:", partition, ":iam::aws:policy/service-role/AWSIoTDeviceDefenderAudit"
+            ),
+            opts=child(self),
+        )
+        notify_role = aws.iam.Role(
+            f"{name}-notify-role",
+            description="aisb: lets Device Defender send audit findings to the alert topic",
+            assume_role_policy=trust,
+            tags=tags,
+            opts=child(self),
+        )
+        notify_policy = aws.iam.RolePolicy(
+            f"{name}-notify-policy",
+            role=notify_role.id,
+            policy=policy_json(iam.sns_publish_policy, topic_arn, key_arn),
+            opts=child(self),
+        )
+
+        configuration = aws_native.iot.AccountAuditConfiguration(
+            f"{name}-configuration",
+            account_id=account_id,
+            role_arn=audit_role.arn,
+            audit_check_configurations=audit_check_configurations(enabled, max_age, expiry),
+            audit_notification_target_configurations=aws_native.iot.AccountAuditConfigurationAuditNotificationTargetConfigurationsArgs(
+                sns=aws_native.iot.AccountAuditConfigurationAuditNotificationTargetArgs(
+                    enabled=True, role_arn=notify_role.arn, target_arn=topic_arn
+                )
+            ),
+            # IoT assumes both roles when the configuration is written.
+            opts=child(self, depends_on=[audit_attachment, notify_policy]),
+        )
+
+        self.enabled_checks = sorted(enabled)
+        self.scheduled_checks = scheduled_audit_checks(enabled)
+        schedule = aws_native.iot.ScheduledAudit(
+            f"{name}-schedule",
+            frequency=aws_native.iot.ScheduledAuditFrequency(frequency),
+            day_of_week=aws_native.iot.ScheduledAuditDayOfWeek(day_of_week)
+            if day_of_week
+            else None,
+            day_of_month=day_of_month,
+            target_check_names=self.scheduled_checks,
+            tags=native_tags(tags),
+            # A check a scheduled audit uses must already be enabled in the configuration.
+            opts=child(self, depends_on=[configuration]),
+        )
+
+        self.audit_role_arn = audit_role.arn
+        self.notification_role_arn = notify_role.arn
+        self.scheduled_audit_arn = schedule.scheduled_audit_arn
+        self.register_outputs(
+            {
+                "audit_role_arn": self.audit_role_arn,
+                "notification_role_arn": self.notification_role_arn,
+                "scheduled_audit_arn": self.scheduled_audit_arn,
+            }
+        )

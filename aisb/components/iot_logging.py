@@ -1,0 +1,138 @@
+"""AISB #3: AWS IoT Core logs to CloudWatch Logs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TypedDict
+
+import pulumi
+import pulumi_aws as aws
+
+from aisb import iam
+from aisb import validation as v
+from aisb.components._util import arg_error, child, merge_tags, policy_json
+
+# AWS IoT Core (v2 logging) always writes to this log group: it cannot be renamed, which also
+# makes it one per account and region.
+IOT_LOG_GROUP = "AWSIotLogsV2"
+
+
+class IotLoggingArgs(TypedDict, total=False):
+    """Arguments of ``IotLogging``."""
+
+    account_id: pulumi.Input[str]
+    """The AWS account id (required)."""
+    region: pulumi.Input[str]
+    """The AWS region the providers deploy to (required)."""
+    partition: pulumi.Input[str]
+    """The AWS partition (required)."""
+    log_level: str
+    """DEBUG, INFO, WARN, ERROR (default) or DISABLED."""
+    retention_days: int
+    """Retention of the ``AWSIotLogsV2`` log group (default 365)."""
+    tags: Mapping[str, str]
+    """Tags for every taggable child."""
+
+
+class IotLogging(pulumi.ComponentResource):
+    """AISB #3 -- AWS IoT Core logging, an account-and-region singleton.
+
+    Creates:
+    - ``<name>-key``: a KMS key (rotation on) that only CloudWatch Logs may use, and only for
+      the ``AWSIotLogsV2`` log group;
+    - ``<name>-log-group``: ``AWSIotLogsV2`` with retention, encrypted with that key;
+    - ``<name>-role`` and ``<name>-role-policy``: a role only AWS IoT acting for this account
+      can assume, allowed only to write to that log group;
+    - ``<name>-options``: ``aws.iot.LoggingOptions`` at the configured level.
+
+    Outputs: ``log_group_name``, ``log_group_arn``, ``role_arn``.
+    """
+
+    log_group_name: pulumi.Output[str]
+    log_group_arn: pulumi.Output[str]
+    role_arn: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: IotLoggingArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        component = "IotLogging"
+        for required in ("account_id", "region", "partition"):
+            if args.get(required) is None:
+                raise ValueError(f"{component}: argument {required!r} is required")
+        try:
+            level = v.one_of(args.get("log_level", "ERROR"), v.LOG_LEVELS)
+        except v.InvalidValue as e:
+            raise arg_error(component, "log_level", e) from None
+        try:
+            retention = v.log_retention(args.get("retention_days", 365))
+        except v.InvalidValue as e:
+            raise arg_error(component, "retention_days", e) from None
+        super().__init__("aisb:index:IotLogging", name, None, opts)
+
+        account_id, region, partition = args["account_id"], args["region"], args["partition"]
+        tags = merge_tags(args.get("tags"), "AISB-3")
+
+        key = aws.kms.Key(
+            f"{name}-key",
+            description=f"aisb: encrypts the {IOT_LOG_GROUP} log group",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=policy_json(
+                lambda part, reg, acct: iam.kms_key_policy(
+                    part, acct, [iam.kms_logs_statement(reg, part, acct, IOT_LOG_GROUP)]
+                ),
+                partition,
+                region,
+                account_id,
+            ),
+            tags=tags,
+            opts=child(self, retain_on_delete=True),
+        )
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-log-group",
+            name=IOT_LOG_GROUP,
+            retention_in_days=retention,
+            kms_key_id=key.arn,
+            tags=tags,
+            opts=child(self, retain_on_delete=True),
+        )
+        role = aws.iam.Role(
+            f"{name}-role",
+            description="aisb: lets AWS IoT Core write its logs to CloudWatch Logs",
+            assume_role_policy=policy_json(
+                lambda acct: iam.service_trust_policy("iot.amazonaws.com", acct), account_id
+            ),
+            tags=tags,
+            opts=child(self),
+        )
+        role_policy = aws.iam.RolePolicy(
+            f"{name}-role-policy",
+            role=role.id,
+            policy=policy_json(
+                lambda part, reg, acct: iam.iot_logging_policy(part, reg, acct, IOT_LOG_GROUP),
+                partition,
+                region,
+                account_id,
+            ),
+            opts=child(self),
+        )
+        aws.iot.LoggingOptions(
+            f"{name}-options",
+            default_log_level=level,
+            disable_all_logs=level == "DISABLED",
+            role_arn=role.arn,
+            # IoT checks the role when the options are set: its permissions must exist first,
+            # and the log group must exist so IoT never creates an unencrypted one.
+            opts=child(self, depends_on=[role_policy, log_group]),
+        )
+
+        self.log_group_name = log_group.name
+        self.log_group_arn = log_group.arn
+        self.role_arn = role.arn
+        self.register_outputs(
+            {
+                "log_group_name": self.log_group_name,
+                "log_group_arn": self.log_group_arn,
+                "role_arn": self.role_arn,
+            }
+        )

@@ -1,0 +1,243 @@
+"""Pure builders of IAM, KMS and SNS policy documents.
+
+Every function takes plain strings (account, partition, ARNs) and returns a policy document as
+a ``dict``; components serialise them inside ``Output.apply``. Keeping them pure means they are
+tested without Pulumi, and every document the program builds is linted with parliament.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+PolicyDocument = dict[str, Any]
+Statement = dict[str, Any]
+
+VERSION = "2012-10-17"
+
+# Key administration and use for the account itself. Listed action by action (no "kms:*"):
+# the account root statement is what lets IAM policies in the account manage the key, and it
+# must keep kms:PutKeyPolicy so the key can never be locked out. aisb keys are referred to by
+# ARN, so the alias actions (which also need the alias as a resource) are not granted.
+KMS_ACCOUNT_ACTIONS: tuple[str, ...] = (
+    "kms:CancelKeyDeletion",
+    "kms:CreateGrant",
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListGrants",
+    "kms:ListKeyPolicies",
+    "kms:ListKeyRotations",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:RetireGrant",
+    "kms:RevokeGrant",
+    "kms:RotateKeyOnDemand",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateKeyDescription",
+)
+
+# What a publisher to an SSE-KMS encrypted SNS topic needs on the topic's key.
+KMS_PUBLISH_ACTIONS: tuple[str, ...] = ("kms:Decrypt", "kms:GenerateDataKey")
+
+
+def dns_suffix(partition: str) -> str:
+    """The domain of service principals in a partition."""
+    return {"aws-cn": "amazonaws.com.cn"}.get(partition, "amazonaws.com")
+
+
+def document(*statements: Statement) -> PolicyDocument:
+    """A policy document holding ``statements``."""
+    return {"Version": VERSION, "Statement": list(statements)}
+
+
+def account_root_arn(partition: str, account_id: str) -> str:
+    """The ARN that stands for the whole account in a resource policy."""
+    return f"arn:{partition}:iam::{account_id}:root"
+
+
+def service_trust_policy(
+    service: str, account_id: str, source_arn: str | None = None
+) -> PolicyDocument:
+    """A role trust policy for one AWS service, acting for this account only.
+
+    ``aws:SourceAccount`` (and ``aws:SourceArn`` where the caller is known) stops the
+    confused-deputy problem: another account cannot make the service assume this role.
+    """
+    condition: dict[str, dict[str, str]] = {"StringEquals": {"aws:SourceAccount": account_id}}
+    if source_arn is not None:
+        condition["ArnLike"] = {"aws:SourceArn": source_arn}
+    return document(
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": service},
+            "Action": "sts:AssumeRole",
+            "Condition": condition,
+        }
+    )
+
+
+def kms_key_policy(
+    partition: str,
+    account_id: str,
+    service_statements: Iterable[Statement] = (),
+) -> PolicyDocument:
+    """A customer-managed key policy: the account administers the key through IAM, and only
+    the given service statements grant anything to AWS services.
+
+    In a key policy ``"Resource": "*"`` means "this key"; it is the only form KMS accepts.
+    """
+    return document(
+        {
+            "Sid": "AccountAdministersKeyThroughIam",
+            "Effect": "Allow",
+            "Principal": {"AWS": account_root_arn(partition, account_id)},
+            "Action": list(KMS_ACCOUNT_ACTIONS),
+            "Resource": "*",
+        },
+        *service_statements,
+    )
+
+
+def kms_service_publisher_statement(services: Sequence[str], account_id: str) -> Statement:
+    """Lets AWS services that publish to an encrypted SNS topic use its key, for this account's
+    resources only."""
+    return {
+        "Sid": "ServicesPublishToEncryptedTopic",
+        "Effect": "Allow",
+        "Principal": {"Service": sorted(services)},
+        "Action": list(KMS_PUBLISH_ACTIONS),
+        "Resource": "*",
+        "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+    }
+
+
+def kms_logs_statement(region: str, partition: str, account_id: str, log_group: str) -> Statement:
+    """Lets CloudWatch Logs encrypt one log group with the key, and nothing else."""
+    return {
+        "Sid": "CloudWatchLogsEncryptsOneLogGroup",
+        "Effect": "Allow",
+        "Principal": {"Service": f"logs.{region}.{dns_suffix(partition)}"},
+        # No kms:DescribeKey: it takes no encryption context, so under this condition it would
+        # never be allowed anyway.
+        "Action": [
+            "kms:Decrypt",
+            "kms:Encrypt",
+            "kms:GenerateDataKey",
+            "kms:GenerateDataKeyWithoutPlaintext",
+            "kms:ReEncryptFrom",
+            "kms:ReEncryptTo",
+        ],
+        "Resource": "*",
+        "Condition": {
+            "StringEquals": {
+                "kms:EncryptionContext:aws:logs:arn": log_group_arn(
+                    partition, region, account_id, log_group
+                )
+            }
+        },
+    }
+
+
+def log_group_arn(partition: str, region: str, account_id: str, name: str) -> str:
+    """The ARN of a CloudWatch Logs log group (without the trailing ``:*``)."""
+    return f"arn:{partition}:logs:{region}:{account_id}:log-group:{name}"
+
+
+def sns_topic_policy(
+    topic_arn: str,
+    partition: str,
+    account_id: str,
+    service_publishers: Sequence[str] = (),
+) -> PolicyDocument:
+    """The alert topic's policy: this account (and the named services acting for it) may
+    publish; nobody may publish without TLS."""
+    statements: list[Statement] = [
+        {
+            "Sid": "AccountPublishes",
+            "Effect": "Allow",
+            "Principal": {"AWS": account_root_arn(partition, account_id)},
+            "Action": "sns:Publish",
+            "Resource": topic_arn,
+        }
+    ]
+    if service_publishers:
+        statements.append(
+            {
+                "Sid": "ServicesPublishForThisAccount",
+                "Effect": "Allow",
+                "Principal": {"Service": sorted(service_publishers)},
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            }
+        )
+    statements.append(
+        {
+            "Sid": "DenyPublishWithoutTls",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "sns:Publish",
+            "Resource": topic_arn,
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    )
+    return document(*statements)
+
+
+def sns_publish_policy(topic_arn: str, kms_key_arn: str | None) -> PolicyDocument:
+    """A role policy allowing only publishing to one topic (and using its key, if encrypted)."""
+    statements: list[Statement] = [
+        {
+            "Sid": "PublishToAlertTopic",
+            "Effect": "Allow",
+            "Action": "sns:Publish",
+            "Resource": topic_arn,
+        }
+    ]
+    if kms_key_arn:
+        statements.append(
+            {
+                "Sid": "UseAlertTopicKey",
+                "Effect": "Allow",
+                "Action": list(KMS_PUBLISH_ACTIONS),
+                "Resource": kms_key_arn,
+            }
+        )
+    return document(*statements)
+
+
+def iot_logging_policy(
+    partition: str, region: str, account_id: str, log_group: str
+) -> PolicyDocument:
+    """What AWS IoT needs to write its logs into one log group, and nothing more.
+
+    ``logs:CreateLogGroup`` is kept (on that group only) because IoT calls it before writing;
+    the group already exists, so the call changes nothing.
+    """
+    group = log_group_arn(partition, region, account_id, log_group)
+    return document(
+        {
+            "Sid": "WriteIotLogs",
+            "Effect": "Allow",
+            "Action": [
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:DescribeLogStreams",
+                "logs:PutLogEvents",
+            ],
+            "Resource": [group, f"{group}:log-stream:*"],
+        }
+    )

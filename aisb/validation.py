@@ -1,0 +1,161 @@
+"""Pure validators shared by stack settings and component arguments.
+
+Each validator returns the normalised value or raises ``InvalidValue`` saying what is accepted.
+``settings.py`` reports the failure against the ``aisb:`` config key, components against their
+argument name, so a library user gets the same checks as a stack user.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from aisb.catalog import AUDIT_CHECK_NAMES
+
+LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARN", "ERROR", "DISABLED")
+AUDIT_FREQUENCIES: tuple[str, ...] = ("DAILY", "WEEKLY", "BIWEEKLY", "MONTHLY")
+DAYS_OF_WEEK: tuple[str, ...] = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+# The values CloudWatch Logs accepts for retentionInDays (0, "never expire", is left out on
+# purpose: security logs get an explicit retention).
+LOG_RETENTION_DAYS: tuple[int, ...] = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+    1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+CERT_AGE_RANGE = (30, 3652)
+CERT_EXPIRY_RANGE = (30, 3652)
+
+# Deliberately simple: one "@", no spaces, a dotted domain. SNS sends a confirmation e-mail,
+# which is the real test of an address.
+_EMAIL = re.compile(r"^[^@\s,;]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_ARN = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{12}:.+$")
+
+
+class InvalidValue(ValueError):
+    """A value outside what is accepted; the message says what is."""
+
+    def __init__(self, value: Any, expected: str, field: str | None = None) -> None:
+        self.value = value
+        self.expected = expected
+        self.field = field
+        super().__init__(f"got {value!r}; expected {expected}")
+
+
+def one_of(value: Any, allowed: Iterable[str]) -> str:
+    """An upper-case string from ``allowed``."""
+    allowed = tuple(allowed)
+    if not isinstance(value, str) or value not in allowed:
+        raise InvalidValue(value, "one of " + ", ".join(allowed))
+    return value
+
+
+def int_in_range(value: Any, low: int, high: int) -> int:
+    """A whole number from ``low`` to ``high``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidValue(value, f"a whole number from {low} to {high}")
+    return value
+
+
+def log_retention(value: Any) -> int:
+    """A retention in days that CloudWatch Logs accepts."""
+    if isinstance(value, bool) or value not in LOG_RETENTION_DAYS:
+        raise InvalidValue(value, "one of " + ", ".join(map(str, LOG_RETENTION_DAYS)))
+    return int(value)
+
+
+def emails(value: Any, *, at_least_one: bool) -> tuple[str, ...]:
+    """A list of distinct e-mail addresses."""
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise InvalidValue(value, "a list of e-mail addresses")
+    if at_least_one and not value:
+        raise InvalidValue(value, "at least one e-mail address")
+    bad = [v for v in value if not _EMAIL.match(v)]
+    if bad:
+        raise InvalidValue(bad[0], "an e-mail address such as security@example.com")
+    dupes = sorted({v.lower() for v in value if [w.lower() for w in value].count(v.lower()) > 1})
+    if dupes:
+        raise InvalidValue(dupes[0], "each address once")
+    return tuple(value)
+
+
+def audit_check_names(value: Any) -> frozenset[str]:
+    """Distinct Device Defender audit check names."""
+    if not isinstance(value, list | tuple | set | frozenset) or not all(
+        isinstance(v, str) for v in value
+    ):
+        raise InvalidValue(value, "a list of audit check names")
+    unknown = sorted(v for v in value if v not in AUDIT_CHECK_NAMES)
+    if unknown:
+        raise InvalidValue(
+            unknown[0], "audit check names from " + ", ".join(sorted(AUDIT_CHECK_NAMES))
+        )
+    if len(set(value)) != len(value):
+        raise InvalidValue(value, "each check name once")
+    return frozenset(value)
+
+
+def audit_schedule(
+    frequency: Any, day_of_week: Any, day_of_month: Any
+) -> tuple[str, str | None, str | None]:
+    """(frequency, day_of_week, day_of_month) as ScheduledAudit accepts them.
+
+    The ``InvalidValue`` raised names the offending part in ``.field``: ``frequency``,
+    ``day_of_week`` or ``day_of_month``.
+    """
+    if frequency not in AUDIT_FREQUENCIES:
+        raise InvalidValue(frequency, "one of " + ", ".join(AUDIT_FREQUENCIES), field="frequency")
+    weekly = frequency in ("WEEKLY", "BIWEEKLY")
+    if weekly and day_of_week not in DAYS_OF_WEEK:
+        raise InvalidValue(
+            day_of_week,
+            f"one of {', '.join(DAYS_OF_WEEK)} ({frequency} audits need a day of week)",
+            field="day_of_week",
+        )
+    if not weekly and day_of_week is not None:
+        raise InvalidValue(
+            day_of_week,
+            "no day of week: it is only used by WEEKLY and BIWEEKLY audits",
+            "day_of_week",
+        )
+    if frequency == "MONTHLY":
+        dom = None if day_of_month is None or isinstance(day_of_month, bool) else str(day_of_month)
+        if dom is None or not (dom == "LAST" or re.fullmatch(r"[1-9]|[12][0-9]|3[01]", dom)):
+            raise InvalidValue(day_of_month, "a day of month from 1 to 31, or LAST", "day_of_month")
+        return frequency, None, dom
+    if day_of_month is not None:
+        raise InvalidValue(
+            day_of_month, "no day of month: it is only used by MONTHLY audits", "day_of_month"
+        )
+    return frequency, (day_of_week if weekly else None), None
+
+
+def tags(value: Any) -> dict[str, str]:
+    """AWS resource tags: string keys (1-128 chars, not ``aws:``) and string values (<= 256)."""
+    if not isinstance(value, Mapping):
+        raise InvalidValue(value, "a map of tag names to string values")
+    for k, v in value.items():
+        if not isinstance(k, str) or not 1 <= len(k) <= 128 or k.lower().startswith("aws:"):
+            raise InvalidValue(k, "tag names of 1 to 128 characters not starting with 'aws:'")
+        if not isinstance(v, str) or len(v) > 256:
+            raise InvalidValue({k: v}, "tag values that are strings of at most 256 characters")
+    if len(value) > 40:
+        # 50 is AWS's limit; aisb keeps room for the tags it adds itself.
+        raise InvalidValue(f"{len(value)} tags", "at most 40 tags")
+    return dict(value)
+
+
+def region(value: Any) -> str:
+    """An AWS region name such as eu-west-1."""
+    if not isinstance(value, str) or not _REGION.match(value):
+        raise InvalidValue(value, "an AWS region name such as us-east-1")
+    return value
+
+
+def arn(value: Any, service: str) -> str:
+    """An ARN of the given service, in any partition."""
+    if not isinstance(value, str) or not _ARN.match(value) or value.split(":")[2] != service:
+        raise InvalidValue(
+            value, f"an ARN of an {service} resource (arn:<partition>:{service}:...)"
+        )
+    return value

@@ -1,0 +1,88 @@
+"""The pure policy builders, without Pulumi."""
+
+import json
+
+from aisb import iam
+
+
+def _actions(doc: dict) -> list[str]:
+    out: list[str] = []
+    for s in doc["Statement"]:
+        a = s.get("Action", [])
+        out.extend([a] if isinstance(a, str) else a)
+    return out
+
+
+def test_trust_policy_is_for_one_service_and_this_account() -> None:
+    doc = iam.service_trust_policy("iot.amazonaws.com", "111122223333")
+    (statement,) = doc["Statement"]
+    assert statement["Principal"] == {"Service": "iot.amazonaws.com"}
+    assert statement["Action"] == "sts:AssumeRole"
+    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": "111122223333"}
+    with_arn = iam.service_trust_policy("iot.amazonaws.com", "1", source_arn="arn:x")
+    assert with_arn["Statement"][0]["Condition"]["ArnLike"] == {"aws:SourceArn": "arn:x"}
+
+
+def test_no_action_or_service_wildcards_anywhere() -> None:
+    docs = [
+        iam.kms_key_policy(
+            "aws", "1", [iam.kms_service_publisher_statement(["events.amazonaws.com"], "1")]
+        ),
+        iam.sns_topic_policy("arn:aws:sns:us-east-1:1:t", "aws", "1", ["cloudwatch.amazonaws.com"]),
+        iam.sns_publish_policy("arn:aws:sns:us-east-1:1:t", "arn:aws:kms:us-east-1:1:key/k"),
+        iam.iot_logging_policy("aws", "us-east-1", "1", "AWSIotLogsV2"),
+    ]
+    for doc in docs:
+        for action in _actions(doc):
+            assert "*" not in action, action
+
+
+def test_key_policy_keeps_the_account_able_to_manage_the_key() -> None:
+    doc = iam.kms_key_policy("aws-cn", "111122223333")
+    (admin,) = doc["Statement"]
+    assert admin["Principal"] == {"AWS": "arn:aws-cn:iam::111122223333:root"}
+    assert "kms:PutKeyPolicy" in admin["Action"]
+    assert "kms:ScheduleKeyDeletion" in admin["Action"]
+
+
+def test_service_publishers_are_limited_to_this_account() -> None:
+    statement = iam.kms_service_publisher_statement(
+        ["events.amazonaws.com", "cloudwatch.amazonaws.com"], "42"
+    )
+    assert statement["Principal"]["Service"] == ["cloudwatch.amazonaws.com", "events.amazonaws.com"]
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": "42"}}
+    assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+
+
+def test_logs_key_statement_is_bound_to_one_log_group_and_partition_suffix() -> None:
+    s = iam.kms_logs_statement("cn-north-1", "aws-cn", "42", "AWSIotLogsV2")
+    assert s["Principal"] == {"Service": "logs.cn-north-1.amazonaws.com.cn"}
+    assert s["Condition"]["StringEquals"] == {
+        "kms:EncryptionContext:aws:logs:arn": "arn:aws-cn:logs:cn-north-1:42:log-group:AWSIotLogsV2"
+    }
+
+
+def test_topic_policy_denies_publishing_without_tls() -> None:
+    doc = iam.sns_topic_policy("arn:aws:sns:us-east-1:42:t", "aws", "42")
+    deny = [s for s in doc["Statement"] if s["Effect"] == "Deny"]
+    assert deny and deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    allows = [s for s in doc["Statement"] if s["Effect"] == "Allow"]
+    assert [s["Principal"] for s in allows] == [{"AWS": "arn:aws:iam::42:root"}]
+
+
+def test_publish_policy_grants_the_key_only_when_there_is_one() -> None:
+    without = iam.sns_publish_policy("arn:aws:sns:us-east-1:42:t", None)
+    assert _actions(without) == ["sns:Publish"]
+    with_key = iam.sns_publish_policy(
+        "arn:aws:sns:us-east-1:42:t", "arn:aws:kms:us-east-1:42:key/k"
+    )
+    assert with_key["Statement"][1]["Resource"] == "arn:aws:kms:us-east-1:42:key/k"
+
+
+def test_iot_logging_policy_writes_only_to_its_log_group() -> None:
+    doc = iam.iot_logging_policy("aws-us-gov", "us-gov-west-1", "42", "AWSIotLogsV2")
+    (statement,) = doc["Statement"]
+    group = "arn:aws-us-gov:logs:us-gov-west-1:42:log-group:AWSIotLogsV2"
+    assert statement["Resource"] == [group, f"{group}:log-stream:*"]
+    assert "logs:PutLogEvents" in statement["Action"]
+    assert json.dumps(doc).count("arn:aws:") == 0

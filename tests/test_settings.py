@@ -1,0 +1,247 @@
+"""Stack configuration: parsing, every error, and agreement with Pulumi.yaml and the README."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from aisb import settings
+from aisb.settings import KEYS, ConfigError, parse
+from tests.conftest import ROOT, Recording, project_file, run_main
+
+BASE = {
+    "aws:region": "eu-west-1",
+    "aws-native:region": "eu-west-1",
+    "aisb:alertEmails": json.dumps(["sec@example.com"]),
+}
+
+
+def test_defaults() -> None:
+    s = parse(BASE)
+    assert s.region == "eu-west-1"
+    assert s.alert_emails == ("sec@example.com",)
+    assert (s.iot_log_level, s.audit_frequency) == ("ERROR", "DAILY")
+    assert (s.cert_max_age_days, s.cert_expiry_warning_days, s.log_retention_days) == (365, 30, 365)
+    assert s.access_analyzer is True
+    assert s.audit_checks_disabled == frozenset()
+    assert dict(s.tags) == {}
+
+
+def test_every_value_parsed() -> None:
+    s = parse(
+        {
+            **BASE,
+            "aisb:iotLogLevel": "WARN",
+            "aisb:auditFrequency": "MONTHLY",
+            "aisb:auditDayOfMonth": "LAST",
+            "aisb:auditChecksDisabled": json.dumps(["LOGGING_DISABLED_CHECK"]),
+            "aisb:certMaxAgeDays": "1095",
+            "aisb:certExpiryWarningDays": "60",
+            "aisb:logRetentionDays": "731",
+            "aisb:accessAnalyzer": "false",
+            "aisb:tags": json.dumps({"team": "iot"}),
+        }
+    )
+    args = s.baseline_args()
+    assert args["iot_log_level"] == "WARN"
+    assert (args["audit_frequency"], args["audit_day_of_month"]) == ("MONTHLY", "LAST")
+    assert args["audit_checks_disabled"] == ["LOGGING_DISABLED_CHECK"]
+    assert (args["cert_max_age_days"], args["cert_expiry_warning_days"]) == (1095, 60)
+    assert args["log_retention_days"] == 731
+    assert args["access_analyzer"] is False
+    assert args["tags"] == {"team": "iot"}
+
+
+def test_weekly_needs_a_day_and_gets_it() -> None:
+    s = parse({**BASE, "aisb:auditFrequency": "BIWEEKLY", "aisb:auditDayOfWeek": "FRI"})
+    assert (s.audit_frequency, s.audit_day_of_week, s.audit_day_of_month) == (
+        "BIWEEKLY",
+        "FRI",
+        None,
+    )
+
+
+# One bad value per key: (key, raw value, how the error shows the value, what it accepts).
+BAD_VALUES = [
+    ("alertEmails", "[]", "got []", "at least one e-mail address"),
+    ("alertEmails", '["not-an-address"]', "got 'not-an-address'", "an e-mail address"),
+    ("alertEmails", "sec@example.com", "got 'sec@example.com'", "a YAML list"),
+    ("iotLogLevel", "VERBOSE", "got 'VERBOSE'", "one of DEBUG, INFO, WARN, ERROR, DISABLED"),
+    ("auditFrequency", "HOURLY", "got 'HOURLY'", "one of DAILY, WEEKLY, BIWEEKLY, MONTHLY"),
+    ("auditDayOfWeek", "MONDAY", "got 'MONDAY'", "no day of week"),
+    ("auditDayOfMonth", "15", "got '15'", "no day of month"),
+    (
+        "auditChecksDisabled",
+        '["DEVICE_CERT_SHARED_CHECK"]',
+        "got 'DEVICE_CERT_SHARED_CHECK'",
+        "audit check names from",
+    ),
+    ("certMaxAgeDays", "29", "got 29", "a whole number from 30 to 3652"),
+    ("certMaxAgeDays", "a year", "got 'a year'", "a whole number"),
+    ("certExpiryWarningDays", "4000", "got 4000", "a whole number from 30 to 3652"),
+    ("logRetentionDays", "100", "got 100", "one of 1, 3, 5"),
+    ("accessAnalyzer", "yes", "got 'yes'", "true or false"),
+    ("tags", '{"aws:owner": "x"}', "got 'aws:owner'", "not starting with 'aws:'"),
+    ("tags", '{"cost": 12}', "got {'cost': 12}", "tag values that are strings"),
+]
+
+
+@pytest.mark.parametrize(("key", "raw", "shown", "expected"), BAD_VALUES)
+def test_bad_value_names_key_value_and_what_is_accepted(
+    key: str, raw: str, shown: str, expected: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse({**BASE, f"aisb:{key}": raw})
+    (problem,) = err.value.problems
+    assert problem.startswith(f"aisb:{key}: {shown}; expected "), problem
+    assert expected in problem
+
+
+def test_every_key_has_a_bad_value_case() -> None:
+    assert {case[0] for case in BAD_VALUES} == {k.name for k in KEYS}
+
+
+@pytest.mark.parametrize(
+    ("config", "key", "expected"),
+    [
+        ({"aisb:auditFrequency": "WEEKLY"}, "auditDayOfWeek", "WEEKLY audits need a day of week"),
+        ({"aisb:auditFrequency": "MONTHLY"}, "auditDayOfMonth", "from 1 to 31, or LAST"),
+        (
+            {"aisb:auditFrequency": "MONTHLY", "aisb:auditDayOfMonth": "32"},
+            "auditDayOfMonth",
+            "from 1 to 31, or LAST",
+        ),
+        (
+            {"aisb:auditFrequency": "WEEKLY", "aisb:auditDayOfWeek": "Funday"},
+            "auditDayOfWeek",
+            "one of SUN, MON",
+        ),
+    ],
+)
+def test_schedule_combinations(config: dict[str, str], key: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse({**BASE, **config})
+    (problem,) = err.value.problems
+    assert problem.startswith(f"aisb:{key}:") and expected in problem
+
+
+def test_all_checks_disabled_is_refused() -> None:
+    from aisb.catalog import AUDIT_CHECK_NAMES
+
+    with pytest.raises(ConfigError, match="at least one check left on"):
+        parse({**BASE, "aisb:auditChecksDisabled": json.dumps(sorted(AUDIT_CHECK_NAMES))})
+
+
+def test_duplicate_addresses_and_checks_are_refused() -> None:
+    with pytest.raises(ConfigError, match="each address once"):
+        parse({**BASE, "aisb:alertEmails": json.dumps(["a@example.com", "A@example.com"])})
+    with pytest.raises(ConfigError, match="each check name once"):
+        parse({**BASE, "aisb:auditChecksDisabled": json.dumps(["LOGGING_DISABLED_CHECK"] * 2)})
+
+
+def test_missing_emails() -> None:
+    config = dict(BASE)
+    del config["aisb:alertEmails"]
+    with pytest.raises(ConfigError, match=r"aisb:alertEmails: missing"):
+        parse(config)
+
+
+def test_misspelled_key_suggests_the_closest() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse({**BASE, "aisb:iotLoglevel": "INFO"})
+    (problem,) = err.value.problems
+    assert problem.startswith("aisb:iotLoglevel: unknown key; did you mean aisb:iotLogLevel?")
+
+
+def test_region_mismatch_and_missing() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse({**BASE, "aws-native:region": "eu-central-1"})
+    assert "eu-central-1" in str(err.value) and "same region as aws:region ('eu-west-1')" in str(
+        err.value
+    )
+    config = dict(BASE)
+    del config["aws-native:region"]
+    with pytest.raises(ConfigError, match="aws-native:region: missing"):
+        parse(config)
+    with pytest.raises(ConfigError, match="an AWS region name"):
+        parse({**BASE, "aws:region": "Ireland", "aws-native:region": "Ireland"})
+
+
+def test_all_problems_are_reported_together() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse({**BASE, "aisb:iotLogLevel": "LOUD", "aisb:certMaxAgeDays": "5", "aisb:nope": "1"})
+    assert len(err.value.problems) == 3
+
+
+# --- the program: a bad stack stops before anything is registered ---------------------------
+
+PROGRAM_ERRORS = [
+    ({"aisb:iotLogLevel": "VERBOSE"}, "aisb:iotLogLevel: got 'VERBOSE'"),
+    ({"aisb:alertEmails": "[]"}, "aisb:alertEmails: got []"),
+    ({"aisb:auditFrequency": "YEARLY"}, "aisb:auditFrequency: got 'YEARLY'"),
+    ({"aisb:auditFrequency": "WEEKLY"}, "aisb:auditDayOfWeek: got None"),
+    (
+        {"aisb:auditFrequency": "MONTHLY", "aisb:auditDayOfMonth": "0"},
+        "aisb:auditDayOfMonth: got '0'",
+    ),
+    ({"aisb:auditChecksDisabled": '["NOPE"]'}, "aisb:auditChecksDisabled: got 'NOPE'"),
+    ({"aisb:certMaxAgeDays": "3653"}, "aisb:certMaxAgeDays: got 3653"),
+    ({"aisb:certExpiryWarningDays": "7"}, "aisb:certExpiryWarningDays: got 7"),
+    ({"aisb:logRetentionDays": "400000"}, "aisb:logRetentionDays: got 400000"),
+    ({"aisb:accessAnalyzer": "maybe"}, "aisb:accessAnalyzer: got 'maybe'"),
+    ({"aisb:tags": '"team=iot"'}, "aisb:tags: got"),
+    ({"aisb:alertEmail": '["a@example.com"]'}, "did you mean aisb:alertEmails?"),
+    ({"aws-native:region": "us-west-2"}, "aws-native:region: got 'us-west-2'"),
+]
+
+
+@pytest.mark.parametrize(("override", "message"), PROGRAM_ERRORS)
+def test_program_stops_before_registering_anything(override: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        run_main({**BASE, **override}, region="eu-west-1")
+    assert message in str(err.value)
+
+
+def test_program_registers_nothing_on_error() -> None:
+    for override, _ in PROGRAM_ERRORS:
+        recording = Recording()
+        with pytest.raises(ConfigError):
+            run_main({**BASE, **override}, region="eu-west-1", recording=recording)
+        assert recording.resources == [] and recording.calls == [], override
+
+
+# --- declarations agree -----------------------------------------------------------------------
+
+
+def test_pulumi_yaml_declares_every_key_with_the_same_type_default_and_description() -> None:
+    declared = project_file()["config"]
+    for key in KEYS:
+        if key.type == "object":
+            assert key.name not in declared  # Pulumi.yaml has no object type; see its comment
+            continue
+        decl = declared[key.name]
+        assert decl["type"] == key.type, key.name
+        assert decl["description"] == key.description, key.name
+        if key.default is None:
+            assert "default" not in decl, key.name
+        else:
+            assert decl["default"] == key.default, key.name
+        if key.type == "array":
+            assert decl["items"] == {"type": "string"}
+    assert set(declared) == {k.name for k in KEYS if k.type != "object"}
+
+
+def test_readme_documents_every_key() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for key in KEYS:
+        assert f"`aisb:{key.name}`" in readme, key.name
+
+
+def test_settings_is_the_only_module_reading_config() -> None:
+    for path in (ROOT / "aisb").rglob("*.py"):
+        if path.name == "settings.py":
+            continue
+        text = path.read_text()
+        assert "pulumi.Config" not in text and "runtime.config" not in text, path
+    assert project_file()["name"] == settings.NAMESPACE
