@@ -239,7 +239,3 @@ def control_table_markdown() -> str:
         )
         lines.append(f"| {c.id} | [{c.title}]({c.doc}) | {component} | {checks} | {switch} |")
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    print(control_table_markdown())

@@ -87,42 +87,56 @@ class FakeAws(pulumi.runtime.Mocks):
 
     def __init__(self, account: str, region: str, partition: str) -> None:
         self.account, self.region, self.partition = account, region, partition
+        # Explicit providers by id, with the region each was configured for: resources and
+        # invokes through a provider answer for its region.
+        self.provider_regions: dict[str, str] = {}
 
-    def _arn(self, service: str, resource: str, region: bool = True) -> str:
-        where = self.region if region else ""
-        return f"arn:{self.partition}:{service}:{where}:{self.account}:{resource}"
+    def _region_of(self, provider_ref: str | None) -> str:
+        provider_id = (provider_ref or "").rsplit("::", 1)[-1]
+        return self.provider_regions.get(provider_id, self.region)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = dict(args.inputs)
         name = args.name
+        if args.typ.startswith("pulumi:providers:"):
+            provider_id = f"{name}-provider-id"
+            if "region" in args.inputs:
+                self.provider_regions[provider_id] = args.inputs["region"]
+            return provider_id, state
+        region = self._region_of(args.provider)
+
+        def arn(service: str, resource: str, regional: bool = True) -> str:
+            where = region if regional else ""
+            return f"arn:{self.partition}:{service}:{where}:{self.account}:{resource}"
+
         physical = f"{name}-{_suffix(name)}"
         t = args.typ
         if t == "aws:kms/key:Key":
             key_id = f"{_suffix(name)}-0000-4000-8000-{_suffix(name + 'k')}0000"
-            state.update(arn=self._arn("kms", f"key/{key_id}"), keyId=key_id)
+            state.update(arn=arn("kms", f"key/{key_id}"), keyId=key_id)
             return key_id, state
         if t == "aws:sns/topic:Topic":
-            state.update(arn=self._arn("sns", physical), name=physical)
+            state.update(arn=arn("sns", physical), name=physical)
         elif t == "aws:sns/topicSubscription:TopicSubscription":
             state.update(arn=f"{args.inputs['topic']}:{_suffix(name)}")
         elif t == "aws:iam/role:Role":
-            state.update(arn=self._arn("iam", f"role/{physical}", region=False), name=physical)
+            state.update(arn=arn("iam", f"role/{physical}", regional=False), name=physical)
             return physical, state
         elif t == "aws:iam/rolePolicy:RolePolicy":
             return f"{args.inputs.get('role')}:{physical}", state
         elif t == "aws:cloudwatch/logGroup:LogGroup":
             group = args.inputs.get("name", physical)
-            state.update(arn=self._arn("logs", f"log-group:{group}"), name=group)
+            state.update(arn=arn("logs", f"log-group:{group}"), name=group)
             return group, state
         elif t == "aws:accessanalyzer/analyzer:Analyzer":
             analyzer = args.inputs["analyzerName"]
-            state.update(arn=self._arn("access-analyzer", f"analyzer/{analyzer}"))
+            state.update(arn=arn("access-analyzer", f"analyzer/{analyzer}"))
             return analyzer, state
         elif t == "aws-native:iot:ScheduledAudit":
             audit = args.inputs.get("scheduledAuditName", physical)
             state.update(
                 scheduledAuditName=audit,
-                scheduledAuditArn=self._arn("iot", f"scheduledaudit/{audit}"),
+                scheduledAuditArn=arn("iot", f"scheduledaudit/{audit}"),
             )
             return audit, state
         return f"{name}-id", state

@@ -1,0 +1,146 @@
+"""Every stack file in stacks/, run through the real program as `pulumi up` would run it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from aisb.catalog import AUDIT_CHECKS, CONTROLS, scheduled_audit_checks
+from aisb.settings import parse
+from tests.conftest import (
+    Recording,
+    cfn_lint_errors,
+    parliament_findings,
+    policy_documents,
+    run_main,
+    stack_config,
+    stack_files,
+    stack_name,
+)
+
+STACKS = [stack_name(p) for p in stack_files()]
+CONFIGS = {stack_name(p): stack_config(p) for p in stack_files()}
+
+IDENTITY = {n for c in CONTROLS if c.id == 1 for n in c.audit_checks}
+LEAST_PRIVILEGE = {n for c in CONTROLS if c.id == 2 for n in c.audit_checks}
+CFN_KEYS = {c.name: c.cfn_key[0].lower() + c.cfn_key[1:] for c in AUDIT_CHECKS}
+
+
+def test_at_least_three_stacks_in_three_regions() -> None:
+    regions = {CONFIGS[s]["aws:region"] for s in STACKS}
+    assert len(STACKS) >= 3 and len(regions) >= 3
+    # Stacks differ in what they switch, not only in region.
+    assert len(
+        {
+            json.dumps(sorted((k, v) for k, v in c.items() if k.startswith("aisb:")))
+            for c in CONFIGS.values()
+        }
+    ) == len(STACKS)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_stack_registers_the_core_controls(
+    stack: str, stack_recordings: dict[str, Recording]
+) -> None:
+    rec = stack_recordings[stack]
+    settings = parse(CONFIGS[stack])
+
+    options = rec.one("aws:iot/loggingOptions:LoggingOptions")
+    assert options.inputs["defaultLogLevel"] == settings.iot_log_level
+    assert (
+        rec.one("aws:cloudwatch/logGroup:LogGroup").inputs["retentionInDays"]
+        == settings.log_retention_days
+    )
+
+    config = rec.one("aws-native:iot:AccountAuditConfiguration")
+    checks = config.inputs["auditCheckConfigurations"]
+    for name in (IDENTITY | LEAST_PRIVILEGE) - settings.audit_checks_disabled:
+        assert checks[CFN_KEYS[name]]["enabled"] is True, name
+    for name in settings.audit_checks_disabled:
+        assert checks[CFN_KEYS[name]]["enabled"] is False, name
+    assert {
+        "DEVICE_CERTIFICATE_SHARED_CHECK",
+        "CONFLICTING_CLIENT_IDS_CHECK",
+        "IOT_POLICY_OVERLY_PERMISSIVE_CHECK",
+    } <= {n for n in CFN_KEYS if checks[CFN_KEYS[n]]["enabled"]}
+    assert checks["deviceCertificateAgeCheck"]["configuration"]["certAgeThresholdInDays"] == str(
+        settings.cert_max_age_days
+    )
+    sns = config.inputs["auditNotificationTargetConfigurations"]["sns"]
+    topic = rec.one("aws:sns/topic:Topic")
+    assert sns["enabled"] is True and sns["targetArn"] == topic.state["arn"]
+
+    schedule = rec.one("aws-native:iot:ScheduledAudit")
+    enabled = {c.name for c in AUDIT_CHECKS} - settings.audit_checks_disabled
+    assert sorted(schedule.inputs["targetCheckNames"]) == scheduled_audit_checks(enabled)
+    assert schedule.inputs["frequency"] == settings.audit_frequency
+    assert config.urn in schedule.dependencies
+
+    key = rec.by_urn(
+        next(
+            r.urn
+            for r in rec.of_type("aws:kms/key:Key")
+            if r.state["arn"] == topic.inputs["kmsMasterKeyId"]
+        )
+    )
+    assert key.inputs["enableKeyRotation"] is True
+    subs = rec.of_type("aws:sns/topicSubscription:TopicSubscription")
+    assert sorted(s.inputs["endpoint"] for s in subs) == sorted(settings.alert_emails)
+    assert all(s.inputs["protocol"] == "email" for s in subs)
+
+    analyzers = rec.of_type("aws:accessanalyzer/analyzer:Analyzer")
+    assert len(analyzers) == (1 if settings.access_analyzer else 0)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_stack_cfn_lint_clean(stack: str, stack_recordings: dict[str, Recording]) -> None:
+    assert cfn_lint_errors(stack_recordings[stack]) == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_stack_policies_parliament_clean(
+    stack: str, stack_recordings: dict[str, Recording]
+) -> None:
+    docs = policy_documents(stack_recordings[stack])
+    assert len(docs) >= 8  # 2 keys, topic policy, 3 trust policies, 2 role policies
+    assert [f for d in docs for f in parliament_findings(d)] == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_stack_resources_are_children_of_the_baseline_and_tagged(
+    stack: str, stack_recordings: dict[str, Recording]
+) -> None:
+    rec = stack_recordings[stack]
+    settings = parse(CONFIGS[stack])
+    urns = {r.urn for r in rec.resources}
+    baseline = rec.one("aisb:index:IotSecurityBaseline")
+    for r in rec.resources:
+        if r is baseline:
+            continue
+        assert r.parent in urns, f"{r.name} is not inside the baseline"
+        assert r.name.startswith("aisb-"), r.name
+        if "tags" in r.inputs and isinstance(r.inputs["tags"], dict):
+            assert settings.tags.items() <= r.inputs["tags"].items(), r.name
+            assert r.inputs["tags"]["aisb:control"].startswith("AISB-")
+    # One lookup each of account, region and partition.
+    assert sorted(t for t, _, _ in rec.calls) == sorted(
+        [
+            "aws:index/getCallerIdentity:getCallerIdentity",
+            "aws:index/getPartition:getPartition",
+            "aws:index/getRegion:getRegion",
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("partition", "region"), [("aws-us-gov", "us-gov-west-1"), ("aws-cn", "cn-north-1")]
+)
+def test_no_input_holds_a_literal_aws_partition(partition: str, region: str) -> None:
+    config = {**CONFIGS[STACKS[0]], "aws:region": region, "aws-native:region": region}
+    rec = run_main(config, region=region, partition=partition)
+    assert rec.custom()
+    for r in rec.resources:
+        text = json.dumps(r.inputs)
+        assert "arn:aws:" not in text, f"{r.name} has a literal arn:aws: {text}"
+    assert any(f"arn:{partition}:" in json.dumps(r.inputs) for r in rec.resources)
