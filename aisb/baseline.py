@@ -9,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from aisb.components.access_analyzer import AccessAnalyzer
-from aisb.components.alerts import SecurityAlerts
+from aisb.components.alerts import SecurityAlerts, SecurityAlertsArgs
 from aisb.components.audit import DeviceDefenderAudit
 from aisb.components.iot_logging import IotLogging
 
@@ -80,24 +80,17 @@ class IotSecurityBaseline(pulumi.ComponentResource):
         tags = dict(args.get("tags", {}))
         child = pulumi.ResourceOptions(parent=self)
 
-        alerts = SecurityAlerts(
-            f"{name}-alerts",
-            {
-                "account_id": self.account_id,
-                "partition": self.partition,
-                "emails": list(args.get("alert_emails", [])),
-                **(
-                    {
-                        "existing_topic_arn": args["existing_alert_topic_arn"],
-                        "existing_topic_kms_key_arn": args.get("existing_alert_topic_kms_key_arn"),
-                    }
-                    if args.get("existing_alert_topic_arn") is not None
-                    else {}
-                ),
-                "tags": tags,
-            },
-            opts=child,
-        )
+        alerts_args: SecurityAlertsArgs = {
+            "account_id": self.account_id,
+            "partition": self.partition,
+            "emails": list(args.get("alert_emails", [])),
+            "tags": tags,
+        }
+        if (existing_topic := args.get("existing_alert_topic_arn")) is not None:
+            alerts_args["existing_topic_arn"] = existing_topic
+            if (existing_key := args.get("existing_alert_topic_kms_key_arn")) is not None:
+                alerts_args["existing_topic_kms_key_arn"] = existing_key
+        alerts = SecurityAlerts(f"{name}-alerts", alerts_args, opts=child)
         logging = IotLogging(
             f"{name}-logging",
             {

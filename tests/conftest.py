@@ -143,23 +143,26 @@ class FakeAws(pulumi.runtime.Mocks):
 
     def call(
         self, args: pulumi.runtime.MockCallArgs
-    ) -> tuple[dict[str, Any], list[Any]] | dict[str, Any]:
-        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+    ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return self._answer(args.token, self._region_of(args.provider)), []
+
+    def _answer(self, token: str, region: str) -> dict[str, Any]:
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
                 "accountId": self.account,
                 "arn": f"arn:{self.partition}:iam::{self.account}:user/deployer",
                 "userId": "AIDAEXAMPLE",
                 "id": self.account,
             }
-        if args.token == "aws:index/getRegion:getRegion":
+        if token == "aws:index/getRegion:getRegion":
             return {
-                "region": self.region,
-                "name": self.region,
-                "id": self.region,
-                "endpoint": f"ec2.{self.region}.amazonaws.com",
-                "description": self.region,
+                "region": region,
+                "name": region,
+                "id": region,
+                "endpoint": f"ec2.{region}.amazonaws.com",
+                "description": region,
             }
-        if args.token == "aws:index/getPartition:getPartition":
+        if token == "aws:index/getPartition:getPartition":
             suffix = "amazonaws.com.cn" if self.partition == "aws-cn" else "amazonaws.com"
             return {
                 "partition": self.partition,
@@ -167,7 +170,7 @@ class FakeAws(pulumi.runtime.Mocks):
                 "id": self.partition,
                 "reverseDnsPrefix": "com.amazonaws",
             }
-        raise AssertionError(f"unexpected invoke {args.token}")
+        raise AssertionError(f"unexpected invoke {token}")
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):

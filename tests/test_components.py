@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 
 from aisb import (
     AccessAnalyzer,
     DeviceDefenderAudit,
+    DeviceDefenderAuditArgs,
     IotLogging,
+    IotLoggingArgs,
     SecurityAlerts,
 )
 from aisb.catalog import AUDIT_CHECKS
@@ -18,7 +20,14 @@ from tests.conftest import ACCOUNT, Recording, parliament_findings, policy_docum
 
 TOPIC = f"arn:aws:sns:us-east-1:{ACCOUNT}:alerts"
 KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-COMMON = {"account_id": ACCOUNT, "partition": "aws"}
+
+
+class _Common(TypedDict):
+    account_id: str
+    partition: str
+
+
+COMMON: _Common = {"account_id": ACCOUNT, "partition": "aws"}
 
 
 def _doc(value: str) -> dict[str, Any]:
@@ -78,7 +87,7 @@ def test_alerts_key_grants_only_named_services() -> None:
 
 
 def test_alerts_without_publishers_grant_no_service() -> None:
-    rec = run(lambda: SecurityAlerts("alerts", dict(COMMON)))
+    rec = run(lambda: SecurityAlerts("alerts", {**COMMON}))
     key_policy = _doc(rec.one("aws:kms/key:Key").inputs["policy"])
     assert all("Service" not in s["Principal"] for s in key_policy["Statement"])
 
@@ -132,7 +141,7 @@ def test_alerts_bad_arguments(args: dict[str, Any], message: str) -> None:
 
 # --- IotLogging -------------------------------------------------------------------------------
 
-LOGGING = {**COMMON, "region": "us-east-1"}
+LOGGING: IotLoggingArgs = {**COMMON, "region": "us-east-1"}
 
 
 @pytest.mark.parametrize("level", ["DEBUG", "INFO", "WARN", "ERROR", "DISABLED"])
@@ -186,7 +195,11 @@ def test_logging_bad_arguments(args: dict[str, Any], message: str) -> None:
 
 # --- DeviceDefenderAudit ----------------------------------------------------------------------
 
-AUDIT = {**COMMON, "alert_topic_arn": TOPIC, "alert_topic_kms_key_arn": KEY}
+AUDIT: DeviceDefenderAuditArgs = {
+    **COMMON,
+    "alert_topic_arn": TOPIC,
+    "alert_topic_kms_key_arn": KEY,
+}
 
 
 def _checks(rec: Recording) -> dict[str, Any]:
@@ -214,7 +227,7 @@ def test_audit_enables_all_seventeen_checks_with_thresholds() -> None:
 
 
 def test_audit_notifications_go_to_the_topic_through_a_publish_only_role() -> None:
-    rec = run(lambda: DeviceDefenderAudit("audit", dict(AUDIT)))
+    rec = run(lambda: DeviceDefenderAudit("audit", AUDIT))
     config = rec.one("aws-native:iot:AccountAuditConfiguration")
     sns = config.inputs["auditNotificationTargetConfigurations"]["sns"]
     notify_role = rec.by_name("audit-notify-role")

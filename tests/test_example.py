@@ -50,6 +50,11 @@ def test_every_resource_of_each_region_uses_that_regions_providers() -> None:
             for value in r.state.values():
                 if isinstance(value, str) and value.startswith("arn:") and ":iam::" not in value:
                     assert f":{region}:" in value, (r.name, value)
+        # Lookups answered for the region reach the policies built from them.
+        logging_policy = next(
+            r for r in resources if r.name == f"aisb-{region}-logging-role-policy"
+        ).inputs["policy"]
+        assert f":logs:{region}:" in logging_policy
         assert {t for t, _, p in rec.calls if p == own_aws} == {
             "aws:index/getCallerIdentity:getCallerIdentity",
             "aws:index/getRegion:getRegion",

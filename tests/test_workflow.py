@@ -30,7 +30,7 @@ def test_preview_step_comments_on_the_pr_with_oidc_credentials() -> None:
 
 def test_pull_requests_run_the_ci_script() -> None:
     workflow = _workflow()
-    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
-    assert "pull_request" in triggers
+    triggers = workflow.get("on") or workflow.get(True)  # YAML 1.1 reads a bare `on` as true
+    assert triggers is not None and "pull_request" in triggers
     runs = [s.get("run", "") for s in workflow["jobs"]["test"]["steps"]]
     assert "bash .ci/run" in runs

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pulumi
+import pulumi_aws_native as aws_native
 
 from aisb.validation import InvalidValue
 
@@ -21,9 +22,9 @@ def merge_tags(tags: Mapping[str, str] | None, control: str) -> dict[str, str]:
     return {**(tags or {}), "aisb:control": control}
 
 
-def native_tags(tags: Mapping[str, str]) -> list[dict[str, str]]:
+def native_tags(tags: Mapping[str, str]) -> list[aws_native.TagArgs]:
     """Tags in the CloudFormation list form aws-native resources take."""
-    return [{"key": k, "value": val} for k, val in sorted(tags.items())]
+    return [aws_native.TagArgs(key=k, value=val) for k, val in sorted(tags.items())]
 
 
 def policy_json(builder: Callable[..., dict[str, Any]], *inputs: Any) -> pulumi.Output[str]:
