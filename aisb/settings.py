@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -215,14 +215,17 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def parse(config: Mapping[str, str]) -> Settings:
+def parse(config: Mapping[str, str], secret_keys: Collection[str] = ()) -> Settings:
     """Validate a stack's whole configuration (``{"ns:key": "raw string"}``, as Pulumi passes
     it to the program) and return its settings, or raise ``ConfigError`` listing every
-    problem."""
+    problem. Values of ``secret_keys`` are never shown in a message."""
     problems: list[str] = []
 
     def report(key: str, err: v.InvalidValue) -> None:
-        problems.append(f"aisb:{key}: {err}")
+        if f"{NAMESPACE}:{key}" in secret_keys:
+            problems.append(f"aisb:{key}: got [secret]; expected {err.expected}")
+        else:
+            problems.append(f"aisb:{key}: {err}")
 
     prefix = NAMESPACE + ":"
     for full_key in sorted(config):
@@ -316,4 +319,7 @@ def stack_config() -> dict[str, str]:
 
 def load() -> Settings:
     """Read and validate this stack's configuration."""
-    return parse(stack_config())
+    from pulumi.runtime import config as runtime_config
+
+    config = stack_config()
+    return parse(config, {k for k in config if runtime_config.is_config_secret(k)})

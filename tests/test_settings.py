@@ -98,6 +98,14 @@ def test_bad_value_names_key_value_and_what_is_accepted(
     assert expected in problem
 
 
+def test_secret_values_are_never_shown() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse({**BASE, "aisb:alertEmails": '["hidden-name"]'}, secret_keys={"aisb:alertEmails"})
+    (problem,) = err.value.problems
+    assert "hidden-name" not in problem
+    assert problem.startswith("aisb:alertEmails: got [secret]; expected an e-mail address")
+
+
 def test_every_key_has_a_bad_value_case() -> None:
     assert {case[0] for case in BAD_VALUES} == {k.name for k in KEYS}
 
