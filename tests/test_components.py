@@ -232,7 +232,7 @@ def test_audit_notifications_go_to_the_topic_through_a_publish_only_role() -> No
     sns = config.inputs["auditNotificationTargetConfigurations"]["sns"]
     notify_role = rec.by_name("audit-notify-role")
     assert sns == {"enabled": True, "roleArn": notify_role.state["arn"], "targetArn": TOPIC}
-    policy = _doc(rec.by_name("audit-notify-policy").inputs["policy"])
+    policy = _doc(rec.by_name("audit-notify-role-policy").inputs["policy"])
     grants = {
         (a, s["Resource"])
         for s in policy["Statement"]
@@ -247,7 +247,7 @@ def test_audit_notifications_go_to_the_topic_through_a_publish_only_role() -> No
         == "arn:aws:iam::aws:policy/service-role/AWSIoTDeviceDefenderAudit"
     )
     assert attachment.inputs["role"] == audit_role.state["name"]
-    assert {attachment.urn, rec.by_name("audit-notify-policy").urn} <= set(config.dependencies)
+    assert {attachment.urn, rec.by_name("audit-notify-role-policy").urn} <= set(config.dependencies)
 
 
 def test_scheduled_audit_runs_the_enabled_schedulable_checks_after_the_configuration() -> None:

@@ -6,13 +6,19 @@ from collections.abc import Mapping, Sequence
 from typing import TypedDict
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
 from aisb import iam
 from aisb import validation as v
 from aisb.catalog import AUDIT_CHECKS, scheduled_audit_checks
-from aisb.components._util import arg_error, child, merge_tags, native_tags, policy_json
+from aisb.components._util import (
+    arg_error,
+    child,
+    merge_tags,
+    native_tags,
+    policy_json,
+    service_role,
+)
 
 
 class DeviceDefenderAuditArgs(TypedDict, total=False):
@@ -118,10 +124,10 @@ class DeviceDefenderAudit(pulumi.ComponentResource):
     checks. The account audit configuration is an account-and-region singleton.
 
     Creates:
-    - ``<name>-audit-role``: a role only AWS IoT acting for this account can assume, with
-      AWS's managed ``AWSIoTDeviceDefenderAudit`` read-only policy;
-    - ``<name>-notify-role`` and ``<name>-notify-policy``: a role only AWS IoT can assume,
-      allowed only ``sns:Publish`` on the alert topic (and the use of its key);
+    - ``<name>-audit-role`` (+ ``-managed``): a role only AWS IoT acting for this account can
+      assume, with AWS's managed ``AWSIoTDeviceDefenderAudit`` read-only policy;
+    - ``<name>-notify-role`` (+ ``-policy``): a role only AWS IoT can assume, allowed only
+      ``sns:Publish`` on the alert topic (and the use of its key);
     - ``<name>-configuration``: the AccountAuditConfiguration: all 17 checks on unless
       disabled, the certificate age and expiry thresholds, and audit notifications to the
       topic (a console step in the original sample);
@@ -150,51 +156,39 @@ class DeviceDefenderAudit(pulumi.ComponentResource):
         topic_arn = args["alert_topic_arn"]
         key_arn = args.get("alert_topic_kms_key_arn")
         tags = merge_tags(args.get("tags"), "AISB-4")
-        trust = policy_json(
-            lambda acct: iam.service_trust_policy("iot.amazonaws.com", acct), account_id
-        )
-
-        audit_role = aws.iam.Role(
+        audit = service_role(
+            self,
             f"{name}-audit-role",
+            service="iot.amazonaws.com",
+            account_id=account_id,
             description="aisb: lets Device Defender read the configuration it audits",
-            assume_role_policy=trust,
-            tags=tags,
-            opts=child(self),
-        )
-        audit_attachment = aws.iam.RolePolicyAttachment(
-            f"{name}-audit-policy",
-            role=audit_role.name,
-            policy_arn=pulumi.Output.concat(
+            managed_policy_arn=pulumi.Output.concat(
                 "arn:", partition, ":iam::aws:policy/service-role/AWSIoTDeviceDefenderAudit"
             ),
-            opts=child(self),
-        )
-        notify_role = aws.iam.Role(
-            f"{name}-notify-role",
-            description="aisb: lets Device Defender send audit findings to the alert topic",
-            assume_role_policy=trust,
             tags=tags,
-            opts=child(self),
         )
-        notify_policy = aws.iam.RolePolicy(
-            f"{name}-notify-policy",
-            role=notify_role.id,
+        notify = service_role(
+            self,
+            f"{name}-notify-role",
+            service="iot.amazonaws.com",
+            account_id=account_id,
+            description="aisb: lets Device Defender send audit findings to the alert topic",
             policy=policy_json(iam.sns_publish_policy, topic_arn, key_arn),
-            opts=child(self),
+            tags=tags,
         )
 
         configuration = aws_native.iot.AccountAuditConfiguration(
             f"{name}-configuration",
             account_id=account_id,
-            role_arn=audit_role.arn,
+            role_arn=audit.role.arn,
             audit_check_configurations=audit_check_configurations(enabled, max_age, expiry),
             audit_notification_target_configurations=aws_native.iot.AccountAuditConfigurationAuditNotificationTargetConfigurationsArgs(
                 sns=aws_native.iot.AccountAuditConfigurationAuditNotificationTargetArgs(
-                    enabled=True, role_arn=notify_role.arn, target_arn=topic_arn
+                    enabled=True, role_arn=notify.role.arn, target_arn=topic_arn
                 )
             ),
             # IoT assumes both roles when the configuration is written.
-            opts=child(self, depends_on=[audit_attachment, notify_policy]),
+            opts=child(self, depends_on=[*audit.grants, *notify.grants]),
         )
 
         self.enabled_checks = sorted(enabled)
@@ -212,8 +206,8 @@ class DeviceDefenderAudit(pulumi.ComponentResource):
             opts=child(self, depends_on=[configuration]),
         )
 
-        self.audit_role_arn = audit_role.arn
-        self.notification_role_arn = notify_role.arn
+        self.audit_role_arn = audit.role.arn
+        self.notification_role_arn = notify.role.arn
         self.scheduled_audit_arn = schedule.scheduled_audit_arn
         self.register_outputs(
             {

@@ -10,7 +10,7 @@ import pulumi_aws as aws
 
 from aisb import iam
 from aisb import validation as v
-from aisb.components._util import arg_error, child, merge_tags, policy_json
+from aisb.components._util import arg_error, child, merge_tags, policy_json, service_role
 
 # AWS IoT Core (v2 logging) always writes to this log group: it cannot be renamed, which also
 # makes it one per account and region.
@@ -96,39 +96,33 @@ class IotLogging(pulumi.ComponentResource):
             tags=tags,
             opts=child(self, retain_on_delete=True),
         )
-        role = aws.iam.Role(
+        writer = service_role(
+            self,
             f"{name}-role",
+            service="iot.amazonaws.com",
+            account_id=account_id,
             description="aisb: lets AWS IoT Core write its logs to CloudWatch Logs",
-            assume_role_policy=policy_json(
-                lambda acct: iam.service_trust_policy("iot.amazonaws.com", acct), account_id
-            ),
-            tags=tags,
-            opts=child(self),
-        )
-        role_policy = aws.iam.RolePolicy(
-            f"{name}-role-policy",
-            role=role.id,
             policy=policy_json(
                 lambda part, reg, acct: iam.iot_logging_policy(part, reg, acct, IOT_LOG_GROUP),
                 partition,
                 region,
                 account_id,
             ),
-            opts=child(self),
+            tags=tags,
         )
         aws.iot.LoggingOptions(
             f"{name}-options",
             default_log_level=level,
             disable_all_logs=level == "DISABLED",
-            role_arn=role.arn,
+            role_arn=writer.role.arn,
             # IoT checks the role when the options are set: its permissions must exist first,
             # and the log group must exist so IoT never creates an unencrypted one.
-            opts=child(self, depends_on=[role_policy, log_group]),
+            opts=child(self, depends_on=[*writer.grants, log_group]),
         )
 
         self.log_group_name = log_group.name
         self.log_group_arn = log_group.arn
-        self.role_arn = role.arn
+        self.role_arn = writer.role.arn
         self.register_outputs(
             {
                 "log_group_name": self.log_group_name,
