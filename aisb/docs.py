@@ -22,8 +22,8 @@ def config_table_markdown() -> str:
     for key in KEYS:
         if key.required:
             default = "required"
-        elif key.default is None:
-            default = "-"
+        elif key.default in (None, ""):
+            default = "unset"
         else:
             default = f"`{json.dumps(key.default)}`"
         lines.append(f"| `aisb:{key.name}` | {key.type} | {default} | {key.description} |")

@@ -32,7 +32,9 @@ class Key:
     type: str
     """As declared in Pulumi.yaml: string, integer, boolean, array; or object (undeclared)."""
     default: Any
-    """The value used when the stack does not set it; ``None`` with ``required``."""
+    """The value used when the stack does not set it; ``None`` with ``required``. An empty
+    string means "unset": the Pulumi CLI treats a declared key without a default as required,
+    so optional keys without a value declare ``default: ""``."""
     description: str
     required: bool = False
 
@@ -62,13 +64,13 @@ KEYS: tuple[Key, ...] = (
     Key(
         "auditDayOfWeek",
         "string",
-        None,
+        "",
         "Day of the scheduled audit for WEEKLY and BIWEEKLY: SUN, MON, TUE, WED, THU, FRI or SAT.",
     ),
     Key(
         "auditDayOfMonth",
         "string",
-        None,
+        "",
         'Day of the scheduled audit for MONTHLY: "1" to "31" (quoted), or LAST.',
     ),
     Key(
@@ -250,6 +252,8 @@ def parse(config: Mapping[str, str], secret_keys: Collection[str] = ()) -> Setti
             continue
         try:
             decoded = key.default if raw is None else _decode(key, raw)
+            if decoded == "" and key.default == "":
+                decoded = None
             check = _VALIDATORS.get(key.name)
             values[key.name] = check(decoded) if check and decoded is not None else decoded
         except v.InvalidValue as e:

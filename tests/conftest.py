@@ -258,18 +258,52 @@ def _raw(value: Any) -> str:
     return json.dumps(value)
 
 
-def stack_config(path: Path, root: Path = ROOT) -> dict[str, str]:
-    """A stack's config with the project's declared defaults applied, as raw strings."""
+class CliConfigError(Exception):
+    """What the Pulumi CLI itself refuses before it runs the program."""
+
+
+_YAML_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "boolean": (bool,),
+    "array": (list,),
+}
+
+
+def _matches(value: Any, decl: dict[str, Any]) -> bool:
+    kind = decl["type"]
+    if kind == "integer" and isinstance(value, bool):
+        return False
+    if not isinstance(value, _YAML_TYPES[kind]):
+        return False
+    return kind != "array" or all(_matches(v, decl["items"]) for v in value)
+
+
+def stack_config(path: Path, root: Path = ROOT, stack: str | None = None) -> dict[str, str]:
+    """A stack's config as the Pulumi CLI hands it to the program: the project's declared
+    defaults applied and every value a raw string. Like the CLI, refuses a stack that lacks
+    a declared key without a default, or gives a declared key a value of another type."""
     project = project_file(root)
     namespace = project["name"]
-    stack = yaml.safe_load(path.read_text()) or {}
+    stack_name_ = stack or path.name
+    values = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+    values = {(k if ":" in k else f"{namespace}:{k}"): v for k, v in values.items()}
     config: dict[str, str] = {}
     for key, decl in (project.get("config") or {}).items():
         full = key if ":" in key else f"{namespace}:{key}"
-        if isinstance(decl, dict) and "default" in decl:
+        if not isinstance(decl, dict) or "type" not in decl:
+            continue
+        if full in values:
+            if not _matches(values[full], decl):
+                raise CliConfigError(
+                    f"Stack '{stack_name_}' with configuration key '{key}' must be of type "
+                    f"'{decl['type']}'"
+                )
+        elif "default" in decl:
             config[full] = _raw(decl["default"])
-    for key, value in (stack.get("config") or {}).items():
-        full = key if ":" in key else f"{namespace}:{key}"
+        else:
+            raise CliConfigError(f"Stack '{stack_name_}' is missing configuration value '{key}'")
+    for full, value in values.items():
         config[full] = _raw(value)
     return config
 

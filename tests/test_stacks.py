@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from aisb.catalog import AUDIT_CHECKS, CONTROLS, scheduled_audit_checks
 from aisb.settings import parse
 from tests.conftest import (
+    CliConfigError,
     Recording,
     cfn_lint_errors,
     parliament_findings,
@@ -25,6 +27,23 @@ CONFIGS = {stack_name(p): stack_config(p) for p in stack_files()}
 IDENTITY = {n for c in CONTROLS if c.id == 1 for n in c.audit_checks}
 LEAST_PRIVILEGE = {n for c in CONTROLS if c.id == 2 for n in c.audit_checks}
 CFN_KEYS = {c.name: c.cfn_key[0].lower() + c.cfn_key[1:] for c in AUDIT_CHECKS}
+
+
+def test_the_cli_checks_are_emulated(tmp_path: Path) -> None:
+    minimal = tmp_path / "Pulumi.minimal.yaml"
+    minimal.write_text(
+        "config:\n  aws:region: eu-west-1\n  aws-native:region: eu-west-1\n"
+        "  aisb:alertEmails: [a@example.com]\n"
+    )
+    config = stack_config(minimal)  # every optional key has a default
+    assert config["aisb:auditDayOfWeek"] == ""
+    assert parse(config).audit_day_of_week is None
+    minimal.write_text("config:\n  aws:region: eu-west-1\n")
+    with pytest.raises(CliConfigError, match="missing configuration value 'alertEmails'"):
+        stack_config(minimal)
+    minimal.write_text("config:\n  aisb:alertEmails: [a@example.com]\n  aisb:certMaxAgeDays: ten\n")
+    with pytest.raises(CliConfigError, match="'certMaxAgeDays' must be of type 'integer'"):
+        stack_config(minimal)
 
 
 def test_at_least_three_stacks_in_three_regions() -> None:
