@@ -1,0 +1,504 @@
+"""AISB #6: find device certificates due for rotation and tell people.
+
+Runs as an AWS Lambda function (stdlib + boto3 only). It streams ``ListCertificates`` 250 at a
+time and never holds the fleet in memory: per certificate it keeps only counters, a bounded
+heap of the oldest due certificates for the e-mail, and the current chunk of the optional S3
+report, which is streamed as a multipart upload.
+
+A certificate is considered when its status is ACTIVE or PENDING_TRANSFER (both still
+authenticate). With ``age = now - creationDate``:
+
+- **due** when ``age >= rotation period`` (exactly the rotation period is due);
+- **due soon** when ``rotation period - warning window <= age < rotation period``.
+
+Real expiry dates are not read: ``ListCertificates`` does not return them and one
+``DescribeCertificate`` per device would take over a day for a million devices at the default
+10 requests per second. Device Defender's ``DEVICE_CERTIFICATE_EXPIRING_CHECK`` reports those.
+
+Per-invocation ceiling: ``ListCertificates`` is limited to about 10 requests per second per
+account, i.e. at most 2,500 certificates a second. A 900 s invocation keeps
+``RESERVE_SECONDS`` (default 60) to finish its report part and hand over, leaving 840 s:
+about 8,400 pages, roughly 2.1 million certificates (fewer when thing names are looked up,
+which costs one ``ListPrincipalThings`` call per reported certificate, also ~10 per second,
+bounded by ``THING_NAME_CALL_BUDGET``). When the remaining time falls below the reserve, the
+invocation closes its report part and invokes the function again asynchronously with the page
+marker and running totals; only the last invocation e-mails the summary. Nothing is silently
+truncated.
+
+Environment:
+``TOPIC_ARN`` (required), ``ROTATION_DAYS`` (required), ``WARNING_DAYS`` (default 30),
+``REPORT_BUCKET`` / ``REPORT_PREFIX`` (optional S3 report), ``REPORT_FORMAT`` (``csv`` or
+``jsonl``), ``THING_NAMES`` (``true`` to look up attached things),
+``THING_NAME_CALL_BUDGET`` (default 1000 per run), ``ALWAYS_REPORT`` (``true`` to e-mail
+even when nothing is due), ``MAX_LISTED`` (oldest due certificates in the e-mail, default 25),
+``RESERVE_SECONDS`` (default 60).
+"""
+
+from __future__ import annotations
+
+import csv
+import heapq
+import io
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+LOG = logging.getLogger()
+LOG.setLevel(logging.INFO)
+
+COUNTED_STATUSES = frozenset({"ACTIVE", "PENDING_TRANSFER"})
+PAGE_SIZE = 250  # the most ListCertificates returns per page
+SNS_MESSAGE_LIMIT = 256 * 1024
+SNS_SUBJECT_LIMIT = 100
+PART_SIZE = 8 * 1024 * 1024  # S3 multipart: every part but the last must be >= 5 MiB
+THROTTLING_CODES = frozenset(
+    {"ThrottlingException", "TooManyRequestsException", "Throttling", "RequestLimitExceeded"}
+)
+REPORT_FIELDS = (
+    "certificate_id",
+    "certificate_arn",
+    "status",
+    "created",
+    "age_days",
+    "state",
+    "things",
+)
+
+# Adaptive mode rate-limits on the client side once AWS starts throttling.
+BOTO_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10})
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the function does, from its environment."""
+
+    topic_arn: str
+    rotation_days: int
+    warning_days: int = 30
+    report_bucket: str | None = None
+    report_prefix: str = "certificate-rotation/"
+    report_format: str = "csv"
+    thing_names: bool = False
+    thing_name_budget: int = 1000
+    always_report: bool = False
+    max_listed: int = 25
+    reserve_seconds: int = 60
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Options:
+        def flag(name: str) -> bool:
+            return env.get(name, "false").strip().lower() == "true"
+
+        options = cls(
+            topic_arn=env["TOPIC_ARN"],
+            rotation_days=int(env["ROTATION_DAYS"]),
+            warning_days=int(env.get("WARNING_DAYS", "30")),
+            report_bucket=env.get("REPORT_BUCKET") or None,
+            report_prefix=env.get("REPORT_PREFIX", "certificate-rotation/"),
+            report_format=env.get("REPORT_FORMAT", "csv"),
+            thing_names=flag("THING_NAMES"),
+            thing_name_budget=int(env.get("THING_NAME_CALL_BUDGET", "1000")),
+            always_report=flag("ALWAYS_REPORT"),
+            max_listed=int(env.get("MAX_LISTED", "25")),
+            reserve_seconds=int(env.get("RESERVE_SECONDS", "60")),
+        )
+        if options.rotation_days < 1 or not 0 <= options.warning_days < options.rotation_days:
+            raise ValueError(
+                f"ROTATION_DAYS={options.rotation_days} WARNING_DAYS={options.warning_days}: "
+                "expected ROTATION_DAYS >= 1 and 0 <= WARNING_DAYS < ROTATION_DAYS"
+            )
+        if options.report_format not in ("csv", "jsonl"):
+            raise ValueError(f"REPORT_FORMAT={options.report_format!r}: expected csv or jsonl")
+        return options
+
+
+def classify(created: datetime, now: datetime, rotation_days: int, warning_days: int) -> str | None:
+    """``"due"``, ``"due_soon"`` or None for a certificate created at ``created``."""
+    age = now - created
+    if age >= timedelta(days=rotation_days):
+        return "due"
+    if warning_days and age >= timedelta(days=rotation_days - warning_days):
+        return "due_soon"
+    return None
+
+
+@dataclass
+class ScanState:
+    """Everything one invocation hands the next: small, whatever the fleet size."""
+
+    run_id: str
+    now: str
+    """The run's reference time (ISO 8601): every invocation measures ages from it."""
+    marker: str | None = None
+    invocation: int = 1
+    pages: int = 0
+    scanned: int = 0
+    considered: int = 0
+    due: int = 0
+    due_soon: int = 0
+    thing_calls: int = 0
+    things_skipped: int = 0
+    oldest: list[list[Any]] = field(default_factory=list)
+    """Heap of [-created_epoch, certificate_id, age_days]: the ``max_listed`` oldest due."""
+    report_objects: list[str] = field(default_factory=list)
+    report_rows: int = 0
+
+    @classmethod
+    def start(cls, now: datetime) -> ScanState:
+        return cls(
+            run_id=now.strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8], now=now.isoformat()
+        )
+
+
+class ReportWriter:
+    """Streams report rows to one S3 object per invocation with a multipart upload, holding at
+    most one part in memory."""
+
+    def __init__(self, s3: Any, bucket: str, key: str, fmt: str) -> None:
+        self.s3, self.bucket, self.key, self.fmt = s3, bucket, key, fmt
+        self.buffer = io.StringIO()
+        self.upload_id: str | None = None
+        self.parts: list[dict[str, Any]] = []
+        self.rows = 0
+        if fmt == "csv":
+            self._csv = csv.writer(self.buffer)
+            self._csv.writerow(REPORT_FIELDS)
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self.fmt == "csv":
+            self._csv.writerow([row[f] for f in REPORT_FIELDS])
+        else:
+            self.buffer.write(json.dumps(row, separators=(",", ":")) + "\n")
+        self.rows += 1
+        if self.buffer.tell() >= PART_SIZE:
+            self._flush()
+
+    def _flush(self) -> None:
+        data = self.buffer.getvalue().encode()
+        if not data:
+            return
+        if self.upload_id is None:
+            content_type = "text/csv" if self.fmt == "csv" else "application/x-ndjson"
+            self.upload_id = self.s3.create_multipart_upload(
+                Bucket=self.bucket, Key=self.key, ContentType=content_type
+            )["UploadId"]
+        number = len(self.parts) + 1
+        etag = self.s3.upload_part(
+            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=data
+        )["ETag"]
+        self.parts.append({"ETag": etag, "PartNumber": number})
+        self.buffer.seek(0)
+        self.buffer.truncate()
+
+    def close(self) -> str | None:
+        """Complete the object; its key, or None when there were no rows."""
+        if self.rows == 0:
+            return None
+        self._flush()
+        assert self.upload_id is not None
+        self.s3.complete_multipart_upload(
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            MultipartUpload={"Parts": self.parts},
+        )
+        return self.key
+
+    def abort(self) -> None:
+        if self.upload_id is not None:
+            self.s3.abort_multipart_upload(
+                Bucket=self.bucket, Key=self.key, UploadId=self.upload_id
+            )
+
+
+def call_with_backoff(
+    fn: Callable[..., dict[str, Any]],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    attempts: int = 8,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Call ``fn``, waiting out throttling that outlasts botocore's own retries."""
+    for attempt in range(attempts):
+        try:
+            return fn(**kwargs)
+        except ClientError as e:
+            if (
+                e.response.get("Error", {}).get("Code") not in THROTTLING_CODES
+                or attempt == attempts - 1
+            ):
+                raise
+            sleep(min(2.0**attempt * 0.5, 20.0))
+    raise AssertionError("unreachable")
+
+
+class Scanner:
+    """One invocation's work; the clients are passed in so tests can stub them."""
+
+    def __init__(
+        self,
+        options: Options,
+        *,
+        iot: Any,
+        sns: Any,
+        s3: Any | None = None,
+        lambda_client: Any | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.options = options
+        self.iot, self.sns, self.s3, self.lambda_client = iot, sns, s3, lambda_client
+        self.sleep = sleep
+
+    # -- scanning -------------------------------------------------------------------------------
+
+    def pages(self, state: ScanState) -> Iterator[list[dict[str, Any]]]:
+        while True:
+            kwargs: dict[str, Any] = {"pageSize": PAGE_SIZE, "ascendingOrder": True}
+            if state.marker:
+                kwargs["marker"] = state.marker
+            page = call_with_backoff(self.iot.list_certificates, sleep=self.sleep, **kwargs)
+            state.pages += 1
+            state.marker = page.get("nextMarker")
+            yield page.get("certificates", [])
+            if not state.marker:
+                return
+
+    def things_of(self, cert_arn: str, state: ScanState) -> str:
+        if not self.options.thing_names:
+            return ""
+        if state.thing_calls >= self.options.thing_name_budget:
+            state.things_skipped += 1
+            return "(not looked up: call budget spent)"
+        names: list[str] = []
+        token: str | None = None
+        while True:
+            if state.thing_calls >= self.options.thing_name_budget:
+                names.append("(more: call budget spent)")
+                break
+            kwargs: dict[str, Any] = {"principal": cert_arn, "maxResults": 250}
+            if token:
+                kwargs["nextToken"] = token
+            state.thing_calls += 1
+            page = call_with_backoff(self.iot.list_principal_things, sleep=self.sleep, **kwargs)
+            names.extend(page.get("things", []))
+            token = page.get("nextToken")
+            if not token:
+                break
+        return " ".join(names)
+
+    def run(
+        self, state: ScanState, remaining_ms: Callable[[], int], function_arn: str | None
+    ) -> dict[str, Any]:
+        """Scan from ``state.marker``; hand over or report. Returns a summary for the logs."""
+        options = self.options
+        now = datetime.fromisoformat(state.now)
+        writer: ReportWriter | None = None
+        if options.report_bucket:
+            assert self.s3 is not None
+            ext = "csv" if options.report_format == "csv" else "jsonl"
+            key = f"{options.report_prefix}{state.run_id}/part-{state.invocation:04d}.{ext}"
+            writer = ReportWriter(self.s3, options.report_bucket, key, options.report_format)
+        try:
+            for certificates in self.pages(state):
+                for cert in certificates:
+                    self._consider(cert, now, state, writer)
+                if state.marker and remaining_ms() < options.reserve_seconds * 1000:
+                    self._close(writer, state)
+                    return self._hand_over(state, function_arn)
+            self._close(writer, state)
+            return self._report(state)
+        except Exception as error:
+            if writer is not None:
+                try:
+                    writer.abort()
+                except Exception:
+                    LOG.exception("could not abort the report upload")
+            self._notify_failure(state, error)
+            raise
+
+    def _consider(
+        self, cert: dict[str, Any], now: datetime, state: ScanState, writer: ReportWriter | None
+    ) -> None:
+        state.scanned += 1
+        if cert.get("status") not in COUNTED_STATUSES:
+            return
+        state.considered += 1
+        created: datetime = cert["creationDate"]
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=UTC)
+        verdict = classify(created, now, self.options.rotation_days, self.options.warning_days)
+        if verdict is None:
+            return
+        age_days = (now - created).days
+        if verdict == "due":
+            state.due += 1
+            entry = [-created.timestamp(), cert["certificateId"], age_days]
+            if len(state.oldest) < self.options.max_listed:
+                heapq.heappush(state.oldest, entry)
+            elif self.options.max_listed and entry > state.oldest[0]:
+                heapq.heapreplace(state.oldest, entry)
+        else:
+            state.due_soon += 1
+        if writer is not None:
+            writer.write(
+                {
+                    "certificate_id": cert["certificateId"],
+                    "certificate_arn": cert["certificateArn"],
+                    "status": cert["status"],
+                    "created": created.isoformat(),
+                    "age_days": age_days,
+                    "state": verdict,
+                    "things": self.things_of(cert["certificateArn"], state),
+                }
+            )
+
+    def _close(self, writer: ReportWriter | None, state: ScanState) -> None:
+        if writer is None:
+            return
+        key = writer.close()
+        state.report_rows += writer.rows
+        if key:
+            state.report_objects.append(key)
+
+    # -- handing over and reporting ---------------------------------------------------------------
+
+    def _hand_over(self, state: ScanState, function_arn: str | None) -> dict[str, Any]:
+        if self.lambda_client is None or not function_arn:
+            raise RuntimeError("time is running out and there is no function to continue in")
+        state.invocation += 1
+        self.lambda_client.invoke(
+            FunctionName=function_arn,
+            InvocationType="Event",
+            Payload=json.dumps({"continuation": asdict(state)}).encode(),
+        )
+        LOG.info(
+            "continuing in invocation %d after %d certificates", state.invocation, state.scanned
+        )
+        return {"continued": True, **_counts(state)}
+
+    def _report(self, state: ScanState) -> dict[str, Any]:
+        summary = {"continued": False, **_counts(state)}
+        if state.due == 0 and state.due_soon == 0 and not self.options.always_report:
+            LOG.info("nothing due: no notification")
+            return {**summary, "notified": False}
+        subject, message = render_report(self.options, state)
+        self.sns.publish(TopicArn=self.options.topic_arn, Subject=subject, Message=message)
+        return {**summary, "notified": True}
+
+    def _notify_failure(self, state: ScanState, error: Exception) -> None:
+        message = (
+            "The AISB certificate-rotation scan failed and did not finish.\n\n"
+            f"Run: {state.run_id} (invocation {state.invocation})\n"
+            f"Certificates scanned before the failure: {state.scanned} in {state.pages} pages\n"
+            f"Error: {type(error).__name__}: {error}"[:4000]
+            + "\n\nThe function's error alarm and its logs have the details; the next scheduled "
+            "run starts again from the beginning."
+        )
+        try:
+            self.sns.publish(
+                TopicArn=self.options.topic_arn,
+                Subject="AISB certificate rotation scan FAILED",
+                Message=message,
+            )
+        except Exception:
+            LOG.exception("could not send the failure notification")
+
+
+def _counts(state: ScanState) -> dict[str, Any]:
+    return {
+        "run_id": state.run_id,
+        "pages": state.pages,
+        "scanned": state.scanned,
+        "considered": state.considered,
+        "due": state.due,
+        "due_soon": state.due_soon,
+    }
+
+
+def render_report(options: Options, state: ScanState) -> tuple[str, str]:
+    """The e-mail's subject (< 100 characters) and body (< 256 KiB, whatever the fleet size)."""
+    subject = f"AISB: {state.due} device certificates due for rotation, {state.due_soon} due soon"
+    subject = subject[: SNS_SUBJECT_LIMIT - 1]
+    # Heap entries are [-created, id, age]: the largest first is the oldest first.
+    oldest = sorted(state.oldest, key=lambda e: e[0], reverse=True)
+    head = [
+        "AISB certificate rotation report",
+        "",
+        f"Run: {state.run_id}"
+        + (f" ({state.invocation} invocations)" if state.invocation > 1 else ""),
+        f"Rotation period: {options.rotation_days} days; "
+        f"warning window: {options.warning_days} days.",
+        f"Certificates listed: {state.scanned} (ACTIVE or PENDING_TRANSFER: {state.considered})",
+        f"Due for rotation (at least {options.rotation_days} days old): {state.due}",
+        f"Due within {options.warning_days} days: {state.due_soon}",
+        "",
+    ]
+    tail = [""]
+    if options.report_bucket:
+        if state.report_objects:
+            tail.append(
+                f"Full report ({state.report_rows} certificates, {options.report_format}): "
+                + ", ".join(f"s3://{options.report_bucket}/{key}" for key in state.report_objects)
+            )
+        else:
+            tail.append("Full report: no certificate due or due soon, so no report file.")
+        if state.things_skipped:
+            tail.append(
+                f"Thing names were not looked up for {state.things_skipped} certificates: "
+                f"the budget of {options.thing_name_budget} calls was spent."
+            )
+    else:
+        tail.append("No full report is kept: enable the report bucket (aisb:certReportBucket).")
+    tail.append(
+        "Expiry dates are not part of this scan: the Device Defender audit's "
+        "DEVICE_CERTIFICATE_EXPIRING_CHECK reports certificates close to expiry."
+    )
+
+    def body(listed: list[list[Any]]) -> str:
+        lines = list(head)
+        if listed:
+            lines.append(f"Oldest certificates due ({len(listed)} of {state.due}):")
+            lines.extend(f"  {cert_id}  {age} days old" for _, cert_id, age in listed)
+            if state.due > len(listed):
+                lines.append(f"  ... and {state.due - len(listed)} more")
+        return "\n".join(lines + tail)
+
+    message = body(oldest)
+    while len(message.encode()) > SNS_MESSAGE_LIMIT - 1024 and oldest:
+        oldest = oldest[: len(oldest) // 2]
+        message = body(oldest)
+    return subject, message
+
+
+def _clients() -> dict[str, Any]:
+    session = boto3.session.Session()
+    return {
+        name: session.client(service, config=BOTO_CONFIG)
+        for name, service in (
+            ("iot", "iot"),
+            ("sns", "sns"),
+            ("s3", "s3"),
+            ("lambda_client", "lambda"),
+        )
+    }
+
+
+def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point: a scheduled start (any event) or a continuation."""
+    options = Options.from_env(os.environ)
+    continuation = event.get("continuation") if isinstance(event, Mapping) else None
+    state = ScanState(**continuation) if continuation else ScanState.start(datetime.now(UTC))
+    scanner = Scanner(options, **_clients())
+    summary = scanner.run(state, context.get_remaining_time_in_millis, context.invoked_function_arn)
+    LOG.info(json.dumps(summary))
+    return summary

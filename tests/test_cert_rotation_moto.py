@@ -1,0 +1,185 @@
+"""The certificate-rotation Lambda end to end against moto: real boto3 calls to an
+in-process AWS with certificates, things, a topic and a report bucket."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.iot.models import iot_backends
+
+from aisb.functions.cert_rotation import handler as cr
+
+REGION = "eu-west-1"
+
+
+class Context:
+    invoked_function_arn = f"arn:aws:lambda:{REGION}:{DEFAULT_ACCOUNT_ID}:function:cert-rotation"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 800_000
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Any:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        yield
+
+
+def _fleet(ages_and_status: list[tuple[int, str]], things: dict[int, str]) -> list[str]:
+    iot = boto3.client("iot", region_name=REGION)
+    backend = iot_backends[DEFAULT_ACCOUNT_ID][REGION]
+    ids = []
+    now = datetime.now(UTC).replace(tzinfo=None)
+    for n, (age, status) in enumerate(ages_and_status):
+        cert = iot.create_keys_and_certificate(setAsActive=status == "ACTIVE")
+        if status not in ("ACTIVE", "INACTIVE"):
+            iot.update_certificate(certificateId=cert["certificateId"], newStatus=status)
+        backend.certificates[cert["certificateId"]].creation_date = now - timedelta(
+            days=age, hours=1
+        )
+        if n in things:
+            iot.create_thing(thingName=things[n])
+            iot.attach_thing_principal(thingName=things[n], principal=cert["certificateArn"])
+        ids.append(cert["certificateId"])
+    return ids
+
+
+def _inbox() -> tuple[str, Any]:
+    """A topic with an SQS queue subscribed, standing in for the e-mail subscribers."""
+    sns = boto3.client("sns", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    topic = sns.create_topic(Name="aisb-alerts")["TopicArn"]
+    queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+
+    def read() -> list[dict[str, Any]]:
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(m["Body"]) for m in messages]
+
+    return topic, read
+
+
+def test_end_to_end_email_and_csv_report(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = _fleet(
+        [
+            (800, "ACTIVE"),
+            (400, "ACTIVE"),
+            (20, "ACTIVE"),
+            (350, "ACTIVE"),
+            (900, "REVOKED"),
+            (500, "INACTIVE"),
+        ],
+        things={0: "pump-1", 3: "valve-9"},
+    )
+    topic, inbox = _inbox()
+    boto3.client("s3", region_name=REGION).create_bucket(
+        Bucket="aisb-reports", CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    for name, value in {
+        "TOPIC_ARN": topic,
+        "ROTATION_DAYS": "365",
+        "WARNING_DAYS": "30",
+        "REPORT_BUCKET": "aisb-reports",
+        "REPORT_PREFIX": "rotation/",
+        "THING_NAMES": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    summary = cr.handler({"source": "aws.events"}, Context())
+
+    assert (summary["scanned"], summary["considered"], summary["due"], summary["due_soon"]) == (
+        6,
+        4,
+        2,
+        1,
+    )
+    (email,) = inbox()
+    assert email["Subject"] == "AISB: 2 device certificates due for rotation, 1 due soon"
+    text = email["Message"]
+    assert f"  {ids[0]}  800 days old" in text and f"  {ids[1]}  400 days old" in text
+    assert text.index(ids[0]) < text.index(ids[1])  # oldest first
+    assert ids[4] not in text and ids[5] not in text  # revoked and inactive are not counted
+    assert "s3://aisb-reports/rotation/" in text
+
+    s3 = boto3.client("s3", region_name=REGION)
+    (obj,) = s3.list_objects_v2(Bucket="aisb-reports", Prefix="rotation/")["Contents"]
+    body = s3.get_object(Bucket="aisb-reports", Key=obj["Key"])["Body"].read().decode()
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert {r["certificate_id"]: (r["state"], r["things"]) for r in rows} == {
+        ids[0]: ("due", "pump-1"),
+        ids[1]: ("due", ""),
+        ids[3]: ("due_soon", "valve-9"),
+    }
+
+
+def test_end_to_end_jsonl_and_quiet_when_nothing_due(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fleet([(10, "ACTIVE"), (30, "ACTIVE")], things={})
+    topic, inbox = _inbox()
+    boto3.client("s3", region_name=REGION).create_bucket(
+        Bucket="aisb-reports", CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    monkeypatch.setenv("TOPIC_ARN", topic)
+    monkeypatch.setenv("ROTATION_DAYS", "365")
+    monkeypatch.setenv("REPORT_BUCKET", "aisb-reports")
+    monkeypatch.setenv("REPORT_FORMAT", "jsonl")
+    summary = cr.handler({}, Context())
+    assert summary["notified"] is False and summary["scanned"] == 2
+    assert inbox() == []
+    listed = boto3.client("s3", region_name=REGION).list_objects_v2(Bucket="aisb-reports")
+    assert listed["KeyCount"] == 0
+
+
+def test_jsonl_report_rows(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = _fleet([(1100, "PENDING_TRANSFER")], things={})
+    topic, inbox = _inbox()
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="aisb-jsonl", CreateBucketConfiguration={"LocationConstraint": REGION})
+    for name, value in {
+        "TOPIC_ARN": topic,
+        "ROTATION_DAYS": "1095",
+        "REPORT_BUCKET": "aisb-jsonl",
+        "REPORT_FORMAT": "jsonl",
+    }.items():
+        monkeypatch.setenv(name, value)
+    cr.handler({}, Context())
+    (obj,) = s3.list_objects_v2(Bucket="aisb-jsonl")["Contents"]
+    assert obj["Key"].endswith(".jsonl")
+    (row,) = [
+        json.loads(line)
+        for line in s3.get_object(Bucket="aisb-jsonl", Key=obj["Key"])["Body"]
+        .read()
+        .decode()
+        .splitlines()
+    ]
+    assert (
+        row["certificate_id"] == ids[0]
+        and row["status"] == "PENDING_TRANSFER"
+        and row["age_days"] == 1100
+    )
+    assert len(inbox()) == 1
+
+
+def test_bad_environment_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match="WARNING_DAYS"):
+        cr.Options.from_env({"TOPIC_ARN": "t", "ROTATION_DAYS": "30", "WARNING_DAYS": "30"})
+    with pytest.raises(ValueError, match="REPORT_FORMAT"):
+        cr.Options.from_env({"TOPIC_ARN": "t", "ROTATION_DAYS": "365", "REPORT_FORMAT": "xml"})

@@ -1,0 +1,350 @@
+"""The certificate scanner against stubbed clients: request shapes are checked against the
+real AWS service models by botocore's Stubber, and no test sleeps."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+
+from aisb.functions.cert_rotation import handler as cr
+
+NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
+TOPIC = "arn:aws:sns:us-east-1:123456789012:alerts"
+FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:cert-rotation"
+
+
+def _client(service: str) -> Any:
+    return boto3.client(
+        service,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def _cert(n: int, created: datetime, status: str = "ACTIVE") -> dict[str, Any]:
+    cert_id = f"{n:064x}"
+    return {
+        "certificateId": cert_id,
+        "certificateArn": f"arn:aws:iot:us-east-1:123456789012:cert/{cert_id}",
+        "status": status,
+        "creationDate": created,
+    }
+
+
+def _days_old(days: float) -> datetime:
+    return NOW - timedelta(days=days)
+
+
+class Harness:
+    def __init__(self, **options: Any) -> None:
+        self.options = cr.Options(topic_arn=TOPIC, rotation_days=365, **options)
+        self.iot, self.sns, self.s3, self.lam = (
+            _client("iot"),
+            _client("sns"),
+            _client("s3"),
+            _client("lambda"),
+        )
+        self.stubs = {
+            name: Stubber(c)
+            for name, c in (
+                ("iot", self.iot),
+                ("sns", self.sns),
+                ("s3", self.s3),
+                ("lambda", self.lam),
+            )
+        }
+        for stub in self.stubs.values():
+            stub.activate()
+        self.sleeps: list[float] = []
+
+    def scanner(self) -> cr.Scanner:
+        return cr.Scanner(
+            self.options,
+            iot=self.iot,
+            sns=self.sns,
+            s3=self.s3,
+            lambda_client=self.lam,
+            sleep=self.sleeps.append,
+        )
+
+    def page(
+        self, certs: list[dict[str, Any]], marker: str | None, next_marker: str | None
+    ) -> None:
+        expected: dict[str, Any] = {"pageSize": 250, "ascendingOrder": True}
+        if marker:
+            expected["marker"] = marker
+        response: dict[str, Any] = {"certificates": certs}
+        if next_marker:
+            response["nextMarker"] = next_marker
+        self.stubs["iot"].add_response("list_certificates", response, expected)
+
+    def expect_publish(self, subject: Any = ANY) -> None:
+        self.stubs["sns"].add_response(
+            "publish", {"MessageId": "m-1"}, {"TopicArn": TOPIC, "Subject": subject, "Message": ANY}
+        )
+
+    def verify(self) -> None:
+        for stub in self.stubs.values():
+            stub.assert_no_pending_responses()
+
+
+def _capture_publish(h: Harness) -> list[dict[str, Any]]:
+    """Record what is published (Stubber checks shape; this keeps the text)."""
+    published: list[dict[str, Any]] = []
+    h.sns.meta.events.register(
+        "provide-client-params.sns.Publish", lambda params, **_: published.append(dict(params))
+    )
+    return published
+
+
+def _state() -> cr.ScanState:
+    return cr.ScanState(run_id="run-1", now=NOW.isoformat())
+
+
+def _plenty() -> int:
+    return 900_000
+
+
+# --- classification ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("age", "expected"),
+    [
+        (timedelta(days=365), "due"),  # exactly the rotation period
+        (timedelta(days=365, seconds=1), "due"),
+        (timedelta(days=365) - timedelta(seconds=1), "due_soon"),
+        (timedelta(days=335), "due_soon"),  # exactly the start of the warning window
+        (timedelta(days=335) - timedelta(seconds=1), None),
+        (timedelta(0), None),
+    ],
+)
+def test_exact_boundaries(age: timedelta, expected: str | None) -> None:
+    assert cr.classify(NOW - age, NOW, 365, 30) == expected
+
+
+def test_no_warning_window() -> None:
+    assert cr.classify(NOW - timedelta(days=364), NOW, 365, 0) is None
+
+
+# --- scanning -------------------------------------------------------------------------------------
+
+
+def test_several_pages_counted_and_followed_by_marker() -> None:
+    h = Harness()
+    published = _capture_publish(h)
+    h.page([_cert(i, _days_old(400)) for i in range(250)], None, "m1")
+    h.page([_cert(250 + i, _days_old(10)) for i in range(250)], "m1", "m2")
+    h.page([_cert(500 + i, _days_old(350)) for i in range(7)], "m2", None)
+    h.expect_publish()
+    summary = h.scanner().run(_state(), _plenty, FUNCTION)
+    assert summary["pages"] == 3
+    assert (summary["scanned"], summary["considered"], summary["due"], summary["due_soon"]) == (
+        507,
+        507,
+        250,
+        7,
+    )
+    assert summary["notified"] is True
+    (message,) = published
+    assert "Due for rotation (at least 365 days old): 250" in message["Message"]
+    assert "Oldest certificates due (25 of 250)" in message["Message"]
+    h.verify()
+
+
+def test_exact_boundary_certificates_through_the_scanner() -> None:
+    h = Harness(warning_days=30)
+    h.page(
+        [
+            _cert(1, NOW - timedelta(days=365)),
+            _cert(2, NOW - timedelta(days=365) + timedelta(seconds=1)),
+            _cert(3, NOW - timedelta(days=335)),
+            _cert(4, NOW - timedelta(days=335) + timedelta(seconds=1)),
+        ],
+        None,
+        None,
+    )
+    h.expect_publish()
+    summary = h.scanner().run(_state(), _plenty, FUNCTION)
+    assert (summary["due"], summary["due_soon"]) == (1, 2)
+
+
+def test_only_certificates_that_still_authenticate_are_counted() -> None:
+    h = Harness()
+    statuses = [
+        "ACTIVE",
+        "PENDING_TRANSFER",
+        "INACTIVE",
+        "REVOKED",
+        "PENDING_ACTIVATION",
+        "REGISTER_INACTIVE",
+    ]
+    h.page([_cert(i, _days_old(500), s) for i, s in enumerate(statuses)], None, None)
+    h.expect_publish()
+    summary = h.scanner().run(_state(), _plenty, FUNCTION)
+    assert (summary["scanned"], summary["considered"], summary["due"]) == (6, 2, 2)
+
+
+def test_throttling_then_success() -> None:
+    h = Harness()
+    h.stubs["iot"].add_client_error(
+        "list_certificates", "ThrottlingException", "Rate exceeded", 400
+    )
+    h.stubs["iot"].add_client_error(
+        "list_certificates", "ThrottlingException", "Rate exceeded", 400
+    )
+    h.page([_cert(1, _days_old(1))], None, None)
+    summary = h.scanner().run(_state(), _plenty, FUNCTION)
+    assert summary["scanned"] == 1 and summary["notified"] is False
+    assert h.sleeps == [0.5, 1.0]
+    h.verify()
+
+
+def test_nothing_due_sends_nothing_unless_always_report() -> None:
+    quiet = Harness()
+    quiet.page([_cert(1, _days_old(3))], None, None)
+    assert quiet.scanner().run(_state(), _plenty, FUNCTION)["notified"] is False
+    quiet.verify()
+
+    loud = Harness(always_report=True)
+    published = _capture_publish(loud)
+    loud.page([_cert(1, _days_old(3))], None, None)
+    loud.expect_publish("AISB: 0 device certificates due for rotation, 0 due soon")
+    assert loud.scanner().run(_state(), _plenty, FUNCTION)["notified"] is True
+    assert "Due for rotation (at least 365 days old): 0" in published[0]["Message"]
+
+
+def test_oldest_due_are_listed_oldest_first() -> None:
+    h = Harness(max_listed=3)
+    published = _capture_publish(h)
+    ages = [400, 900, 366, 1200, 700]
+    h.page([_cert(i, _days_old(a)) for i, a in enumerate(ages)], None, None)
+    h.expect_publish()
+    h.scanner().run(_state(), _plenty, FUNCTION)
+    lines = [ln for ln in published[0]["Message"].splitlines() if ln.endswith("days old")]
+    assert [int(ln.split()[1]) for ln in lines] == [1200, 900, 700]
+    assert "... and 2 more" in published[0]["Message"]
+
+
+def test_message_stays_under_256_kib_with_100000_due() -> None:
+    state = _state()
+    state.due = 100_000
+    state.scanned = state.considered = 100_000
+    state.oldest = [
+        [-(NOW - timedelta(days=400 + i)).timestamp(), f"{i:064x}", 400 + i] for i in range(100_000)
+    ]
+    options = cr.Options(topic_arn=TOPIC, rotation_days=365, max_listed=100_000)
+    subject, message = cr.render_report(options, state)
+    assert len(message.encode()) <= 256 * 1024
+    assert len(subject) < 100
+    assert "Due for rotation (at least 365 days old): 100000" in message
+    assert "more" in message  # says how many it left out
+
+
+def test_scan_of_100000_due_certificates_sends_one_bounded_message() -> None:
+    h = Harness(max_listed=1_000)
+    published = _capture_publish(h)
+    pages = 400
+    for p in range(pages):
+        certs = [_cert(p * 250 + i, _days_old(366 + (p * 250 + i) % 2000)) for i in range(250)]
+        h.page(certs, f"m{p}" if p else None, f"m{p + 1}" if p < pages - 1 else None)
+    h.expect_publish()
+    summary = h.scanner().run(_state(), _plenty, FUNCTION)
+    assert summary["due"] == 100_000 and summary["pages"] == 400
+    (message,) = published
+    assert len(message["Message"].encode()) <= 256 * 1024
+    assert len(message["Subject"]) < 100
+
+
+def test_continues_in_a_new_invocation_when_time_runs_low() -> None:
+    h = Harness(reserve_seconds=60)
+    h.page([_cert(i, _days_old(400)) for i in range(250)], None, "m1")
+    invoked: list[dict[str, Any]] = []
+    h.lam.meta.events.register(
+        "provide-client-params.lambda.Invoke", lambda params, **_: invoked.append(dict(params))
+    )
+    h.stubs["lambda"].add_response(
+        "invoke",
+        {"StatusCode": 202},
+        {"FunctionName": FUNCTION, "InvocationType": "Event", "Payload": ANY},
+    )
+    remaining = iter([59_000])
+    summary = h.scanner().run(_state(), lambda: next(remaining), FUNCTION)
+    assert summary["continued"] is True
+    h.verify()  # no e-mail from the first invocation
+
+    payload = json.loads(invoked[0]["Payload"])["continuation"]
+    assert payload["marker"] == "m1" and payload["scanned"] == 250 and payload["due"] == 250
+    assert payload["invocation"] == 2 and payload["now"] == NOW.isoformat()
+
+    # The next invocation picks up at the marker and, being last, reports the totals.
+    second = Harness(reserve_seconds=60)
+    published = _capture_publish(second)
+    second.page([_cert(1000 + i, _days_old(20)) for i in range(3)], "m1", None)
+    second.expect_publish()
+    summary = second.scanner().run(cr.ScanState(**payload), _plenty, FUNCTION)
+    assert (summary["scanned"], summary["due"], summary["pages"]) == (253, 250, 2)
+    assert "(2 invocations)" in published[0]["Message"]
+    second.verify()
+
+
+def test_failure_mid_scan_notifies_and_reraises() -> None:
+    h = Harness()
+    published = _capture_publish(h)
+    h.page([_cert(1, _days_old(400))], None, "m1")
+    h.stubs["iot"].add_client_error("list_certificates", "AccessDeniedException", "no", 403)
+    h.expect_publish("AISB certificate rotation scan FAILED")
+    with pytest.raises(Exception, match="AccessDenied"):
+        h.scanner().run(_state(), _plenty, FUNCTION)
+    assert "Certificates scanned before the failure: 1" in published[0]["Message"]
+    h.verify()
+
+
+def test_thing_names_within_a_call_budget() -> None:
+    h = Harness(report_bucket="reports", thing_names=True, thing_name_budget=1)
+    certs = [_cert(1, _days_old(400)), _cert(2, _days_old(500))]
+    h.page(certs, None, None)
+    h.stubs["iot"].add_response(
+        "list_principal_things",
+        {"things": ["pump-7"]},
+        {"principal": certs[0]["certificateArn"], "maxResults": 250},
+    )
+    uploaded: list[bytes] = []
+    h.s3.meta.events.register(
+        "provide-client-params.s3.UploadPart", lambda params, **_: uploaded.append(params["Body"])
+    )
+    h.stubs["s3"].add_response(
+        "create_multipart_upload",
+        {"UploadId": "u1"},
+        {"Bucket": "reports", "Key": ANY, "ContentType": "text/csv"},
+    )
+    h.stubs["s3"].add_response(
+        "upload_part",
+        {"ETag": '"e1"'},
+        {"Bucket": "reports", "Key": ANY, "UploadId": "u1", "PartNumber": 1, "Body": ANY},
+    )
+    h.stubs["s3"].add_response(
+        "complete_multipart_upload",
+        {},
+        {
+            "Bucket": "reports",
+            "Key": ANY,
+            "UploadId": "u1",
+            "MultipartUpload": {"Parts": [{"ETag": '"e1"', "PartNumber": 1}]},
+        },
+    )
+    published = _capture_publish(h)
+    h.expect_publish()
+    h.scanner().run(_state(), _plenty, FUNCTION)
+    rows = uploaded[0].decode().splitlines()
+    assert rows[0] == ",".join(cr.REPORT_FIELDS)
+    assert rows[1].endswith(",due,pump-7")
+    assert rows[2].endswith("(not looked up: call budget spent)")
+    assert "Thing names were not looked up for 1 certificates" in published[0]["Message"]
+    h.verify()
