@@ -122,14 +122,17 @@ class Options:
         return options
 
 
+def cutoffs(now: datetime, rotation_days: int, warning_days: int) -> tuple[datetime, datetime]:
+    """Creation times at or before which a certificate is due, and due soon."""
+    due = now - timedelta(days=rotation_days)
+    soon = now - timedelta(days=rotation_days - warning_days) if warning_days else due
+    return due, soon
+
+
 def classify(created: datetime, now: datetime, rotation_days: int, warning_days: int) -> str | None:
     """``"due"``, ``"due_soon"`` or None for a certificate created at ``created``."""
-    age = now - created
-    if age >= timedelta(days=rotation_days):
-        return "due"
-    if warning_days and age >= timedelta(days=rotation_days - warning_days):
-        return "due_soon"
-    return None
+    due, soon = cutoffs(now, rotation_days, warning_days)
+    return "due" if created <= due else "due_soon" if created <= soon else None
 
 
 @dataclass
@@ -302,6 +305,7 @@ class Scanner:
         """Scan from ``state.marker``; hand over or report. Returns a summary for the logs."""
         options = self.options
         now = datetime.fromisoformat(state.now)
+        self._cutoffs = cutoffs(now, options.rotation_days, options.warning_days)
         writer: ReportWriter | None = None
         if options.report_bucket:
             assert self.s3 is not None
@@ -336,9 +340,10 @@ class Scanner:
         created: datetime = cert["creationDate"]
         if created.tzinfo is None:
             created = created.replace(tzinfo=UTC)
-        verdict = classify(created, now, self.options.rotation_days, self.options.warning_days)
-        if verdict is None:
-            return
+        due_at, soon_at = self._cutoffs
+        if created > soon_at:
+            return  # the common case: not due, nothing else to do
+        verdict = "due" if created <= due_at else "due_soon"
         age_days = (now - created).days
         if verdict == "due":
             state.due += 1
