@@ -7,11 +7,17 @@ from aisb.baseline import IotSecurityBaseline, IotSecurityBaselineArgs
 from aisb.components.access_analyzer import AccessAnalyzer, AccessAnalyzerArgs
 from aisb.components.alerts import SecurityAlerts, SecurityAlertsArgs
 from aisb.components.audit import DeviceDefenderAudit, DeviceDefenderAuditArgs
+from aisb.components.cert_rotation import (
+    CertificateRotationMonitor,
+    CertificateRotationMonitorArgs,
+)
 from aisb.components.iot_logging import IotLogging, IotLoggingArgs
 
 __all__ = [
     "AccessAnalyzer",
     "AccessAnalyzerArgs",
+    "CertificateRotationMonitor",
+    "CertificateRotationMonitorArgs",
     "DeviceDefenderAudit",
     "DeviceDefenderAuditArgs",
     "IotLogging",

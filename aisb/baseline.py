@@ -11,6 +11,7 @@ import pulumi_aws as aws
 from aisb.components.access_analyzer import AccessAnalyzer
 from aisb.components.alerts import SecurityAlerts, SecurityAlertsArgs
 from aisb.components.audit import DeviceDefenderAudit
+from aisb.components.cert_rotation import CertificateRotationMonitor
 from aisb.components.iot_logging import IotLogging
 
 
@@ -41,6 +42,20 @@ class IotSecurityBaselineArgs(TypedDict, total=False):
     """DEVICE_CERTIFICATE_EXPIRING_CHECK threshold (default 30)."""
     access_analyzer: bool
     """Create an account-zone IAM Access Analyzer (default true)."""
+    cert_rotation: bool
+    """Deploy the certificate-rotation monitor (default true)."""
+    cert_scan_interval_days: int
+    """Days between certificate scans (default 30)."""
+    cert_rotation_warning_days: int
+    """Warning window before the rotation period, in days (default 30)."""
+    cert_report_bucket: bool
+    """Keep full certificate reports in S3 (default false)."""
+    cert_report_format: str
+    """csv (default) or jsonl."""
+    cert_report_thing_names: bool
+    """Add attached thing names to the report (default false)."""
+    cert_report_always: bool
+    """E-mail the report even when nothing is due (default false)."""
     tags: Mapping[str, str]
     """Tags for every taggable resource."""
 
@@ -51,13 +66,15 @@ class IotSecurityBaseline(pulumi.ComponentResource):
     Looks up the account, region and partition once (through its own providers) and creates:
     ``<name>-alerts`` (SecurityAlerts, AISB #7), ``<name>-logging`` (IotLogging, AISB #3),
     ``<name>-audit`` (DeviceDefenderAudit, AISB #1, #2, #4) and, unless disabled,
+    ``<name>-cert-rotation`` (CertificateRotationMonitor, AISB #6) and
     ``<name>-access-analyzer`` (AccessAnalyzer, AISB #2).
 
     Pass ``providers=[aws_provider, aws_native_provider]`` in ``opts`` to deploy to a region
     other than the stack's; both must be for the same region.
 
     Outputs: ``account_id``, ``region``, ``partition``, ``alert_topic_arn``,
-    ``alert_key_arn``, ``iot_log_group_name``, ``access_analyzer_arn`` (None when skipped).
+    ``alert_key_arn``, ``iot_log_group_name``, ``access_analyzer_arn`` and
+    ``cert_rotation_function_arn`` (None when skipped).
     """
 
     account_id: pulumi.Output[str]
@@ -67,6 +84,7 @@ class IotSecurityBaseline(pulumi.ComponentResource):
     alert_key_arn: pulumi.Output[str | None]
     iot_log_group_name: pulumi.Output[str]
     access_analyzer_arn: pulumi.Output[str | None]
+    cert_rotation_function_arn: pulumi.Output[str | None]
 
     def __init__(
         self, name: str, args: IotSecurityBaselineArgs, opts: pulumi.ResourceOptions | None = None
@@ -80,10 +98,13 @@ class IotSecurityBaseline(pulumi.ComponentResource):
         tags = dict(args.get("tags", {}))
         child = pulumi.ResourceOptions(parent=self)
 
+        cert_rotation = bool(args.get("cert_rotation", True))
         alerts_args: SecurityAlertsArgs = {
             "account_id": self.account_id,
             "partition": self.partition,
             "emails": list(args.get("alert_emails", [])),
+            # CloudWatch alarms publish to the topic themselves.
+            "service_publishers": ["cloudwatch.amazonaws.com"] if cert_rotation else [],
             "tags": tags,
         }
         if (existing_topic := args.get("existing_alert_topic_arn")) is not None:
@@ -120,6 +141,29 @@ class IotSecurityBaseline(pulumi.ComponentResource):
             },
             opts=child,
         )
+        self.cert_rotation_function_arn: pulumi.Output[str | None] = pulumi.Output.from_input(None)
+        if cert_rotation:
+            monitor = CertificateRotationMonitor(
+                f"{name}-cert-rotation",
+                {
+                    "account_id": self.account_id,
+                    "region": self.region,
+                    "partition": self.partition,
+                    "alert_topic_arn": alerts.topic_arn,
+                    "alert_topic_kms_key_arn": alerts.kms_key_arn,
+                    "rotation_days": args.get("cert_max_age_days", 365),
+                    "warning_days": args.get("cert_rotation_warning_days", 30),
+                    "scan_interval_days": args.get("cert_scan_interval_days", 30),
+                    "report_bucket": args.get("cert_report_bucket", False),
+                    "report_format": args.get("cert_report_format", "csv"),
+                    "thing_names": args.get("cert_report_thing_names", False),
+                    "always_report": args.get("cert_report_always", False),
+                    "log_retention_days": args.get("log_retention_days", 365),
+                    "tags": tags,
+                },
+                opts=child,
+            )
+            self.cert_rotation_function_arn = monitor.function_arn
         self.access_analyzer_arn = pulumi.Output.from_input(None)
         if args.get("access_analyzer", True):
             analyzer = AccessAnalyzer(f"{name}-access-analyzer", {"tags": tags}, opts=child)
@@ -137,5 +181,6 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                 "alert_key_arn": self.alert_key_arn,
                 "iot_log_group_name": self.iot_log_group_name,
                 "access_analyzer_arn": self.access_analyzer_arn,
+                "cert_rotation_function_arn": self.cert_rotation_function_arn,
             }
         )

@@ -166,9 +166,9 @@ CONTROLS: tuple[Control, ...] = (
     Control(
         6,
         "Configurable certificate rotation",
-        "-",
+        "CertificateRotationMonitor, DeviceDefenderAudit",
         False,
-        None,
+        "certRotation",
         f"{DOCS}/iot/latest/developerguide/x509-client-certs.html",
     ),
     Control(

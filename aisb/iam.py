@@ -241,3 +241,118 @@ def iot_logging_policy(
             "Resource": [group, f"{group}:log-stream:*"],
         }
     )
+
+
+def deny_insecure_transport(resources: Sequence[str], action: str) -> Statement:
+    """Denies every request to ``resources`` that does not use TLS."""
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": action,
+        "Resource": list(resources),
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
+def bucket_policy(bucket_arn: str, *statements: Statement) -> PolicyDocument:
+    """A bucket policy: the given grants, and no access without TLS."""
+    return document(*statements, deny_insecure_transport([bucket_arn, f"{bucket_arn}/*"], "s3:*"))
+
+
+def kms_logs_prefix_statement(
+    region: str, partition: str, account_id: str, log_group_prefix: str
+) -> Statement:
+    """Lets CloudWatch Logs use the key for log groups whose names start with a prefix."""
+    statement = kms_logs_statement(region, partition, account_id, log_group_prefix + "*")
+    statement["Sid"] = "CloudWatchLogsEncryptsItsLogGroups"
+    statement["Condition"] = {"StringLike": statement["Condition"]["StringEquals"]}
+    return statement
+
+
+def events_to_queue_policy(queue_arn: str, rule_arns: Sequence[str]) -> PolicyDocument:
+    """A dead-letter queue policy: only the named EventBridge rules may send to it."""
+    return document(
+        {
+            "Sid": "EventBridgeRulesDeadLetter",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": list(rule_arns)}},
+        },
+        deny_insecure_transport([queue_arn], "sqs:*"),
+    )
+
+
+def cert_rotation_policy(
+    *,
+    function_arn: str,
+    log_group_arn: str,
+    topic_arn: str,
+    topic_key_arn: str | None,
+    dead_letter_queue_arn: str,
+    report_bucket_arn: str | None,
+    report_prefix: str,
+    report_key_arn: str | None,
+    thing_names: bool,
+) -> PolicyDocument:
+    """Exactly what the certificate-rotation function calls."""
+    statements: list[Statement] = [
+        {
+            # ListCertificates accepts no resource: "*" is the only form IAM takes for it.
+            "Sid": "ListCertificates",
+            "Effect": "Allow",
+            "Action": "iot:ListCertificates",
+            "Resource": "*",
+        },
+        {
+            "Sid": "WriteOwnLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"{log_group_arn}:log-stream:*",
+        },
+        {
+            "Sid": "ContinueInNewInvocation",
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": function_arn,
+        },
+        {
+            "Sid": "DeadLetterFailedInvocations",
+            "Effect": "Allow",
+            "Action": "sqs:SendMessage",
+            "Resource": dead_letter_queue_arn,
+        },
+        *sns_publish_policy(topic_arn, topic_key_arn)["Statement"],
+    ]
+    if thing_names:
+        statements.append(
+            {
+                # ListPrincipalThings accepts no resource either.
+                "Sid": "ListThingsOfCertificates",
+                "Effect": "Allow",
+                "Action": "iot:ListPrincipalThings",
+                "Resource": "*",
+            }
+        )
+    if report_bucket_arn:
+        statements.append(
+            {
+                "Sid": "WriteReports",
+                "Effect": "Allow",
+                "Action": ["s3:AbortMultipartUpload", "s3:PutObject"],
+                "Resource": f"{report_bucket_arn}/{report_prefix}*",
+            }
+        )
+        if report_key_arn:
+            statements.append(
+                {
+                    "Sid": "EncryptReports",
+                    "Effect": "Allow",
+                    # Multipart uploads to SSE-KMS objects need Decrypt as well.
+                    "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                    "Resource": report_key_arn,
+                }
+            )
+    return document(*statements)

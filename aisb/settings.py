@@ -108,6 +108,51 @@ KEYS: tuple[Key, ...] = (
         "already has one.",
     ),
     Key(
+        "certRotation",
+        "boolean",
+        True,
+        "Deploy the certificate-rotation monitor (AISB #6); its rotation period is certMaxAgeDays.",
+    ),
+    Key(
+        "certScanIntervalDays",
+        "integer",
+        30,
+        "Days between certificate-rotation scans (1-365).",
+    ),
+    Key(
+        "certRotationWarningDays",
+        "integer",
+        30,
+        "Certificates this close to the rotation period are reported as due soon "
+        "(0 to certMaxAgeDays - 1; 0 turns the warning off).",
+    ),
+    Key(
+        "certReportBucket",
+        "boolean",
+        False,
+        "Keep the full list of due and due-soon certificates in a private, encrypted S3 bucket "
+        "(kept on destroy).",
+    ),
+    Key(
+        "certReportFormat",
+        "string",
+        "csv",
+        "Format of the certificate report files: csv or jsonl.",
+    ),
+    Key(
+        "certReportThingNames",
+        "boolean",
+        False,
+        "Add the things attached to each reported certificate (one ListPrincipalThings call "
+        "each, at most 1000 per run); needs certReportBucket.",
+    ),
+    Key(
+        "certReportAlways",
+        "boolean",
+        False,
+        "E-mail the certificate report even when no certificate is due or due soon.",
+    ),
+    Key(
         "tags",
         "object",
         {},
@@ -143,6 +188,13 @@ class Settings:
     cert_expiry_warning_days: int = 30
     log_retention_days: int = 365
     access_analyzer: bool = True
+    cert_rotation: bool = True
+    cert_scan_interval_days: int = 30
+    cert_rotation_warning_days: int = 30
+    cert_report_bucket: bool = False
+    cert_report_format: str = "csv"
+    cert_report_thing_names: bool = False
+    cert_report_always: bool = False
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def baseline_args(self) -> IotSecurityBaselineArgs:
@@ -158,6 +210,13 @@ class Settings:
             cert_max_age_days=self.cert_max_age_days,
             cert_expiry_warning_days=self.cert_expiry_warning_days,
             access_analyzer=self.access_analyzer,
+            cert_rotation=self.cert_rotation,
+            cert_scan_interval_days=self.cert_scan_interval_days,
+            cert_rotation_warning_days=self.cert_rotation_warning_days,
+            cert_report_bucket=self.cert_report_bucket,
+            cert_report_format=self.cert_report_format,
+            cert_report_thing_names=self.cert_report_thing_names,
+            cert_report_always=self.cert_report_always,
             tags=dict(self.tags),
         )
 
@@ -212,7 +271,9 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "certMaxAgeDays": lambda x: v.int_in_range(x, *v.CERT_AGE_RANGE),
     "certExpiryWarningDays": lambda x: v.int_in_range(x, *v.CERT_EXPIRY_RANGE),
     "logRetentionDays": v.log_retention,
-    "accessAnalyzer": lambda x: x,
+    "certScanIntervalDays": lambda x: v.int_in_range(x, *v.CERT_SCAN_INTERVAL_RANGE),
+    "certRotationWarningDays": lambda x: v.int_in_range(x, 0, v.CERT_AGE_RANGE[1] - 1),
+    "certReportFormat": lambda x: v.one_of(x, v.REPORT_FORMATS),
     "tags": v.tags,
 }
 
@@ -273,6 +334,18 @@ def parse(config: Mapping[str, str], secret_keys: Collection[str] = ()) -> Setti
             "on that the scheduled audit can run (the audit is AISB #4)"
         )
 
+    warning, max_age = values.get("certRotationWarningDays"), values.get("certMaxAgeDays")
+    if warning is not None and max_age is not None and warning >= max_age:
+        problems.append(
+            f"aisb:certRotationWarningDays: got {warning}; expected fewer days than "
+            f"aisb:certMaxAgeDays ({max_age})"
+        )
+    if values.get("certReportThingNames") and values.get("certReportBucket") is False:
+        problems.append(
+            "aisb:certReportThingNames: got True; expected false unless aisb:certReportBucket "
+            "is true (thing names only go into the report)"
+        )
+
     regions: dict[str, str | None] = {
         "aws:region": config.get("aws:region"),
         "aws-native:region": config.get("aws-native:region"),
@@ -306,6 +379,13 @@ def parse(config: Mapping[str, str], secret_keys: Collection[str] = ()) -> Setti
         cert_expiry_warning_days=values["certExpiryWarningDays"],
         log_retention_days=values["logRetentionDays"],
         access_analyzer=values["accessAnalyzer"],
+        cert_rotation=values["certRotation"],
+        cert_scan_interval_days=values["certScanIntervalDays"],
+        cert_rotation_warning_days=values["certRotationWarningDays"],
+        cert_report_bucket=values["certReportBucket"],
+        cert_report_format=values["certReportFormat"],
+        cert_report_thing_names=values["certReportThingNames"],
+        cert_report_always=values["certReportAlways"],
         tags=values["tags"],
     )
 

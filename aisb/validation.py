@@ -22,7 +22,9 @@ LOG_RETENTION_DAYS: tuple[int, ...] = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
     1096, 1827, 2192, 2557, 2922, 3288, 3653,
 )  # fmt: skip
+REPORT_FORMATS: tuple[str, ...] = ("csv", "jsonl")
 CERT_AGE_RANGE = (30, 3652)
+CERT_SCAN_INTERVAL_RANGE = (1, 365)
 CERT_EXPIRY_RANGE = (30, 3652)
 
 # Deliberately simple: one "@", no spaces, a dotted domain. SNS sends a confirmation e-mail,

@@ -69,6 +69,26 @@ class FakeSns:
         return {"MessageId": "m"}
 
 
+class FakeS3:
+    """Accepts the multipart report upload and keeps only its size."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+    def create_multipart_upload(self, **_: Any) -> dict[str, str]:
+        return {"UploadId": "u"}
+
+    def upload_part(self, Body: bytes, **_: Any) -> dict[str, str]:  # noqa: N803
+        self.bytes += len(Body)
+        return {"ETag": '"e"'}
+
+    def complete_multipart_upload(self, **_: Any) -> dict[str, str]:
+        return {}
+
+    def abort_multipart_upload(self, **_: Any) -> dict[str, str]:
+        return {}
+
+
 def bare_loop(size: int) -> float:
     iot = FakeIot(size)
     started = time.perf_counter()
@@ -83,10 +103,16 @@ def bare_loop(size: int) -> float:
     return time.perf_counter() - started
 
 
-def scan(size: int, trace: bool) -> tuple[float, FakeIot, FakeSns, dict[str, Any], int]:
-    iot, sns = FakeIot(size), FakeSns()
-    options = cr.Options(topic_arn="arn:aws:sns:us-east-1:123456789012:t", rotation_days=1095)
-    scanner = cr.Scanner(options, iot=iot, sns=sns)
+def scan(
+    size: int, trace: bool, report: bool = False
+) -> tuple[float, FakeIot, FakeSns, dict[str, Any], int]:
+    iot, sns, s3 = FakeIot(size), FakeSns(), FakeS3()
+    options = cr.Options(
+        topic_arn="arn:aws:sns:us-east-1:123456789012:t",
+        rotation_days=1095,
+        report_bucket="reports" if report else None,
+    )
+    scanner = cr.Scanner(options, iot=iot, sns=sns, s3=s3)
     state = cr.ScanState(run_id="bench", now=NOW.isoformat())
     gc.collect()
     if trace:
@@ -105,6 +131,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--repeat", type=int, default=3, help="timing runs; the best is kept")
+    parser.add_argument(
+        "--report", action="store_true", help="also stream the CSV report (to a fake S3)"
+    )
     args = parser.parse_args()
 
     print(
@@ -113,9 +142,9 @@ def main() -> None:
     )
     peaks = {}
     for size in args.sizes:
-        handler_time = min(scan(size, trace=False)[0] for _ in range(args.repeat))
+        handler_time = min(scan(size, False, args.report)[0] for _ in range(args.repeat))
         bare_time = min(bare_loop(size) for _ in range(args.repeat))
-        _, iot, sns, summary, peak = scan(size, trace=True)
+        _, iot, sns, summary, peak = scan(size, True, args.report)
         peaks[size] = peak
         message = sns.messages[0]["Message"].encode() if sns.messages else b""
         assert iot.list_calls == math.ceil(size / 250), "list calls"

@@ -125,13 +125,36 @@ class FakeAws(pulumi.runtime.Mocks):
         elif t == "aws:iam/rolePolicy:RolePolicy":
             return f"{args.inputs.get('role')}:{physical}", state
         elif t == "aws:cloudwatch/logGroup:LogGroup":
-            group = args.inputs.get("name", physical)
+            group = args.inputs.get("name") or args.inputs.get("namePrefix", "") + _suffix(name)
             state.update(arn=arn("logs", f"log-group:{group}"), name=group)
             return group, state
         elif t == "aws:accessanalyzer/analyzer:Analyzer":
             analyzer = args.inputs["analyzerName"]
             state.update(arn=arn("access-analyzer", f"analyzer/{analyzer}"))
             return analyzer, state
+        elif t == "aws:lambda/function:Function":
+            state.update(
+                arn=arn("lambda", f"function:{physical}"),
+                name=physical,
+                invokeArn=f"arn:{self.partition}:apigateway:{region}:lambda:path/functions",
+            )
+            return physical, state
+        elif t == "aws:sqs/queue:Queue":
+            state.update(
+                arn=arn("sqs", physical),
+                name=physical,
+                url=f"https://sqs.{region}.amazonaws.com/{self.account}/{physical}",
+            )
+            return state["url"], state
+        elif t == "aws:cloudwatch/eventRule:EventRule":
+            state.update(arn=arn("events", f"rule/{physical}"), name=physical)
+            return physical, state
+        elif t == "aws:s3/bucket:Bucket":
+            bucket = physical.lower()
+            state.update(arn=f"arn:{self.partition}:s3:::{bucket}", bucket=bucket, region=region)
+            return bucket, state
+        elif t == "aws:cloudwatch/metricAlarm:MetricAlarm":
+            state.update(arn=arn("cloudwatch", f"alarm:{physical}"))
         elif t == "aws-native:iot:ScheduledAudit":
             audit = args.inputs.get("scheduledAuditName", physical)
             state.update(

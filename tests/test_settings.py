@@ -87,6 +87,13 @@ BAD_VALUES = [
     ("certExpiryWarningDays", "4000", "got 4000", "a whole number from 30 to 3652"),
     ("logRetentionDays", "100", "got 100", "one of 1, 3, 5"),
     ("accessAnalyzer", "yes", "got 'yes'", "true or false"),
+    ("certRotation", "on", "got 'on'", "true or false"),
+    ("certScanIntervalDays", "0", "got 0", "a whole number from 1 to 365"),
+    ("certRotationWarningDays", "-1", "got -1", "a whole number from 0 to 3651"),
+    ("certReportBucket", "1", "got '1'", "true or false"),
+    ("certReportFormat", "xml", "got 'xml'", "one of csv, jsonl"),
+    ("certReportThingNames", "sure", "got 'sure'", "true or false"),
+    ("certReportAlways", "always", "got 'always'", "true or false"),
     ("tags", '{"aws:owner": "x"}', "got 'aws:owner'", "not starting with 'aws:'"),
     ("tags", '{"cost": 12}', "got {'cost': 12}", "tag values that are strings"),
 ]
@@ -137,6 +144,23 @@ def test_schedule_combinations(config: dict[str, str], key: str, expected: str) 
         parse({**BASE, **config})
     (problem,) = err.value.problems
     assert problem.startswith(f"aisb:{key}:") and expected in problem
+
+
+def test_warning_window_must_be_shorter_than_the_rotation_period() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse({**BASE, "aisb:certMaxAgeDays": "90", "aisb:certRotationWarningDays": "90"})
+    assert err.value.problems == [
+        "aisb:certRotationWarningDays: got 90; expected fewer days than aisb:certMaxAgeDays (90)"
+    ]
+
+
+def test_thing_names_need_the_report_bucket() -> None:
+    with pytest.raises(
+        ConfigError, match="aisb:certReportThingNames: got True; expected false unless"
+    ):
+        parse({**BASE, "aisb:certReportThingNames": "true"})
+    s = parse({**BASE, "aisb:certReportThingNames": "true", "aisb:certReportBucket": "true"})
+    assert s.cert_report_thing_names and s.cert_report_bucket
 
 
 def test_all_checks_disabled_is_refused() -> None:
@@ -204,6 +228,13 @@ PROGRAM_ERRORS = [
     ({"aisb:logRetentionDays": "400000"}, "aisb:logRetentionDays: got 400000"),
     ({"aisb:accessAnalyzer": "maybe"}, "aisb:accessAnalyzer: got 'maybe'"),
     ({"aisb:tags": '"team=iot"'}, "aisb:tags: got"),
+    ({"aisb:certRotation": "no"}, "aisb:certRotation: got 'no'"),
+    ({"aisb:certScanIntervalDays": "400"}, "aisb:certScanIntervalDays: got 400"),
+    ({"aisb:certRotationWarningDays": "400", "aisb:certMaxAgeDays": "365"}, "fewer days than"),
+    ({"aisb:certReportBucket": "x"}, "aisb:certReportBucket: got 'x'"),
+    ({"aisb:certReportFormat": "parquet"}, "aisb:certReportFormat: got 'parquet'"),
+    ({"aisb:certReportThingNames": "true"}, "aisb:certReportThingNames: got True"),
+    ({"aisb:certReportAlways": "x"}, "aisb:certReportAlways: got 'x'"),
     ({"aisb:alertEmail": '["a@example.com"]'}, "did you mean aisb:alertEmails?"),
     ({"aws-native:region": "us-west-2"}, "aws-native:region: got 'us-west-2'"),
 ]

@@ -1,0 +1,95 @@
+"""A protected S3 bucket for security evidence, shared by the controls that keep files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from aisb import iam
+from aisb.components._util import child, policy_json
+
+
+def protected_bucket(
+    parent: pulumi.Resource,
+    name: str,
+    *,
+    kms_key_arn: pulumi.Input[str],
+    lifecycle_rules: Sequence[Mapping[str, Any]],
+    tags: Mapping[str, str],
+    grants: Callable[[str], Sequence[iam.Statement]] | None = None,
+    object_lock: bool = False,
+) -> aws.s3.Bucket:
+    """``<name>``: a private, versioned, SSE-KMS (bucket key) bucket kept on destroy, with
+    ``<name>-ownership`` (ACLs off), ``<name>-public-access`` (all four blocks on),
+    ``<name>-versioning``, ``<name>-encryption``, ``<name>-lifecycle`` (the given rules plus
+    cleaning up incomplete multipart uploads) and ``<name>-policy`` (``grants(bucket_arn)`` and
+    a TLS-only deny)."""
+    bucket = aws.s3.Bucket(
+        name,
+        object_lock_enabled=object_lock or None,
+        tags=dict(tags),
+        # Evidence outlives the stack: `pulumi destroy` leaves the bucket and its objects.
+        opts=child(parent, retain_on_delete=True),
+    )
+    ownership = aws.s3.BucketOwnershipControls(
+        f"{name}-ownership",
+        bucket=bucket.id,
+        rule={"object_ownership": "BucketOwnerEnforced"},
+        opts=child(parent),
+    )
+    public_access = aws.s3.BucketPublicAccessBlock(
+        f"{name}-public-access",
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=child(parent),
+    )
+    aws.s3.BucketVersioning(
+        f"{name}-versioning",
+        bucket=bucket.id,
+        versioning_configuration={"status": "Enabled"},
+        opts=child(parent),
+    )
+    aws.s3.BucketServerSideEncryptionConfiguration(
+        f"{name}-encryption",
+        bucket=bucket.id,
+        rules=[
+            {
+                "apply_server_side_encryption_by_default": {
+                    "sse_algorithm": "aws:kms",
+                    "kms_master_key_id": kms_key_arn,
+                },
+                "bucket_key_enabled": True,
+            }
+        ],
+        opts=child(parent),
+    )
+    aws.s3.BucketLifecycleConfiguration(
+        f"{name}-lifecycle",
+        bucket=bucket.id,
+        rules=[
+            *lifecycle_rules,
+            {
+                "id": "abort-incomplete-multipart-uploads",
+                "status": "Enabled",
+                "filter": {},
+                "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+            },
+        ],
+        opts=child(parent),
+    )
+    aws.s3.BucketPolicy(
+        f"{name}-policy",
+        bucket=bucket.id,
+        policy=policy_json(
+            lambda arn: iam.bucket_policy(arn, *(grants(arn) if grants else ())), bucket.arn
+        ),
+        # S3 refuses a bucket policy while the public-access block is being changed.
+        opts=child(parent, depends_on=[public_access, ownership]),
+    )
+    return bucket

@@ -1,0 +1,358 @@
+"""AISB #6: the certificate-rotation monitor."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TypedDict
+
+import pulumi
+import pulumi_aws as aws
+
+from aisb import iam
+from aisb import validation as v
+from aisb.components._util import arg_error, child, merge_tags, policy_json, service_role
+from aisb.components.bucket import protected_bucket
+
+FUNCTION_DIR = Path(__file__).resolve().parent.parent / "functions" / "cert_rotation"
+REPORT_PREFIX = "certificate-rotation/"
+MAX_LISTED_RANGE = (1, 1000)
+THING_NAME_BUDGET_RANGE = (1, 100_000)
+
+
+class CertificateRotationMonitorArgs(TypedDict, total=False):
+    """Arguments of ``CertificateRotationMonitor``."""
+
+    account_id: pulumi.Input[str]
+    """The AWS account id (required)."""
+    region: pulumi.Input[str]
+    """The AWS region the providers deploy to (required)."""
+    partition: pulumi.Input[str]
+    """The AWS partition (required)."""
+    alert_topic_arn: pulumi.Input[str]
+    """The SNS topic the report, failures and alarms go to (required). CloudWatch must be
+    allowed to publish to it (``SecurityAlerts`` with ``cloudwatch.amazonaws.com``)."""
+    alert_topic_kms_key_arn: pulumi.Input[str | None]
+    """The KMS key encrypting the topic, if any."""
+    rotation_days: int
+    """The rotation period: certificates at least this old are due (30-3652, default 365)."""
+    warning_days: int
+    """Certificates within this many days of the period are due soon (0 to rotation_days - 1,
+    default 30)."""
+    scan_interval_days: int
+    """Days between scans (1-365, default 30)."""
+    report_bucket: bool
+    """Keep the full list of due and due-soon certificates in a private S3 bucket."""
+    report_format: str
+    """``csv`` (default) or ``jsonl``."""
+    report_retention_days: int
+    """Days reports are kept (default 365)."""
+    thing_names: bool
+    """Look up the things attached to each reported certificate (needs ``report_bucket``)."""
+    thing_name_call_budget: int
+    """At most this many ListPrincipalThings calls per run (default 1000)."""
+    always_report: bool
+    """E-mail a report even when nothing is due or due soon."""
+    max_listed: int
+    """Oldest due certificates listed in the e-mail (1-1000, default 25)."""
+    log_retention_days: int
+    """Retention of the function's log group (default 365)."""
+    tags: Mapping[str, str]
+    """Tags for every taggable child."""
+
+
+def schedule_expression(days: int) -> str:
+    """An EventBridge rate expression (the unit is singular for 1)."""
+    return "rate(1 day)" if days == 1 else f"rate({days} days)"
+
+
+class CertificateRotationMonitor(pulumi.ComponentResource):
+    """AISB #6 -- finds certificates due for rotation every ``scan_interval_days`` and e-mails
+    a summary (see ``aisb/functions/cert_rotation/handler.py`` for how it scales).
+
+    Creates:
+    - ``<name>-key``: a KMS key (rotation on, kept on destroy) for the function's logs and the
+      report bucket; CloudWatch Logs may use it only for this monitor's log groups;
+    - ``<name>-logs``: the function's log group, encrypted, with retention;
+    - ``<name>-role`` (+ ``-policy``): assumable only by Lambda for this account, allowed
+      exactly what the code calls: list certificates (and their things, if enabled), publish
+      to the topic and use its key, write the report prefix, invoke itself to continue, send
+      to its dead-letter queue, write its logs;
+    - ``<name>-function``: python3.13 on arm64, 900 s timeout, reserved concurrency 1,
+      packaged from ``aisb/functions/cert_rotation`` alone;
+    - ``<name>-dlq`` (+ ``-policy``): an encrypted SQS queue for failed scheduled events and
+      failed asynchronous invocations; ``<name>-invoke-config`` sends the latter there;
+    - ``<name>-schedule``, ``<name>-target``, ``<name>-permission``: an EventBridge rule every
+      ``scan_interval_days`` invoking the function with a retry policy and the queue;
+    - ``<name>-errors-alarm`` and ``<name>-dlq-alarm``: CloudWatch alarms on the function's
+      errors and on anything in the queue, notifying the alert topic;
+    - optionally ``<name>-reports``: a protected bucket (see ``protected_bucket``).
+
+    Outputs: ``function_arn``, ``function_name``, ``role_arn``, ``dead_letter_queue_arn``,
+    ``report_bucket_name`` (None without a report bucket).
+    """
+
+    function_arn: pulumi.Output[str]
+    function_name: pulumi.Output[str]
+    role_arn: pulumi.Output[str]
+    dead_letter_queue_arn: pulumi.Output[str]
+    report_bucket_name: pulumi.Output[str | None]
+
+    def __init__(
+        self,
+        name: str,
+        args: CertificateRotationMonitorArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        c = "CertificateRotationMonitor"
+        for required in ("account_id", "region", "partition", "alert_topic_arn"):
+            if args.get(required) is None:
+                raise ValueError(f"{c}: argument {required!r} is required")
+        try:
+            rotation = v.int_in_range(args.get("rotation_days", 365), *v.CERT_AGE_RANGE)
+        except v.InvalidValue as e:
+            raise arg_error(c, "rotation_days", e) from None
+        checks: list[tuple[str, int, tuple[int, int]]] = [
+            ("warning_days", 30, (0, rotation - 1)),
+            ("scan_interval_days", 30, v.CERT_SCAN_INTERVAL_RANGE),
+            ("max_listed", 25, MAX_LISTED_RANGE),
+            ("thing_name_call_budget", 1000, THING_NAME_BUDGET_RANGE),
+            ("report_retention_days", 365, (1, 3650)),
+        ]
+        numbers: dict[str, int] = {}
+        for arg, default, bounds in checks:
+            try:
+                numbers[arg] = v.int_in_range(args.get(arg, default), *bounds)
+            except v.InvalidValue as e:
+                raise arg_error(c, arg, e) from None
+        try:
+            log_retention = v.log_retention(args.get("log_retention_days", 365))
+        except v.InvalidValue as e:
+            raise arg_error(c, "log_retention_days", e) from None
+        try:
+            report_format = v.one_of(args.get("report_format", "csv"), v.REPORT_FORMATS)
+        except v.InvalidValue as e:
+            raise arg_error(c, "report_format", e) from None
+        keep_report = bool(args.get("report_bucket", False))
+        thing_names = bool(args.get("thing_names", False))
+        if thing_names and not keep_report:
+            raise arg_error(
+                c, "thing_names", v.InvalidValue(True, "false unless report_bucket is true")
+            )
+        super().__init__("aisb:index:CertificateRotationMonitor", name, None, opts)
+
+        account_id, region, partition = args["account_id"], args["region"], args["partition"]
+        topic_arn = args["alert_topic_arn"]
+        topic_key_arn = args.get("alert_topic_kms_key_arn")
+        tags = merge_tags(args.get("tags"), "AISB-6")
+        log_prefix = f"/aisb/{name}-"
+
+        key = aws.kms.Key(
+            f"{name}-key",
+            description="aisb: encrypts the certificate-rotation monitor's logs and reports",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=policy_json(
+                lambda part, reg, acct: iam.kms_key_policy(
+                    part, acct, [iam.kms_logs_prefix_statement(reg, part, acct, log_prefix)]
+                ),
+                partition,
+                region,
+                account_id,
+            ),
+            tags=tags,
+            # Reports kept on destroy stay readable only while their key exists.
+            opts=child(self, retain_on_delete=True),
+        )
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name_prefix=log_prefix,
+            retention_in_days=log_retention,
+            kms_key_id=key.arn,
+            tags=tags,
+            opts=child(self),
+        )
+        dlq = aws.sqs.Queue(
+            f"{name}-dlq",
+            sqs_managed_sse_enabled=True,
+            message_retention_seconds=14 * 24 * 3600,
+            tags=tags,
+            opts=child(self),
+        )
+        report_bucket: aws.s3.Bucket | None = None
+        if keep_report:
+            report_bucket = protected_bucket(
+                self,
+                f"{name}-reports",
+                kms_key_arn=key.arn,
+                lifecycle_rules=[
+                    {
+                        "id": "expire-reports",
+                        "status": "Enabled",
+                        "filter": {"prefix": REPORT_PREFIX},
+                        "expiration": {"days": numbers["report_retention_days"]},
+                        "noncurrent_version_expiration": {"noncurrent_days": 30},
+                    }
+                ],
+                tags=tags,
+            )
+
+        role = service_role(
+            self,
+            f"{name}-role",
+            service="lambda.amazonaws.com",
+            account_id=account_id,
+            description="aisb: the certificate-rotation monitor's function",
+            tags=tags,
+        ).role
+        code_files = sorted(FUNCTION_DIR.glob("*.py"))
+        function = aws.lambda_.Function(
+            f"{name}-function",
+            description="aisb: finds device certificates due for rotation (AISB #6)",
+            runtime="python3.13",
+            architectures=["arm64"],
+            handler="handler.handler",
+            code=pulumi.AssetArchive({p.name: pulumi.FileAsset(str(p)) for p in code_files}),
+            role=role.arn,
+            timeout=900,
+            memory_size=256,
+            # One scan at a time: a continuation waits (and is retried) until the last ends.
+            reserved_concurrent_executions=1,
+            logging_config={"log_format": "Text", "log_group": log_group.name},
+            environment={
+                "variables": {
+                    "TOPIC_ARN": topic_arn,
+                    "ROTATION_DAYS": str(rotation),
+                    "WARNING_DAYS": str(numbers["warning_days"]),
+                    "REPORT_BUCKET": report_bucket.bucket if report_bucket else "",
+                    "REPORT_PREFIX": REPORT_PREFIX,
+                    "REPORT_FORMAT": report_format,
+                    "THING_NAMES": str(thing_names).lower(),
+                    "THING_NAME_CALL_BUDGET": str(numbers["thing_name_call_budget"]),
+                    "ALWAYS_REPORT": str(bool(args.get("always_report", False))).lower(),
+                    "MAX_LISTED": str(numbers["max_listed"]),
+                    "RESERVE_SECONDS": "60",
+                }
+            },
+            tags=tags,
+            opts=child(self),
+        )
+        role_policy = aws.iam.RolePolicy(
+            f"{name}-role-policy",
+            role=role.id,
+            policy=policy_json(
+                lambda fn, logs, topic, topic_key, queue, bucket, report_key: (
+                    iam.cert_rotation_policy(
+                        function_arn=fn,
+                        log_group_arn=logs,
+                        topic_arn=topic,
+                        topic_key_arn=topic_key,
+                        dead_letter_queue_arn=queue,
+                        report_bucket_arn=bucket,
+                        report_prefix=REPORT_PREFIX,
+                        report_key_arn=report_key,
+                        thing_names=thing_names,
+                    )
+                ),
+                function.arn,
+                log_group.arn,
+                topic_arn,
+                topic_key_arn,
+                dlq.arn,
+                report_bucket.arn if report_bucket else None,
+                key.arn if report_bucket else None,
+            ),
+            opts=child(self),
+        )
+        aws.lambda_.FunctionEventInvokeConfig(
+            f"{name}-invoke-config",
+            function_name=function.name,
+            maximum_retry_attempts=2,
+            # Continuations throttled by the concurrency of 1 are retried for up to 6 hours.
+            maximum_event_age_in_seconds=6 * 3600,
+            destination_config={"on_failure": {"destination": dlq.arn}},
+            opts=child(self, depends_on=[role_policy]),
+        )
+
+        rule = aws.cloudwatch.EventRule(
+            f"{name}-schedule",
+            description="aisb: starts the certificate-rotation scan",
+            schedule_expression=schedule_expression(numbers["scan_interval_days"]),
+            tags=tags,
+            opts=child(self),
+        )
+        aws.sqs.QueuePolicy(
+            f"{name}-dlq-policy",
+            queue_url=dlq.url,
+            policy=policy_json(lambda q, r: iam.events_to_queue_policy(q, [r]), dlq.arn, rule.arn),
+            opts=child(self),
+        )
+        permission = aws.lambda_.Permission(
+            f"{name}-permission",
+            action="lambda:InvokeFunction",
+            function=function.name,
+            principal="events.amazonaws.com",
+            source_arn=rule.arn,
+            source_account=account_id,
+            opts=child(self),
+        )
+        aws.cloudwatch.EventTarget(
+            f"{name}-target",
+            rule=rule.name,
+            arn=function.arn,
+            input=json.dumps({"source": "aisb.schedule"}),
+            retry_policy={"maximum_retry_attempts": 4, "maximum_event_age_in_seconds": 3600},
+            dead_letter_config={"arn": dlq.arn},
+            opts=child(self, depends_on=[permission, role_policy]),
+        )
+
+        aws.cloudwatch.MetricAlarm(
+            f"{name}-errors-alarm",
+            alarm_description="aisb: the certificate-rotation scan failed (AISB #6)",
+            namespace="AWS/Lambda",
+            metric_name="Errors",
+            dimensions={"FunctionName": function.name},
+            statistic="Sum",
+            period=300,
+            evaluation_periods=1,
+            threshold=0,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=[topic_arn],
+            tags=tags,
+            opts=child(self),
+        )
+        aws.cloudwatch.MetricAlarm(
+            f"{name}-dlq-alarm",
+            alarm_description="aisb: a certificate-rotation scan could not be delivered (AISB #6)",
+            namespace="AWS/SQS",
+            metric_name="ApproximateNumberOfMessagesVisible",
+            dimensions={"QueueName": dlq.name},
+            statistic="Maximum",
+            period=300,
+            evaluation_periods=1,
+            threshold=0,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=[topic_arn],
+            tags=tags,
+            opts=child(self),
+        )
+
+        self.function_arn = function.arn
+        self.function_name = function.name
+        self.role_arn = role.arn
+        self.dead_letter_queue_arn = dlq.arn
+        self.report_bucket_name = (
+            report_bucket.bucket if report_bucket else pulumi.Output.from_input(None)
+        )
+        self.register_outputs(
+            {
+                "function_arn": self.function_arn,
+                "function_name": self.function_name,
+                "role_arn": self.role_arn,
+                "dead_letter_queue_arn": self.dead_letter_queue_arn,
+                "report_bucket_name": self.report_bucket_name,
+            }
+        )
