@@ -78,7 +78,7 @@ class FakeS3:
     def create_multipart_upload(self, **_: Any) -> dict[str, str]:
         return {"UploadId": "u"}
 
-    def upload_part(self, Body: bytes, **_: Any) -> dict[str, str]:  # noqa: N803
+    def upload_part(self, Body: bytes, **_: Any) -> dict[str, str]:
         self.bytes += len(Body)
         return {"ETag": '"e"'}
 
