@@ -348,3 +348,64 @@ def test_thing_names_within_a_call_budget() -> None:
     assert rows[2].endswith("(not looked up: call budget spent)")
     assert "Thing names were not looked up for 1 certificates" in published[0]["Message"]
     h.verify()
+
+
+def _expect_upload(h: Harness, parts: int, content_type: str = "text/csv") -> None:
+    s3 = h.stubs["s3"]
+    s3.add_response(
+        "create_multipart_upload",
+        {"UploadId": "u1"},
+        {"Bucket": "reports", "Key": ANY, "ContentType": content_type},
+    )
+    for n in range(1, parts + 1):
+        s3.add_response(
+            "upload_part",
+            {"ETag": f'"e{n}"'},
+            {"Bucket": "reports", "Key": ANY, "UploadId": "u1", "PartNumber": n, "Body": ANY},
+        )
+
+
+def test_report_streams_in_parts_and_completes_them_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cr, "PART_SIZE", 400)  # a few rows per part
+    h = Harness(report_bucket="reports")
+    bodies: list[bytes] = []
+    h.s3.meta.events.register(
+        "provide-client-params.s3.UploadPart", lambda params, **_: bodies.append(params["Body"])
+    )
+    h.page([_cert(i, _days_old(400 + i)) for i in range(10)], None, None)
+    _expect_upload(h, parts=5)
+    h.stubs["s3"].add_response(
+        "complete_multipart_upload",
+        {},
+        {
+            "Bucket": "reports",
+            "Key": "certificate-rotation/run-1/part-0001.csv",
+            "UploadId": "u1",
+            "MultipartUpload": {
+                "Parts": [{"ETag": f'"e{n}"', "PartNumber": n} for n in range(1, 6)]
+            },
+        },
+    )
+    h.expect_publish()
+    h.scanner().run(_state(), _plenty, FUNCTION)
+    rows = b"".join(bodies).decode().splitlines()
+    assert len(rows) == 11 and rows[0].startswith("certificate_id,")
+    assert all(len(b) <= 400 + 300 for b in bodies)  # never much more than one part held
+    h.verify()
+
+
+def test_failure_aborts_the_report_upload(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cr, "PART_SIZE", 200)
+    h = Harness(report_bucket="reports")
+    h.page([_cert(i, _days_old(400)) for i in range(3)], None, "m1")
+    _expect_upload(h, parts=3)
+    h.stubs["iot"].add_client_error("list_certificates", "InternalFailure", "boom", 500)
+    h.stubs["s3"].add_response(
+        "abort_multipart_upload", {}, {"Bucket": "reports", "Key": ANY, "UploadId": "u1"}
+    )
+    h.expect_publish("AISB certificate rotation scan FAILED")
+    with pytest.raises(Exception, match="InternalFailure"):
+        h.scanner().run(_state(), _plenty, FUNCTION)
+    h.verify()

@@ -60,7 +60,7 @@ COUNTED_STATUSES = frozenset({"ACTIVE", "PENDING_TRANSFER"})
 PAGE_SIZE = 250  # the most ListCertificates returns per page
 SNS_MESSAGE_LIMIT = 256 * 1024
 SNS_SUBJECT_LIMIT = 100
-PART_SIZE = 8 * 1024 * 1024  # S3 multipart: every part but the last must be >= 5 MiB
+PART_SIZE = 5 * 1024 * 1024  # S3 multipart: every part but the last must be >= 5 MiB
 THROTTLING_CODES = frozenset(
     {"ThrottlingException", "TooManyRequestsException", "Throttling", "RequestLimitExceeded"}
 )
@@ -165,29 +165,32 @@ class ScanState:
 
 class ReportWriter:
     """Streams report rows to one S3 object per invocation with a multipart upload, holding at
-    most one part in memory."""
+    most one encoded part in memory."""
 
     def __init__(self, s3: Any, bucket: str, key: str, fmt: str) -> None:
         self.s3, self.bucket, self.key, self.fmt = s3, bucket, key, fmt
-        self.buffer = io.StringIO()
+        self.raw = io.BytesIO()
+        # Rows are encoded as they are written, so a part is held once, as bytes.
+        self.text = io.TextIOWrapper(self.raw, encoding="utf-8", newline="", write_through=True)
         self.upload_id: str | None = None
         self.parts: list[dict[str, Any]] = []
         self.rows = 0
         if fmt == "csv":
-            self._csv = csv.writer(self.buffer)
+            self._csv = csv.writer(self.text)
             self._csv.writerow(REPORT_FIELDS)
 
-    def write(self, row: dict[str, Any]) -> None:
+    def row(self, values: tuple[Any, ...]) -> None:
+        """One report row, its values in ``REPORT_FIELDS`` order."""
         if self.fmt == "csv":
-            self._csv.writerow([row[f] for f in REPORT_FIELDS])
+            self._csv.writerow(values)
         else:
-            self.buffer.write(json.dumps(row, separators=(",", ":")) + "\n")
+            self.text.write(json.dumps(dict(zip(REPORT_FIELDS, values, strict=True))) + "\n")
         self.rows += 1
-        if self.buffer.tell() >= PART_SIZE:
+        if self.raw.tell() >= PART_SIZE:
             self._flush()
 
     def _flush(self) -> None:
-        data = self.buffer.getvalue().encode()
+        data = self.raw.getvalue()
         if not data:
             return
         if self.upload_id is None:
@@ -200,8 +203,9 @@ class ReportWriter:
             Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=data
         )["ETag"]
         self.parts.append({"ETag": etag, "PartNumber": number})
-        self.buffer.seek(0)
-        self.buffer.truncate()
+        del data
+        self.raw.seek(0)
+        self.raw.truncate()
 
     def close(self) -> str | None:
         """Complete the object; its key, or None when there were no rows."""
@@ -355,16 +359,16 @@ class Scanner:
         else:
             state.due_soon += 1
         if writer is not None:
-            writer.write(
-                {
-                    "certificate_id": cert["certificateId"],
-                    "certificate_arn": cert["certificateArn"],
-                    "status": cert["status"],
-                    "created": created.isoformat(),
-                    "age_days": age_days,
-                    "state": verdict,
-                    "things": self.things_of(cert["certificateArn"], state),
-                }
+            writer.row(
+                (
+                    cert["certificateId"],
+                    cert["certificateArn"],
+                    cert["status"],
+                    created.isoformat(),
+                    age_days,
+                    verdict,
+                    self.things_of(cert["certificateArn"], state),
+                )
             )
 
     def _close(self, writer: ReportWriter | None, state: ScanState) -> None:
