@@ -299,7 +299,9 @@ def _matches(value: Any, decl: dict[str, Any]) -> bool:
         return False
     if not isinstance(value, _YAML_TYPES[kind]):
         return False
-    return kind != "array" or all(_matches(v, decl["items"]) for v in value)
+    if isinstance(value, list):
+        return all(_matches(v, decl["items"]) for v in value)
+    return True
 
 
 def stack_config(path: Path, root: Path = ROOT, stack: str | None = None) -> dict[str, str]:

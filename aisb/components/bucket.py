@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -17,7 +16,7 @@ def protected_bucket(
     name: str,
     *,
     kms_key_arn: pulumi.Input[str],
-    lifecycle_rules: Sequence[Mapping[str, Any]],
+    lifecycle_rules: Sequence[aws.s3.BucketLifecycleConfigurationRuleArgsDict],
     tags: Mapping[str, str],
     grants: Callable[[str], Sequence[iam.Statement]] | None = None,
     object_lock: bool = False,
