@@ -82,3 +82,68 @@ def service_role(
             )
         )
     return ServiceRole(role, grants)
+
+
+def customer_key(
+    parent: pulumi.Resource,
+    name: str,
+    *,
+    description: str,
+    account_id: pulumi.Input[str],
+    partition: pulumi.Input[str],
+    tags: Mapping[str, str],
+    statements: Callable[..., list[iam.Statement]] | None = None,
+    statement_inputs: tuple[Any, ...] = (),
+    retain: bool = False,
+) -> aws.kms.Key:
+    """``<name>``: a customer-managed KMS key with rotation on whose policy lets the account
+    administer it through IAM and grants services only
+    ``statements(partition, account_id, *resolved statement_inputs)``."""
+    return aws.kms.Key(
+        name,
+        description=description,
+        enable_key_rotation=True,
+        deletion_window_in_days=30,
+        policy=policy_json(
+            lambda part, acct, *values: iam.kms_key_policy(
+                part, acct, statements(part, acct, *values) if statements else []
+            ),
+            partition,
+            account_id,
+            *statement_inputs,
+        ),
+        tags=dict(tags),
+        opts=child(parent, retain_on_delete=retain),
+    )
+
+
+def alarm_to_topic(
+    parent: pulumi.Resource,
+    name: str,
+    *,
+    description: str,
+    namespace: str,
+    metric_name: str,
+    dimensions: Mapping[str, pulumi.Input[str]],
+    statistic: str,
+    topic_arn: pulumi.Input[str],
+    tags: Mapping[str, str],
+) -> aws.cloudwatch.MetricAlarm:
+    """``<name>``: an alarm when the metric is above zero in any 5 minutes, notifying the
+    topic; no data means nothing happened."""
+    return aws.cloudwatch.MetricAlarm(
+        name,
+        alarm_description=description,
+        namespace=namespace,
+        metric_name=metric_name,
+        dimensions=dict(dimensions),
+        statistic=statistic,
+        period=300,
+        evaluation_periods=1,
+        threshold=0,
+        comparison_operator="GreaterThanThreshold",
+        treat_missing_data="notBreaching",
+        alarm_actions=[topic_arn],
+        tags=dict(tags),
+        opts=child(parent),
+    )

@@ -11,7 +11,7 @@ import pulumi_aws as aws
 
 from aisb import iam
 from aisb import validation as v
-from aisb.components._util import arg_error, child, merge_tags, policy_json
+from aisb.components._util import arg_error, child, customer_key, merge_tags, policy_json
 
 
 class SecurityAlertsArgs(TypedDict, total=False):
@@ -81,24 +81,16 @@ class SecurityAlerts(pulumi.ComponentResource):
             self.topic_arn = pulumi.Output.from_input(existing)
             self.kms_key_arn = pulumi.Output.from_input(args.get("existing_topic_kms_key_arn"))
         else:
-            key = aws.kms.Key(
+            key = customer_key(
+                self,
                 f"{name}-key",
                 description="aisb: encrypts the AISB security alert topic",
-                enable_key_rotation=True,
-                deletion_window_in_days=30,
-                policy=policy_json(
-                    lambda part, acct: iam.kms_key_policy(
-                        part,
-                        acct,
-                        [iam.kms_service_publisher_statement(publishers, acct)]
-                        if publishers
-                        else [],
-                    ),
-                    partition,
-                    account_id,
+                account_id=account_id,
+                partition=partition,
+                statements=lambda part, acct: (
+                    [iam.kms_service_publisher_statement(publishers, acct)] if publishers else []
                 ),
                 tags=tags,
-                opts=child(self),
             )
             topic = aws.sns.Topic(
                 f"{name}-topic",

@@ -12,7 +12,15 @@ import pulumi_aws as aws
 
 from aisb import iam
 from aisb import validation as v
-from aisb.components._util import arg_error, child, merge_tags, policy_json, service_role
+from aisb.components._util import (
+    alarm_to_topic,
+    arg_error,
+    child,
+    customer_key,
+    merge_tags,
+    policy_json,
+    service_role,
+)
 from aisb.components.bucket import protected_bucket
 
 FUNCTION_DIR = Path(__file__).resolve().parent.parent / "functions" / "cert_rotation"
@@ -148,22 +156,19 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
         tags = merge_tags(args.get("tags"), "AISB-6")
         log_prefix = f"/aisb/{name}-"
 
-        key = aws.kms.Key(
+        key = customer_key(
+            self,
             f"{name}-key",
             description="aisb: encrypts the certificate-rotation monitor's logs and reports",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=policy_json(
-                lambda part, reg, acct: iam.kms_key_policy(
-                    part, acct, [iam.kms_logs_prefix_statement(reg, part, acct, log_prefix)]
-                ),
-                partition,
-                region,
-                account_id,
-            ),
+            account_id=account_id,
+            partition=partition,
+            statements=lambda part, acct, reg: [
+                iam.kms_logs_prefix_statement(reg, part, acct, log_prefix)
+            ],
+            statement_inputs=(region,),
             tags=tags,
             # Reports kept on destroy stay readable only while their key exists.
-            opts=child(self, retain_on_delete=True),
+            retain=True,
         )
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
@@ -307,37 +312,27 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
             opts=child(self, depends_on=[permission, role_policy]),
         )
 
-        aws.cloudwatch.MetricAlarm(
+        alarm_to_topic(
+            self,
             f"{name}-errors-alarm",
-            alarm_description="aisb: the certificate-rotation scan failed (AISB #6)",
+            description="aisb: the certificate-rotation scan failed (AISB #6)",
             namespace="AWS/Lambda",
             metric_name="Errors",
             dimensions={"FunctionName": function.name},
             statistic="Sum",
-            period=300,
-            evaluation_periods=1,
-            threshold=0,
-            comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=[topic_arn],
+            topic_arn=topic_arn,
             tags=tags,
-            opts=child(self),
         )
-        aws.cloudwatch.MetricAlarm(
+        alarm_to_topic(
+            self,
             f"{name}-dlq-alarm",
-            alarm_description="aisb: a certificate-rotation scan could not be delivered (AISB #6)",
+            description="aisb: a certificate-rotation scan could not be delivered (AISB #6)",
             namespace="AWS/SQS",
             metric_name="ApproximateNumberOfMessagesVisible",
             dimensions={"QueueName": dlq.name},
             statistic="Maximum",
-            period=300,
-            evaluation_periods=1,
-            threshold=0,
-            comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=[topic_arn],
+            topic_arn=topic_arn,
             tags=tags,
-            opts=child(self),
         )
 
         self.function_arn = function.arn

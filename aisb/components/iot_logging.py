@@ -10,7 +10,14 @@ import pulumi_aws as aws
 
 from aisb import iam
 from aisb import validation as v
-from aisb.components._util import arg_error, child, merge_tags, policy_json, service_role
+from aisb.components._util import (
+    arg_error,
+    child,
+    customer_key,
+    merge_tags,
+    policy_json,
+    service_role,
+)
 
 # AWS IoT Core (v2 logging) always writes to this log group: it cannot be renamed, which also
 # makes it one per account and region.
@@ -72,21 +79,18 @@ class IotLogging(pulumi.ComponentResource):
         account_id, region, partition = args["account_id"], args["region"], args["partition"]
         tags = merge_tags(args.get("tags"), "AISB-3")
 
-        key = aws.kms.Key(
+        key = customer_key(
+            self,
             f"{name}-key",
             description=f"aisb: encrypts the {IOT_LOG_GROUP} log group",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=policy_json(
-                lambda part, reg, acct: iam.kms_key_policy(
-                    part, acct, [iam.kms_logs_statement(reg, part, acct, IOT_LOG_GROUP)]
-                ),
-                partition,
-                region,
-                account_id,
-            ),
+            account_id=account_id,
+            partition=partition,
+            statements=lambda part, acct, reg: [
+                iam.kms_logs_statement(reg, part, acct, IOT_LOG_GROUP)
+            ],
+            statement_inputs=(region,),
             tags=tags,
-            opts=child(self, retain_on_delete=True),
+            retain=True,
         )
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-log-group",
