@@ -7,19 +7,32 @@ from aisb.baseline import IotSecurityBaseline, IotSecurityBaselineArgs
 from aisb.components.access_analyzer import AccessAnalyzer, AccessAnalyzerArgs
 from aisb.components.alerts import SecurityAlerts, SecurityAlertsArgs
 from aisb.components.audit import DeviceDefenderAudit, DeviceDefenderAuditArgs
+from aisb.components.behavior import (
+    BehaviorMonitoring,
+    BehaviorMonitoringArgs,
+    FleetAnomalyAlarms,
+    FleetAnomalyAlarmsArgs,
+)
 from aisb.components.cert_rotation import (
     CertificateRotationMonitor,
     CertificateRotationMonitorArgs,
 )
 from aisb.components.iot_logging import IotLogging, IotLoggingArgs
+from aisb.components.mitigation import DetectMitigations, DetectMitigationsArgs
 
 __all__ = [
     "AccessAnalyzer",
     "AccessAnalyzerArgs",
+    "BehaviorMonitoring",
+    "BehaviorMonitoringArgs",
     "CertificateRotationMonitor",
     "CertificateRotationMonitorArgs",
+    "DetectMitigations",
+    "DetectMitigationsArgs",
     "DeviceDefenderAudit",
     "DeviceDefenderAuditArgs",
+    "FleetAnomalyAlarms",
+    "FleetAnomalyAlarmsArgs",
     "IotLogging",
     "IotLoggingArgs",
     "IotSecurityBaseline",

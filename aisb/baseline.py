@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -11,8 +11,11 @@ import pulumi_aws as aws
 from aisb.components.access_analyzer import AccessAnalyzer
 from aisb.components.alerts import SecurityAlerts, SecurityAlertsArgs
 from aisb.components.audit import DeviceDefenderAudit
+from aisb.components.behavior import BehaviorMonitoring, FleetAnomalyAlarms
 from aisb.components.cert_rotation import CertificateRotationMonitor
 from aisb.components.iot_logging import IotLogging
+from aisb.components.mitigation import DetectMitigations
+from aisb.detect import DETECTION_MODES
 
 
 class IotSecurityBaselineArgs(TypedDict, total=False):
@@ -56,6 +59,26 @@ class IotSecurityBaselineArgs(TypedDict, total=False):
     """Add attached thing names to the report (default false)."""
     cert_report_always: bool
     """E-mail the report even when nothing is due (default false)."""
+    behavior_detection: str
+    """ml-detect (default), cloudwatch or off."""
+    ml_device_metrics: bool
+    """Watch device-side metrics with ML Detect too (default false)."""
+    ml_confidence: str
+    """ML Detect confidence: LOW, MEDIUM, HIGH (default)."""
+    ml_datapoints_to_alarm: int
+    """Consecutive anomalous datapoints before an alarm (default 1)."""
+    ml_datapoints_to_clear: int
+    """Consecutive normal datapoints before an alarm clears (default 1)."""
+    detect_target_groups: Sequence[str]
+    """Thing groups to watch; empty watches all registered things."""
+    detect_rules: Sequence[Mapping[str, Any]]
+    """Static rules for a rules-based profile."""
+    custom_metrics: Sequence[Mapping[str, Any]]
+    """Device Defender custom metrics and how each is watched."""
+    mitigation_actions: bool
+    """Create the mitigation actions (default true)."""
+    anomaly_band_width: int
+    """CloudWatch anomaly band width in standard deviations (default 2)."""
     tags: Mapping[str, str]
     """Tags for every taggable resource."""
 
@@ -66,8 +89,10 @@ class IotSecurityBaseline(pulumi.ComponentResource):
     Looks up the account, region and partition once (through its own providers) and creates:
     ``<name>-alerts`` (SecurityAlerts, AISB #7), ``<name>-logging`` (IotLogging, AISB #3),
     ``<name>-audit`` (DeviceDefenderAudit, AISB #1, #2, #4) and, unless disabled,
-    ``<name>-cert-rotation`` (CertificateRotationMonitor, AISB #6) and
-    ``<name>-access-analyzer`` (AccessAnalyzer, AISB #2).
+    ``<name>-cert-rotation`` (CertificateRotationMonitor, AISB #6),
+    ``<name>-behavior`` (BehaviorMonitoring, AISB #5, #11) or ``<name>-fleet-alarms``
+    (FleetAnomalyAlarms, AISB #5 without Detect), ``<name>-mitigations``
+    (DetectMitigations, AISB #7) and ``<name>-access-analyzer`` (AccessAnalyzer, AISB #2).
 
     Pass ``providers=[aws_provider, aws_native_provider]`` in ``opts`` to deploy to a region
     other than the stack's; both must be for the same region.
@@ -99,12 +124,20 @@ class IotSecurityBaseline(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         cert_rotation = bool(args.get("cert_rotation", True))
+        detection = args.get("behavior_detection", "ml-detect")
+        if detection not in DETECTION_MODES:
+            raise ValueError(
+                f"IotSecurityBaseline: argument 'behavior_detection' got {detection!r}; "
+                f"expected one of {', '.join(DETECTION_MODES)}"
+            )
         alerts_args: SecurityAlertsArgs = {
             "account_id": self.account_id,
             "partition": self.partition,
             "emails": list(args.get("alert_emails", [])),
             # CloudWatch alarms publish to the topic themselves.
-            "service_publishers": ["cloudwatch.amazonaws.com"] if cert_rotation else [],
+            "service_publishers": (
+                ["cloudwatch.amazonaws.com"] if cert_rotation or detection == "cloudwatch" else []
+            ),
             "tags": tags,
         }
         if (existing_topic := args.get("existing_alert_topic_arn")) is not None:
@@ -164,6 +197,42 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                 opts=child,
             )
             self.cert_rotation_function_arn = monitor.function_arn
+        common = {
+            "account_id": self.account_id,
+            "region": self.region,
+            "partition": self.partition,
+            "alert_topic_arn": alerts.topic_arn,
+            "alert_topic_kms_key_arn": alerts.kms_key_arn,
+            "tags": tags,
+        }
+        if detection == "ml-detect":
+            BehaviorMonitoring(
+                f"{name}-behavior",
+                {
+                    **common,  # type: ignore[typeddict-item]
+                    "device_metrics": args.get("ml_device_metrics", False),
+                    "confidence": args.get("ml_confidence", "HIGH"),
+                    "datapoints_to_alarm": args.get("ml_datapoints_to_alarm", 1),
+                    "datapoints_to_clear": args.get("ml_datapoints_to_clear", 1),
+                    "target_groups": list(args.get("detect_target_groups", [])),
+                    "rules": list(args.get("detect_rules", [])),
+                    "custom_metrics": list(args.get("custom_metrics", [])),
+                },
+                opts=child,
+            )
+        elif detection == "cloudwatch":
+            FleetAnomalyAlarms(
+                f"{name}-fleet-alarms",
+                {
+                    "alert_topic_arn": alerts.topic_arn,
+                    "band_width": args.get("anomaly_band_width", 2),
+                    "tags": tags,
+                },
+                opts=child,
+            )
+        if args.get("mitigation_actions", True):
+            DetectMitigations(f"{name}-mitigations", common, opts=child)  # type: ignore[arg-type]
+
         self.access_analyzer_arn = pulumi.Output.from_input(None)
         if args.get("access_analyzer", True):
             analyzer = AccessAnalyzer(f"{name}-access-analyzer", {"tags": tags}, opts=child)

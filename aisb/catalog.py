@@ -158,9 +158,9 @@ CONTROLS: tuple[Control, ...] = (
     Control(
         5,
         "Detect security events from device behaviour",
-        "-",
+        "BehaviorMonitoring, FleetAnomalyAlarms",
         False,
-        None,
+        "behaviorDetection",
         f"{DOCS}/iot-device-defender/latest/devguide/dd-detect-ml.html",
     ),
     Control(
@@ -174,9 +174,9 @@ CONTROLS: tuple[Control, ...] = (
     Control(
         7,
         "Alert on behaviour violations",
-        "SecurityAlerts",
+        "SecurityAlerts, DetectMitigations",
         False,
-        None,
+        "mitigationActions",
         f"{DOCS}/iot-device-defender/latest/devguide/dd-notifications.html",
     ),
     Control(
@@ -206,9 +206,9 @@ CONTROLS: tuple[Control, ...] = (
     Control(
         11,
         "Custom security metrics",
-        "-",
+        "BehaviorMonitoring",
         True,
-        None,
+        "customMetrics",
         f"{DOCS}/iot-device-defender/latest/devguide/dd-detect-custom-metrics.html",
     ),
 )

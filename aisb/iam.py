@@ -356,3 +356,48 @@ def cert_rotation_policy(
                 }
             )
     return document(*statements)
+
+
+def quarantine_iot_policy() -> PolicyDocument:
+    """An AWS IoT policy that denies every IoT action. Attached to the quarantine thing group,
+    it overrides any allow the device's own policies give (an explicit deny always wins), so a
+    quarantined device can no longer connect, publish, subscribe or get credentials."""
+    # A deny is the one place a service-wide action is right: it must also cover IoT actions
+    # added after this was written.
+    return document(
+        {"Sid": "QuarantineDeniesEverything", "Effect": "Deny", "Action": "iot:*", "Resource": "*"}
+    )
+
+
+def add_to_thing_group_policy(
+    partition: str, region: str, account_id: str, group_arn: str
+) -> PolicyDocument:
+    """What the ADD_THINGS_TO_THING_GROUP mitigation action needs: find the device's thing and
+    add it to one group."""
+    return document(
+        {
+            "Sid": "AddThingsToQuarantineGroup",
+            "Effect": "Allow",
+            "Action": "iot:AddThingToThingGroup",
+            "Resource": [group_arn, f"arn:{partition}:iot:{region}:{account_id}:thing/*"],
+        },
+        {
+            # ListPrincipalThings accepts no resource.
+            "Sid": "FindThingOfCertificate",
+            "Effect": "Allow",
+            "Action": "iot:ListPrincipalThings",
+            "Resource": "*",
+        },
+    )
+
+
+def deactivate_certificate_policy(partition: str, region: str, account_id: str) -> PolicyDocument:
+    """What the UPDATE_DEVICE_CERTIFICATE (deactivate) mitigation action needs."""
+    return document(
+        {
+            "Sid": "DeactivateDeviceCertificates",
+            "Effect": "Allow",
+            "Action": "iot:UpdateCertificate",
+            "Resource": f"arn:{partition}:iot:{region}:{account_id}:cert/*",
+        }
+    )

@@ -17,9 +17,11 @@ from typing import Any
 
 import pulumi
 
+from aisb import detect
 from aisb import validation as v
 from aisb.baseline import IotSecurityBaselineArgs
 from aisb.catalog import AUDIT_CHECK_NAMES, scheduled_audit_checks
+from aisb.components.behavior import plan_profiles
 
 NAMESPACE = "aisb"
 
@@ -30,7 +32,15 @@ class Key:
 
     name: str
     type: str
-    """As declared in Pulumi.yaml: string, integer, boolean, array; or object (undeclared)."""
+    """As declared in Pulumi.yaml: string, integer, boolean, array; or object and object-list,
+    which Pulumi.yaml cannot declare."""
+
+    @property
+    def declared(self) -> bool:
+        """Whether Pulumi.yaml can declare it (its types are string, integer, boolean, array
+        of those)."""
+        return self.type not in ("object", "object-list")
+
     default: Any
     """The value used when the stack does not set it; ``None`` with ``required``. An empty
     string means "unset": the Pulumi CLI treats a declared key without a default as required,
@@ -153,6 +163,72 @@ KEYS: tuple[Key, ...] = (
         "E-mail the certificate report even when no certificate is due or due soon.",
     ),
     Key(
+        "behaviorDetection",
+        "string",
+        "ml-detect",
+        "How device behaviour is watched (AISB #5): ml-detect (Device Defender ML Detect), "
+        "cloudwatch (fleet-level anomaly alarms, for accounts without Detect) or off.",
+    ),
+    Key(
+        "mlDeviceMetrics",
+        "boolean",
+        False,
+        "Also watch the 7 device-side metrics with ML Detect (devices run an agent such as "
+        "AWS IoT Device Client).",
+    ),
+    Key(
+        "mlConfidence",
+        "string",
+        "HIGH",
+        "ML Detect confidence level: LOW, MEDIUM or HIGH (fewest alarms).",
+    ),
+    Key(
+        "mlDatapointsToAlarm",
+        "integer",
+        1,
+        "Consecutive anomalous datapoints before a detect alarm (1-10).",
+    ),
+    Key(
+        "mlDatapointsToClear",
+        "integer",
+        1,
+        "Consecutive normal datapoints before a detect alarm clears (1-10).",
+    ),
+    Key(
+        "detectTargetGroups",
+        "array",
+        [],
+        "Thing groups the security profiles watch; empty watches all registered things.",
+    ),
+    Key(
+        "detectRules",
+        "object-list",
+        [],
+        "Static rules for a rules-based security profile: name, metric, operator, the value "
+        "the metric takes (value, cidrs or ports), durationSeconds where the metric needs one.",
+    ),
+    Key(
+        "customMetrics",
+        "object-list",
+        [],
+        "Device Defender custom metrics (AISB #11): name, type (number, number-list, "
+        "string-list, ip-address-list), displayName, and monitor: ml (number only) or a rule.",
+    ),
+    Key(
+        "mitigationActions",
+        "boolean",
+        True,
+        "Create the quarantine, deactivate-certificate and publish-finding mitigation actions "
+        "(applied by an operator, never automatically).",
+    ),
+    Key(
+        "anomalyBandWidth",
+        "integer",
+        2,
+        "Width in standard deviations of the CloudWatch anomaly band (behaviorDetection: "
+        "cloudwatch; 1-10).",
+    ),
+    Key(
         "tags",
         "object",
         {},
@@ -195,6 +271,16 @@ class Settings:
     cert_report_format: str = "csv"
     cert_report_thing_names: bool = False
     cert_report_always: bool = False
+    behavior_detection: str = "ml-detect"
+    ml_device_metrics: bool = False
+    ml_confidence: str = "HIGH"
+    ml_datapoints_to_alarm: int = 1
+    ml_datapoints_to_clear: int = 1
+    detect_target_groups: tuple[str, ...] = ()
+    detect_rules: tuple[Mapping[str, Any], ...] = ()
+    custom_metrics: tuple[Mapping[str, Any], ...] = ()
+    mitigation_actions: bool = True
+    anomaly_band_width: int = 2
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def baseline_args(self) -> IotSecurityBaselineArgs:
@@ -217,6 +303,16 @@ class Settings:
             cert_report_format=self.cert_report_format,
             cert_report_thing_names=self.cert_report_thing_names,
             cert_report_always=self.cert_report_always,
+            behavior_detection=self.behavior_detection,
+            ml_device_metrics=self.ml_device_metrics,
+            ml_confidence=self.ml_confidence,
+            ml_datapoints_to_alarm=self.ml_datapoints_to_alarm,
+            ml_datapoints_to_clear=self.ml_datapoints_to_clear,
+            detect_target_groups=list(self.detect_target_groups),
+            detect_rules=[dict(r) for r in self.detect_rules],
+            custom_metrics=[dict(c) for c in self.custom_metrics],
+            mitigation_actions=self.mitigation_actions,
+            anomaly_band_width=self.anomaly_band_width,
             tags=dict(self.tags),
         )
 
@@ -234,13 +330,15 @@ def _decode(key: Key, raw: str) -> Any:
             return int(raw)
         except ValueError:
             raise v.InvalidValue(raw, "a whole number") from None
-    expected = {"array": list, "object": dict}[key.type]
+    expected = {"array": list, "object": dict, "object-list": list}[key.type]
     try:
         value = json.loads(raw)
     except ValueError:
         value = raw
     if not isinstance(value, expected):
         raise v.InvalidValue(raw, f"a YAML {'list' if expected is list else 'map'}")
+    if key.type == "array" and not all(isinstance(item, str) for item in value):
+        raise v.InvalidValue(value, "a YAML list of strings")
     return value
 
 
@@ -274,6 +372,11 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "certScanIntervalDays": lambda x: v.int_in_range(x, *v.CERT_SCAN_INTERVAL_RANGE),
     "certRotationWarningDays": lambda x: v.int_in_range(x, 0, v.CERT_AGE_RANGE[1] - 1),
     "certReportFormat": lambda x: v.one_of(x, v.REPORT_FORMATS),
+    "behaviorDetection": lambda x: v.one_of(x, detect.DETECTION_MODES),
+    "mlConfidence": lambda x: v.one_of(x, detect.CONFIDENCE_LEVELS),
+    "mlDatapointsToAlarm": lambda x: v.int_in_range(x, 1, 10),
+    "mlDatapointsToClear": lambda x: v.int_in_range(x, 1, 10),
+    "anomalyBandWidth": lambda x: v.int_in_range(x, *detect.BAND_WIDTH_RANGE),
     "tags": v.tags,
 }
 
@@ -346,6 +449,8 @@ def parse(config: Mapping[str, str], secret_keys: Collection[str] = ()) -> Setti
             "is true (thing names only go into the report)"
         )
 
+    problems.extend(_check_detection(values))
+
     regions: dict[str, str | None] = {
         "aws:region": config.get("aws:region"),
         "aws-native:region": config.get("aws-native:region"),
@@ -386,8 +491,74 @@ def parse(config: Mapping[str, str], secret_keys: Collection[str] = ()) -> Setti
         cert_report_format=values["certReportFormat"],
         cert_report_thing_names=values["certReportThingNames"],
         cert_report_always=values["certReportAlways"],
+        behavior_detection=values["behaviorDetection"],
+        ml_device_metrics=values["mlDeviceMetrics"],
+        ml_confidence=values["mlConfidence"],
+        ml_datapoints_to_alarm=values["mlDatapointsToAlarm"],
+        ml_datapoints_to_clear=values["mlDatapointsToClear"],
+        detect_target_groups=tuple(values["detectTargetGroups"]),
+        detect_rules=tuple(values["detectRules"]),
+        custom_metrics=tuple(values["customMetrics"]),
+        mitigation_actions=values["mitigationActions"],
+        anomaly_band_width=values["anomalyBandWidth"],
         tags=values["tags"],
     )
+
+
+# Where a behaviour-monitoring problem is reported, by the argument path plan_profiles uses.
+_DETECT_PATHS = {
+    "rules": "detectRules",
+    "custom_metrics": "customMetrics",
+    "target_groups": "detectTargetGroups",
+    "datapoints_to_alarm": "mlDatapointsToAlarm",
+    "datapoints_to_clear": "mlDatapointsToClear",
+    "confidence": "mlConfidence",
+    "ML profile": "customMetrics",
+}
+
+
+def _check_detection(values: Mapping[str, Any]) -> list[str]:
+    """Problems with the behaviour-monitoring keys taken together (AISB #5, #11)."""
+    needed = (
+        "behaviorDetection",
+        "mlDeviceMetrics",
+        "detectTargetGroups",
+        "detectRules",
+        "customMetrics",
+    )
+    if any(k not in values for k in needed):
+        return []  # already reported one by one
+    mode = values["behaviorDetection"]
+    if mode != "ml-detect":
+        used = [
+            k
+            for k in ("mlDeviceMetrics", "detectTargetGroups", "detectRules", "customMetrics")
+            if values[k]
+        ]
+        return [
+            f"aisb:{k}: got {values[k]!r}; expected it unset: it applies to Device Defender "
+            f"Detect, and aisb:behaviorDetection is {mode!r}"
+            for k in used
+        ]
+    try:
+        groups = values["detectTargetGroups"]
+        for i, g in enumerate(groups):
+            detect.thing_group_name(f"target_groups[{i}]", g)
+        if len(set(groups)) != len(groups):
+            raise detect.RuleError("target_groups", groups, "each thing group once")
+        plan_profiles(
+            device_metrics=values["mlDeviceMetrics"],
+            confidence=values.get("mlConfidence", "HIGH"),
+            datapoints_to_alarm=values.get("mlDatapointsToAlarm", 1),
+            datapoints_to_clear=values.get("mlDatapointsToClear", 1),
+            rules=values["detectRules"],
+            custom_metrics=values["customMetrics"],
+        )
+    except detect.RuleError as e:
+        head, _, rest = e.path.partition("[")
+        where = _DETECT_PATHS.get(head, head) + (f"[{rest}" if rest else "")
+        return [f"aisb:{where}: {e}"]
+    return []
 
 
 def stack_config() -> dict[str, str]:

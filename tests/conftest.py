@@ -153,6 +153,20 @@ class FakeAws(pulumi.runtime.Mocks):
             bucket = physical.lower()
             state.update(arn=f"arn:{self.partition}:s3:::{bucket}", bucket=bucket, region=region)
             return bucket, state
+        elif t == "aws:iot/thingGroup:ThingGroup":
+            group = args.inputs.get("name", physical)
+            state.update(arn=arn("iot", f"thinggroup/{group}"), name=group)
+            return group, state
+        elif t == "aws:iot/policy:Policy":
+            policy = args.inputs.get("name", physical)
+            state.update(arn=arn("iot", f"policy/{policy}"), name=policy)
+            return policy, state
+        elif t in ("aws-native:iot:MitigationAction", "aws-native:iot:SecurityProfile"):
+            kind = "mitigationaction" if t.endswith("MitigationAction") else "securityprofile"
+            key = "actionName" if kind == "mitigationaction" else "securityProfileName"
+            named = args.inputs.get(key, physical)
+            state.update({key: named, f"{key[:-4]}Arn": arn("iot", f"{kind}/{named}")})
+            return named, state
         elif t == "aws:cloudwatch/metricAlarm:MetricAlarm":
             state.update(arn=arn("cloudwatch", f"alarm:{physical}"))
         elif t == "aws-native:iot:ScheduledAudit":

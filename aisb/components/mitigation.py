@@ -1,0 +1,154 @@
+"""AISB #7 (respond): mitigation actions ready to apply to Device Defender violations."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TypedDict
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_aws_native as aws_native
+
+from aisb import iam
+from aisb.components._util import child, merge_tags, native_tags, policy_json, service_role
+
+
+class DetectMitigationsArgs(TypedDict, total=False):
+    """Arguments of ``DetectMitigations``."""
+
+    account_id: pulumi.Input[str]
+    """The AWS account id (required)."""
+    region: pulumi.Input[str]
+    """The AWS region the providers deploy to (required)."""
+    partition: pulumi.Input[str]
+    """The AWS partition (required)."""
+    alert_topic_arn: pulumi.Input[str]
+    """The SNS topic findings are published to (required)."""
+    alert_topic_kms_key_arn: pulumi.Input[str | None]
+    """The KMS key encrypting the topic, if any."""
+    tags: Mapping[str, str]
+    """Tags for every taggable child."""
+
+
+class DetectMitigations(pulumi.ComponentResource):
+    """Respond to a violation or audit finding. Nothing runs automatically: an operator applies
+    an action with ``StartDetectMitigationActionsTask`` (or ``StartAuditMitigationActionsTask``
+    for audit findings); see the README.
+
+    Creates:
+    - ``<name>-quarantine-group``: a thing group; ``<name>-quarantine-policy`` (an IoT policy
+      that denies every IoT action) attached to it by ``<name>-quarantine-attachment``, so a
+      device moved into the group loses all access at its next request;
+    - ``<name>-quarantine``: ADD_THINGS_TO_THING_GROUP into that group (dynamic groups kept),
+      with ``<name>-quarantine-role`` allowed only to add things to that one group;
+    - ``<name>-deactivate-certificate``: UPDATE_DEVICE_CERTIFICATE to DEACTIVATE, with a role
+      allowed only ``iot:UpdateCertificate`` on this account's certificates;
+    - ``<name>-publish-finding``: PUBLISH_FINDING_TO_SNS to the alert topic, with a role
+      allowed only to publish there (and use its key).
+
+    Outputs: ``quarantine_group_name``, ``quarantine_action_name``,
+    ``deactivate_action_name``, ``publish_action_name``.
+    """
+
+    quarantine_group_name: pulumi.Output[str]
+    quarantine_action_name: pulumi.Output[str]
+    deactivate_action_name: pulumi.Output[str]
+    publish_action_name: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: DetectMitigationsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        for required in ("account_id", "region", "partition", "alert_topic_arn"):
+            if args.get(required) is None:
+                raise ValueError(f"DetectMitigations: argument {required!r} is required")
+        super().__init__("aisb:index:DetectMitigations", name, None, opts)
+        account_id, region, partition = args["account_id"], args["region"], args["partition"]
+        topic_arn = args["alert_topic_arn"]
+        tags = merge_tags(args.get("tags"), "AISB-7")
+
+        group = aws.iot.ThingGroup(
+            f"{name}-quarantine-group",
+            properties={"description": "aisb: devices moved here lose all AWS IoT access"},
+            tags=tags,
+            opts=child(self),
+        )
+        deny_all = aws.iot.Policy(
+            f"{name}-quarantine-policy",
+            policy=policy_json(iam.quarantine_iot_policy),
+            tags=tags,
+            opts=child(self),
+        )
+        aws.iot.PolicyAttachment(
+            f"{name}-quarantine-attachment",
+            policy=deny_all.name,
+            target=group.arn,
+            opts=child(self),
+        )
+
+        def action(
+            suffix: str,
+            policy: pulumi.Output[str],
+            params: aws_native.iot.MitigationActionActionParamsArgs,
+            what: str,
+        ) -> aws_native.iot.MitigationAction:
+            role = service_role(
+                self,
+                f"{name}-{suffix}-role",
+                service="iot.amazonaws.com",
+                account_id=account_id,
+                description=f"aisb: lets the {what} mitigation action act",
+                policy=policy,
+                tags=tags,
+            )
+            return aws_native.iot.MitigationAction(
+                f"{name}-{suffix}",
+                action_params=params,
+                role_arn=role.role.arn,
+                tags=native_tags(tags),
+                opts=child(self, depends_on=role.grants),
+            )
+
+        iot = aws_native.iot
+        quarantine = action(
+            "quarantine",
+            policy_json(iam.add_to_thing_group_policy, partition, region, account_id, group.arn),
+            iot.MitigationActionActionParamsArgs(
+                add_things_to_thing_group_params=iot.MitigationActionAddThingsToThingGroupParamsArgs(
+                    thing_group_names=[group.name], override_dynamic_groups=False
+                )
+            ),
+            "quarantine",
+        )
+        deactivate = action(
+            "deactivate-certificate",
+            policy_json(iam.deactivate_certificate_policy, partition, region, account_id),
+            iot.MitigationActionActionParamsArgs(
+                update_device_certificate_params=iot.MitigationActionUpdateDeviceCertificateParamsArgs(
+                    action=iot.MitigationActionUpdateDeviceCertificateParamsAction.DEACTIVATE
+                )
+            ),
+            "deactivate-certificate",
+        )
+        publish = action(
+            "publish-finding",
+            policy_json(iam.sns_publish_policy, topic_arn, args.get("alert_topic_kms_key_arn")),
+            iot.MitigationActionActionParamsArgs(
+                publish_finding_to_sns_params=iot.MitigationActionPublishFindingToSnsParamsArgs(
+                    topic_arn=topic_arn
+                )
+            ),
+            "publish-finding",
+        )
+
+        self.quarantine_group_name = group.name
+        self.quarantine_action_name = quarantine.action_name
+        self.deactivate_action_name = deactivate.action_name
+        self.publish_action_name = publish.action_name
+        self.register_outputs(
+            {
+                "quarantine_group_name": self.quarantine_group_name,
+                "quarantine_action_name": self.quarantine_action_name,
+                "deactivate_action_name": self.deactivate_action_name,
+                "publish_action_name": self.publish_action_name,
+            }
+        )
