@@ -62,7 +62,7 @@ NOT_ML = {
 }
 
 
-# --- pure logic ---------------------------------------------------------------------------------
+# --- pure logic -----------------------------------------------------------------------------------
 
 
 def test_ml_watches_only_the_13_supported_metrics() -> None:
@@ -304,7 +304,7 @@ def test_profiles_are_limited_to_100_behaviours() -> None:
         )
 
 
-# --- BehaviorMonitoring under mocks -------------------------------------------------------------
+# --- BehaviorMonitoring under mocks ---------------------------------------------------------------
 
 
 def _profiles(rec: Recording) -> dict[str, dict[str, Any]]:
@@ -465,7 +465,7 @@ def test_cloudwatch_band_width_is_validated() -> None:
         run(lambda: FleetAnomalyAlarms("fleet", {"alert_topic_arn": TOPIC, "band_width": 0}))
 
 
-# --- DetectMitigations ------------------------------------------------------------------------------
+# --- DetectMitigations ----------------------------------------------------------------------------
 
 
 def test_mitigation_actions_and_their_least_privilege_roles() -> None:
@@ -522,7 +522,7 @@ def test_mitigation_actions_and_their_least_privilege_roles() -> None:
     assert [f for d in policy_documents(rec) for f in parliament_findings(d)] == []
 
 
-# --- every stack ------------------------------------------------------------------------------------
+# --- every stack ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("path", stack_files(), ids=stack_name)
@@ -538,9 +538,7 @@ def test_every_stack_registers_what_its_mode_promises(
     if settings.behavior_detection == "ml-detect":
         assert profiles and not fleet_alarms
         ml = rec.by_name("aisb-behavior-ml-profile").inputs
-        watched = [
-            b["metric"] for b in ml["behaviors"] if b["metric"].startswith("aws:") is not False
-        ]
+        watched = [b["metric"] for b in ml["behaviors"]]
         expected = ML_CLOUD | (ML_DEVICE if settings.ml_device_metrics else set())
         assert {m for m in watched if m.startswith("aws:")} == expected
         ml_customs = {c["name"] for c in settings.custom_metrics if c.get("monitor") == "ml"}
@@ -576,7 +574,7 @@ def test_stacks_cover_each_detection_mode_and_option() -> None:
     assert any(s.detect_target_groups for s in settings)
 
 
-# --- configuration errors ------------------------------------------------------------------------------
+# --- configuration errors -------------------------------------------------------------------------
 
 CONFIG = {
     "aws:region": "us-east-1",
@@ -590,13 +588,15 @@ CONFIG = {
     [
         (
             {
-                "aisb:detectRules": '[{"name": "x", "metric": "aws:cpu-usage", "operator": "less-than", "value": 1}]'
+                "aisb:detectRules": '[{"name": "x", "metric": "aws:cpu-usage", '
+                '"operator": "less-than", "value": 1}]'
             },
             "aisb:detectRules[0].metric: got 'aws:cpu-usage'",
         ),
         (
             {"aisb:customMetrics": '[{"name": "apps", "type": "string-list", "monitor": "ml"}]'},
-            "aisb:customMetrics[0].monitor: got 'ml'; expected a rule: ML Detect only watches number metrics",
+            "aisb:customMetrics[0].monitor: got 'ml'; expected a rule: ML Detect only watches "
+            "number metrics",
         ),
         (
             {"aisb:detectTargetGroups": '["fleet/prod"]'},
@@ -623,7 +623,8 @@ CONFIG = {
                 "aisb:behaviorDetection": "cloudwatch",
                 "aisb:customMetrics": '[{"name": "b", "type": "number", "monitor": "ml"}]',
             },
-            "aisb:customMetrics: got [{'name': 'b', 'type': 'number', 'monitor': 'ml'}]; expected it unset",
+            "aisb:customMetrics: got [{'name': 'b', 'type': 'number', 'monitor': 'ml'}]; "
+            "expected it unset",
         ),
         (
             {"aisb:behaviorDetection": "off", "aisb:mlDeviceMetrics": "true"},
@@ -631,7 +632,8 @@ CONFIG = {
         ),
         (
             {
-                "aisb:detectRules": '[{"name": "p", "metric": "aws:listening-tcp-ports", "operator": "in-port-set", "ports": [-1]}]'
+                "aisb:detectRules": '[{"name": "p", "metric": "aws:listening-tcp-ports", '
+                '"operator": "in-port-set", "ports": [-1]}]'
             },
             "aisb:detectRules[0].ports: got -1",
         ),
