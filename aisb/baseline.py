@@ -99,7 +99,8 @@ class IotSecurityBaseline(pulumi.ComponentResource):
 
     Outputs: ``account_id``, ``region``, ``partition``, ``alert_topic_arn``,
     ``alert_key_arn``, ``iot_log_group_name``, ``access_analyzer_arn`` and
-    ``cert_rotation_function_arn`` (None when skipped).
+    ``cert_rotation_function_arn`` (None when skipped), ``security_profile_names`` and
+    ``mitigation_action_names`` (empty when skipped).
     """
 
     account_id: pulumi.Output[str]
@@ -110,6 +111,8 @@ class IotSecurityBaseline(pulumi.ComponentResource):
     iot_log_group_name: pulumi.Output[str]
     access_analyzer_arn: pulumi.Output[str | None]
     cert_rotation_function_arn: pulumi.Output[str | None]
+    security_profile_names: pulumi.Output[list[str]]
+    mitigation_action_names: pulumi.Output[dict[str, str]]
 
     def __init__(
         self, name: str, args: IotSecurityBaselineArgs, opts: pulumi.ResourceOptions | None = None
@@ -205,8 +208,10 @@ class IotSecurityBaseline(pulumi.ComponentResource):
             "alert_topic_kms_key_arn": alerts.kms_key_arn,
             "tags": tags,
         }
+        self.security_profile_names: pulumi.Output[list[str]] = pulumi.Output.from_input([])
+        self.mitigation_action_names: pulumi.Output[dict[str, str]] = pulumi.Output.from_input({})
         if detection == "ml-detect":
-            BehaviorMonitoring(
+            behavior = BehaviorMonitoring(
                 f"{name}-behavior",
                 {
                     **common,  # type: ignore[typeddict-item]
@@ -220,6 +225,9 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                 },
                 opts=child,
             )
+            self.security_profile_names = pulumi.Output.all(
+                behavior.ml_profile_name, behavior.rules_profile_name
+            ).apply(lambda names: [n for n in names if n])
         elif detection == "cloudwatch":
             FleetAnomalyAlarms(
                 f"{name}-fleet-alarms",
@@ -231,7 +239,12 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                 opts=child,
             )
         if args.get("mitigation_actions", True):
-            DetectMitigations(f"{name}-mitigations", common, opts=child)  # type: ignore[arg-type]
+            mitigations = DetectMitigations(f"{name}-mitigations", common, opts=child)  # type: ignore[arg-type]
+            self.mitigation_action_names = pulumi.Output.all(
+                quarantine=mitigations.quarantine_action_name,
+                deactivateCertificate=mitigations.deactivate_action_name,
+                publishFinding=mitigations.publish_action_name,
+            )
 
         self.access_analyzer_arn = pulumi.Output.from_input(None)
         if args.get("access_analyzer", True):
@@ -251,5 +264,7 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                 "iot_log_group_name": self.iot_log_group_name,
                 "access_analyzer_arn": self.access_analyzer_arn,
                 "cert_rotation_function_arn": self.cert_rotation_function_arn,
+                "security_profile_names": self.security_profile_names,
+                "mitigation_action_names": self.mitigation_action_names,
             }
         )

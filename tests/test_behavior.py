@@ -469,7 +469,7 @@ def test_cloudwatch_band_width_is_validated() -> None:
 
 
 def test_mitigation_actions_and_their_least_privilege_roles() -> None:
-    rec = run(lambda: DetectMitigations("mit", BASE))  # type: ignore[arg-type]
+    rec = run(lambda: DetectMitigations("mit", BASE))
     actions = {r.name: r for r in rec.of_type("aws-native:iot:MitigationAction")}
     group = rec.one("aws:iot/thingGroup:ThingGroup")
     assert actions["mit-quarantine"].inputs["actionParams"] == {
@@ -643,3 +643,45 @@ def test_detection_config_errors(override: dict[str, str], message: str) -> None
     with pytest.raises(ConfigError) as err:
         parse({**CONFIG, **override})
     assert any(p.startswith(message) for p in err.value.problems), err.value.problems
+
+
+def test_baseline_exports_the_profile_and_action_names_operators_need() -> None:
+    from aisb import IotSecurityBaseline
+
+    seen: dict[str, Any] = {}
+
+    def program() -> None:
+        baseline = IotSecurityBaseline(
+            "b",
+            {
+                "alert_emails": ["a@example.com"],
+                "detect_rules": [
+                    {
+                        "name": "src",
+                        "metric": "aws:source-ip-address",
+                        "operator": "in-cidr-set",
+                        "cidrs": ["10.0.0.0/8"],
+                    }
+                ],
+            },
+        )
+        baseline.mitigation_action_names.apply(lambda v: seen.update(actions=v))
+        baseline.security_profile_names.apply(lambda v: seen.update(profiles=v))
+
+    rec = run(program)
+    actions = {
+        r.name: r.state["actionName"] for r in rec.of_type("aws-native:iot:MitigationAction")
+    }
+    assert seen["actions"] == {
+        "quarantine": actions["b-mitigations-quarantine"],
+        "deactivateCertificate": actions["b-mitigations-deactivate-certificate"],
+        "publishFinding": actions["b-mitigations-publish-finding"],
+    }
+    profiles = {
+        r.name: r.state["securityProfileName"]
+        for r in rec.of_type("aws-native:iot:SecurityProfile")
+    }
+    assert seen["profiles"] == [
+        profiles["b-behavior-ml-profile"],
+        profiles["b-behavior-rules-profile"],
+    ]

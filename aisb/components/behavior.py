@@ -128,7 +128,7 @@ class BehaviorMonitoring(pulumi.ComponentResource):
     ``alert_role_arn``.
     """
 
-    ml_profile_name: pulumi.Output[str]
+    ml_profile_name: pulumi.Output[str | None]
     rules_profile_name: pulumi.Output[str | None]
     alert_role_arn: pulumi.Output[str]
 
@@ -339,5 +339,5 @@ class FleetAnomalyAlarms(pulumi.ComponentResource):
                     opts=child(self),
                 )
             )
-        self.alarm_arns = pulumi.Output.all(*[a.arn for a in alarms])  # type: ignore[assignment]
+        self.alarm_arns = pulumi.Output.all(*[a.arn for a in alarms])
         self.register_outputs({"alarm_arns": self.alarm_arns})

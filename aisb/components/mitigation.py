@@ -51,9 +51,9 @@ class DetectMitigations(pulumi.ComponentResource):
     """
 
     quarantine_group_name: pulumi.Output[str]
-    quarantine_action_name: pulumi.Output[str]
-    deactivate_action_name: pulumi.Output[str]
-    publish_action_name: pulumi.Output[str]
+    quarantine_action_name: pulumi.Output[str | None]
+    deactivate_action_name: pulumi.Output[str | None]
+    publish_action_name: pulumi.Output[str | None]
 
     def __init__(
         self, name: str, args: DetectMitigationsArgs, opts: pulumi.ResourceOptions | None = None
