@@ -163,3 +163,21 @@ def test_no_input_holds_a_literal_aws_partition(partition: str, region: str) -> 
         text = json.dumps(r.inputs, default=repr)
         assert "arn:aws:" not in text, f"{r.name} has a literal arn:aws: {text}"
     assert any(f"arn:{partition}:" in json.dumps(r.inputs, default=repr) for r in rec.resources)
+
+
+def test_the_validators_catch_what_they_are_for(stack_recordings: dict[str, Recording]) -> None:
+    import copy
+
+    rec = copy.deepcopy(stack_recordings[STACKS[0]])
+    schedule = next(r for r in rec.resources if r.type == "aws-native:iot:ScheduledAudit")
+    schedule.inputs["frequency"] = "HOURLY"
+    assert any("HOURLY" in e for e in cfn_lint_errors(rec))
+
+    from tests.conftest import PolicyDocument
+
+    role = next(r for r in rec.resources if r.type == "aws:iam/rolePolicy:RolePolicy")
+    wide = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+    }
+    assert parliament_findings(PolicyDocument(role, "policy", wide))
