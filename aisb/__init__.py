@@ -17,8 +17,11 @@ from aisb.components.cert_rotation import (
     CertificateRotationMonitor,
     CertificateRotationMonitorArgs,
 )
+from aisb.components.device_logs import DeviceLogCollection, DeviceLogCollectionArgs
 from aisb.components.iot_logging import IotLogging, IotLoggingArgs
 from aisb.components.mitigation import DetectMitigations, DetectMitigationsArgs
+from aisb.components.threat_detection import ThreatDetection, ThreatDetectionArgs
+from aisb.components.trail import ProtectedAuditTrail, ProtectedAuditTrailArgs
 
 __all__ = [
     "AccessAnalyzer",
@@ -31,12 +34,18 @@ __all__ = [
     "DetectMitigationsArgs",
     "DeviceDefenderAudit",
     "DeviceDefenderAuditArgs",
+    "DeviceLogCollection",
+    "DeviceLogCollectionArgs",
     "FleetAnomalyAlarms",
     "FleetAnomalyAlarmsArgs",
     "IotLogging",
     "IotLoggingArgs",
     "IotSecurityBaseline",
     "IotSecurityBaselineArgs",
+    "ProtectedAuditTrail",
+    "ProtectedAuditTrailArgs",
     "SecurityAlerts",
     "SecurityAlertsArgs",
+    "ThreatDetection",
+    "ThreatDetectionArgs",
 ]

@@ -13,8 +13,11 @@ from aisb.components.alerts import SecurityAlerts, SecurityAlertsArgs
 from aisb.components.audit import DeviceDefenderAudit
 from aisb.components.behavior import BehaviorMonitoring, FleetAnomalyAlarms
 from aisb.components.cert_rotation import CertificateRotationMonitor
+from aisb.components.device_logs import DEFAULT_LOG_PATHS, DeviceLogCollection
 from aisb.components.iot_logging import IotLogging
 from aisb.components.mitigation import DetectMitigations
+from aisb.components.threat_detection import ThreatDetection, ThreatDetectionArgs
+from aisb.components.trail import ProtectedAuditTrail
 from aisb.detect import DETECTION_MODES
 
 
@@ -79,6 +82,26 @@ class IotSecurityBaselineArgs(TypedDict, total=False):
     """Create the mitigation actions (default true)."""
     anomaly_band_width: int
     """CloudWatch anomaly band width in standard deviations (default 2)."""
+    cloud_trail: bool
+    """Deploy the protected multi-region trail (default false)."""
+    cloud_trail_archive_days: int
+    """Days before trail logs move to Deep Archive (default 90)."""
+    cloud_trail_object_lock_days: int
+    """Object Lock retention of trail logs; 0 (default) is off."""
+    cloud_trail_object_lock_mode: str
+    """GOVERNANCE (default) or COMPLIANCE."""
+    guard_duty: bool
+    """Enable GuardDuty and e-mail its findings (default false)."""
+    guard_duty_detector_id: str | None
+    """Adopt this existing detector instead of creating one."""
+    guard_duty_min_severity: int
+    """Minimum severity e-mailed (default 4)."""
+    device_logs: bool
+    """Set up device-log collection (default false)."""
+    device_logs_retention_days: int
+    """Days device logs are kept (default 30)."""
+    device_logs_paths: Sequence[str]
+    """Files devices upload."""
     tags: Mapping[str, str]
     """Tags for every taggable resource."""
 
@@ -92,7 +115,9 @@ class IotSecurityBaseline(pulumi.ComponentResource):
     ``<name>-cert-rotation`` (CertificateRotationMonitor, AISB #6),
     ``<name>-behavior`` (BehaviorMonitoring, AISB #5, #11) or ``<name>-fleet-alarms``
     (FleetAnomalyAlarms, AISB #5 without Detect), ``<name>-mitigations``
-    (DetectMitigations, AISB #7) and ``<name>-access-analyzer`` (AccessAnalyzer, AISB #2).
+    (DetectMitigations, AISB #7), ``<name>-access-analyzer`` (AccessAnalyzer, AISB #2) and
+    the optional ``<name>-trail`` (ProtectedAuditTrail, AISB #8), ``<name>-guardduty``
+    (ThreatDetection, AISB #9) and ``<name>-device-logs`` (DeviceLogCollection, AISB #10).
 
     Pass ``providers=[aws_provider, aws_native_provider]`` in ``opts`` to deploy to a region
     other than the stack's; both must be for the same region.
@@ -113,6 +138,7 @@ class IotSecurityBaseline(pulumi.ComponentResource):
     cert_rotation_function_arn: pulumi.Output[str | None]
     security_profile_names: pulumi.Output[list[str]]
     mitigation_action_names: pulumi.Output[dict[str, str]]
+    device_log_job_template_arn: pulumi.Output[str | None]
 
     def __init__(
         self, name: str, args: IotSecurityBaselineArgs, opts: pulumi.ResourceOptions | None = None
@@ -143,6 +169,24 @@ class IotSecurityBaseline(pulumi.ComponentResource):
             ),
             "tags": tags,
         }
+        guard_duty = bool(args.get("guard_duty", False))
+        findings_rule = f"{name}-guardduty-findings"
+        if guard_duty:
+            # Exactly the findings rule may publish: grant its ARN before it exists.
+            alerts_args["source_arn_publishers"] = {
+                "events.amazonaws.com": [
+                    pulumi.Output.concat(
+                        "arn:",
+                        self.partition,
+                        ":events:",
+                        self.region,
+                        ":",
+                        self.account_id,
+                        ":rule/",
+                        findings_rule,
+                    )
+                ]
+            }
         if (existing_topic := args.get("existing_alert_topic_arn")) is not None:
             alerts_args["existing_topic_arn"] = existing_topic
             if (existing_key := args.get("existing_alert_topic_kms_key_arn")) is not None:
@@ -246,6 +290,51 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                 publishFinding=mitigations.publish_action_name,
             )
 
+        if args.get("cloud_trail", False):
+            ProtectedAuditTrail(
+                f"{name}-trail",
+                {
+                    "account_id": self.account_id,
+                    "region": self.region,
+                    "partition": self.partition,
+                    "archive_days": args.get("cloud_trail_archive_days", 90),
+                    "object_lock_days": args.get("cloud_trail_object_lock_days", 0),
+                    "object_lock_mode": args.get("cloud_trail_object_lock_mode", "GOVERNANCE"),
+                    "tags": tags,
+                },
+                opts=child,
+            )
+        if guard_duty:
+            threat_args: ThreatDetectionArgs = {
+                "partition": self.partition,
+                "alert_topic_arn": alerts.topic_arn,
+                "rule_name": findings_rule,
+                "min_severity": args.get("guard_duty_min_severity", 4),
+                "tags": tags,
+            }
+            if detector := args.get("guard_duty_detector_id"):
+                threat_args["existing_detector_id"] = detector
+            ThreatDetection(f"{name}-guardduty", threat_args, opts=child)
+        self.device_log_job_template_arn: pulumi.Output[str | None] = pulumi.Output.from_input(None)
+        if args.get("device_logs", False):
+            endpoint = aws.iot.get_endpoint_output(
+                endpoint_type="iot:CredentialProvider", opts=invoke
+            ).endpoint_address
+            logs = DeviceLogCollection(
+                f"{name}-device-logs",
+                {
+                    "account_id": self.account_id,
+                    "region": self.region,
+                    "partition": self.partition,
+                    "credential_endpoint": endpoint,
+                    "retention_days": args.get("device_logs_retention_days", 30),
+                    "log_paths": list(args.get("device_logs_paths", DEFAULT_LOG_PATHS)),
+                    "tags": tags,
+                },
+                opts=child,
+            )
+            self.device_log_job_template_arn = logs.job_template_arn
+
         self.access_analyzer_arn = pulumi.Output.from_input(None)
         if args.get("access_analyzer", True):
             analyzer = AccessAnalyzer(f"{name}-access-analyzer", {"tags": tags}, opts=child)
@@ -266,5 +355,6 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                 "cert_rotation_function_arn": self.cert_rotation_function_arn,
                 "security_profile_names": self.security_profile_names,
                 "mitigation_action_names": self.mitigation_action_names,
+                "device_log_job_template_arn": self.device_log_job_template_arn,
             }
         )

@@ -7,7 +7,7 @@ tested without Pulumi, and every document the program builds is linted with parl
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 PolicyDocument = dict[str, Any]
@@ -161,9 +161,10 @@ def sns_topic_policy(
     partition: str,
     account_id: str,
     service_publishers: Sequence[str] = (),
+    source_arn_publishers: Mapping[str, Sequence[str]] | None = None,
 ) -> PolicyDocument:
-    """The alert topic's policy: this account (and the named services acting for it) may
-    publish; nobody may publish without TLS."""
+    """The alert topic's policy: this account (and the named services acting for it, or for
+    the named resources only) may publish; nobody may publish without TLS."""
     statements: list[Statement] = [
         {
             "Sid": "AccountPublishes",
@@ -184,6 +185,7 @@ def sns_topic_policy(
                 "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
             }
         )
+    statements += source_arn_publisher_statements(topic_arn, source_arn_publishers or {})
     statements.append(
         {
             "Sid": "DenyPublishWithoutTls",
@@ -399,5 +401,141 @@ def deactivate_certificate_policy(partition: str, region: str, account_id: str) 
             "Effect": "Allow",
             "Action": "iot:UpdateCertificate",
             "Resource": f"arn:{partition}:iot:{region}:{account_id}:cert/*",
+        }
+    )
+
+
+def cloudtrail_key_statements(partition: str, account_id: str, trail_arn: str) -> list[Statement]:
+    """AWS's CloudTrail key policy, bound to one trail with ``aws:SourceArn``: CloudTrail may
+    encrypt that trail's logs and describe the key; the account (through IAM) may decrypt."""
+    context = f"arn:{partition}:cloudtrail:*:{account_id}:trail/*"
+    return [
+        {
+            "Sid": "CloudTrailEncryptsLogs",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "kms:GenerateDataKey*",
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"aws:SourceArn": trail_arn},
+                "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": context},
+            },
+        },
+        {
+            "Sid": "CloudTrailDescribesKey",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "kms:DescribeKey",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}},
+        },
+        {
+            "Sid": "AccountDecryptsLogFiles",
+            "Effect": "Allow",
+            "Principal": {"AWS": account_root_arn(partition, account_id)},
+            "Action": ["kms:Decrypt", "kms:ReEncryptFrom"],
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"kms:CallerAccount": account_id},
+                "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": context},
+            },
+        },
+    ]
+
+
+def cloudtrail_bucket_statements(
+    bucket_arn: str, account_id: str, trail_arn: str
+) -> list[Statement]:
+    """Only this trail may read the bucket ACL and write its log files."""
+    condition = {"StringEquals": {"aws:SourceArn": trail_arn}}
+    return [
+        {
+            "Sid": "CloudTrailAclCheck",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "s3:GetBucketAcl",
+            "Resource": bucket_arn,
+            "Condition": condition,
+        },
+        {
+            "Sid": "CloudTrailWrite",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/AWSLogs/{account_id}/*",
+            "Condition": {
+                "StringEquals": {
+                    "aws:SourceArn": trail_arn,
+                    "s3:x-amz-acl": "bucket-owner-full-control",
+                }
+            },
+        },
+    ]
+
+
+def source_arn_publisher_statements(
+    topic_arn: str, publishers: Mapping[str, Sequence[str]]
+) -> list[Statement]:
+    """Topic statements letting each service publish for exactly the named resources."""
+    return [
+        {
+            "Sid": "PublishFrom" + "".join(p.title() for p in service.split(".")[0].split("-")),
+            "Effect": "Allow",
+            "Principal": {"Service": service},
+            "Action": "sns:Publish",
+            "Resource": topic_arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": sorted(arns)}},
+        }
+        for service, arns in sorted(publishers.items())
+    ]
+
+
+def kms_source_arn_statements(publishers: Mapping[str, Sequence[str]]) -> list[Statement]:
+    """Key statements letting each service use the topic's key for exactly the named
+    resources."""
+    return [
+        {
+            "Sid": "KeyFor" + "".join(p.title() for p in service.split(".")[0].split("-")),
+            "Effect": "Allow",
+            "Principal": {"Service": service},
+            "Action": list(KMS_PUBLISH_ACTIONS),
+            "Resource": "*",
+            "Condition": {"ArnEquals": {"aws:SourceArn": sorted(arns)}},
+        }
+        for service, arns in sorted(publishers.items())
+    ]
+
+
+def device_log_upload_policy(bucket_arn: str, key_arn: str) -> PolicyDocument:
+    """What a device's temporary credentials may do: put objects (in one request or in parts)
+    under its own thing name's prefix in the device-log bucket, encrypted with the bucket's
+    key, and nothing else: no reading, no listing, no other device's prefix."""
+    return document(
+        {
+            "Sid": "UploadUnderOwnThingName",
+            "Effect": "Allow",
+            "Action": ["s3:AbortMultipartUpload", "s3:PutObject"],
+            "Resource": f"{bucket_arn}/${{credentials-iot:ThingName}}/*",
+        },
+        {
+            # Multipart uploads of SSE-KMS objects need Decrypt too; without s3:GetObject it
+            # reads nothing.
+            "Sid": "EncryptUploads",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": key_arn,
+        },
+    )
+
+
+def device_assume_role_alias_policy(role_alias_arn: str) -> PolicyDocument:
+    """The AWS IoT policy for devices: exchange their certificate for credentials of one role
+    alias, and nothing more."""
+    return document(
+        {
+            "Sid": "AssumeDeviceLogRoleAlias",
+            "Effect": "Allow",
+            "Action": "iot:AssumeRoleWithCertificate",
+            "Resource": role_alias_arn,
         }
     )

@@ -22,6 +22,7 @@ from aisb import validation as v
 from aisb.baseline import IotSecurityBaselineArgs
 from aisb.catalog import AUDIT_CHECK_NAMES, scheduled_audit_checks
 from aisb.components.behavior import plan_profiles
+from aisb.components.device_logs import DEFAULT_LOG_PATHS
 
 NAMESPACE = "aisb"
 
@@ -229,6 +230,70 @@ KEYS: tuple[Key, ...] = (
         "cloudwatch; 1-10).",
     ),
     Key(
+        "cloudTrail",
+        "boolean",
+        False,
+        "Deploy a multi-region CloudTrail trail to a protected bucket (AISB #8); turn it on in "
+        "one home-region stack only.",
+    ),
+    Key(
+        "cloudTrailArchiveDays",
+        "integer",
+        90,
+        "Days after which trail log files move to S3 Glacier Deep Archive (1-3650).",
+    ),
+    Key(
+        "cloudTrailObjectLockDays",
+        "integer",
+        0,
+        "S3 Object Lock retention of trail log files in days, for write-once evidence; 0 "
+        "leaves Object Lock off (0-3650). Only takes effect on a new bucket.",
+    ),
+    Key(
+        "cloudTrailObjectLockMode",
+        "string",
+        "GOVERNANCE",
+        "Object Lock mode: GOVERNANCE, or COMPLIANCE (nobody, not even the root user, can "
+        "shorten the retention).",
+    ),
+    Key(
+        "guardDuty",
+        "boolean",
+        False,
+        "Enable GuardDuty and e-mail its findings (AISB #9).",
+    ),
+    Key(
+        "guardDutyDetectorId",
+        "string",
+        "",
+        "The id of a GuardDuty detector that already exists in this account and region "
+        "(enabled by an organisation, say): no detector is created, findings are still e-mailed.",
+    ),
+    Key(
+        "guardDutyMinSeverity",
+        "integer",
+        4,
+        "GuardDuty findings at or above this severity are e-mailed (1-10; 4 is medium).",
+    ),
+    Key(
+        "deviceLogs",
+        "boolean",
+        False,
+        "Set up device-log collection through an AWS IoT job (AISB #10).",
+    ),
+    Key(
+        "deviceLogsRetentionDays",
+        "integer",
+        30,
+        "Days collected device logs are kept (1-3650).",
+    ),
+    Key(
+        "deviceLogsPaths",
+        "array",
+        list(DEFAULT_LOG_PATHS),
+        "Absolute paths of the files a device uploads when the job runs (1-20).",
+    ),
+    Key(
         "tags",
         "object",
         {},
@@ -281,6 +346,16 @@ class Settings:
     custom_metrics: tuple[Mapping[str, Any], ...] = ()
     mitigation_actions: bool = True
     anomaly_band_width: int = 2
+    cloud_trail: bool = False
+    cloud_trail_archive_days: int = 90
+    cloud_trail_object_lock_days: int = 0
+    cloud_trail_object_lock_mode: str = "GOVERNANCE"
+    guard_duty: bool = False
+    guard_duty_detector_id: str | None = None
+    guard_duty_min_severity: int = 4
+    device_logs: bool = False
+    device_logs_retention_days: int = 30
+    device_logs_paths: tuple[str, ...] = DEFAULT_LOG_PATHS
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def baseline_args(self) -> IotSecurityBaselineArgs:
@@ -313,6 +388,16 @@ class Settings:
             custom_metrics=[dict(c) for c in self.custom_metrics],
             mitigation_actions=self.mitigation_actions,
             anomaly_band_width=self.anomaly_band_width,
+            cloud_trail=self.cloud_trail,
+            cloud_trail_archive_days=self.cloud_trail_archive_days,
+            cloud_trail_object_lock_days=self.cloud_trail_object_lock_days,
+            cloud_trail_object_lock_mode=self.cloud_trail_object_lock_mode,
+            guard_duty=self.guard_duty,
+            guard_duty_detector_id=self.guard_duty_detector_id,
+            guard_duty_min_severity=self.guard_duty_min_severity,
+            device_logs=self.device_logs,
+            device_logs_retention_days=self.device_logs_retention_days,
+            device_logs_paths=list(self.device_logs_paths),
             tags=dict(self.tags),
         )
 
@@ -377,6 +462,13 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "mlDatapointsToAlarm": lambda x: v.int_in_range(x, 1, 10),
     "mlDatapointsToClear": lambda x: v.int_in_range(x, 1, 10),
     "anomalyBandWidth": lambda x: v.int_in_range(x, *detect.BAND_WIDTH_RANGE),
+    "cloudTrailArchiveDays": lambda x: v.int_in_range(x, 1, 3650),
+    "cloudTrailObjectLockDays": lambda x: v.int_in_range(x, 0, 3650),
+    "cloudTrailObjectLockMode": lambda x: v.one_of(x, ("GOVERNANCE", "COMPLIANCE")),
+    "guardDutyDetectorId": v.guardduty_detector_id,
+    "guardDutyMinSeverity": lambda x: v.int_in_range(x, 1, 10),
+    "deviceLogsRetentionDays": lambda x: v.int_in_range(x, 1, 3650),
+    "deviceLogsPaths": v.log_paths,
     "tags": v.tags,
 }
 
@@ -450,6 +542,11 @@ def parse(config: Mapping[str, str], secret_keys: Collection[str] = ()) -> Setti
         )
 
     problems.extend(_check_detection(values))
+    if values.get("guardDutyDetectorId") and values.get("guardDuty") is False:
+        problems.append(
+            f"aisb:guardDutyDetectorId: got {values['guardDutyDetectorId']!r}; expected it unset "
+            "unless aisb:guardDuty is true"
+        )
 
     regions: dict[str, str | None] = {
         "aws:region": config.get("aws:region"),
@@ -501,6 +598,16 @@ def parse(config: Mapping[str, str], secret_keys: Collection[str] = ()) -> Setti
         custom_metrics=tuple(values["customMetrics"]),
         mitigation_actions=values["mitigationActions"],
         anomaly_band_width=values["anomalyBandWidth"],
+        cloud_trail=values["cloudTrail"],
+        cloud_trail_archive_days=values["cloudTrailArchiveDays"],
+        cloud_trail_object_lock_days=values["cloudTrailObjectLockDays"],
+        cloud_trail_object_lock_mode=values["cloudTrailObjectLockMode"],
+        guard_duty=values["guardDuty"],
+        guard_duty_detector_id=values["guardDutyDetectorId"],
+        guard_duty_min_severity=values["guardDutyMinSeverity"],
+        device_logs=values["deviceLogs"],
+        device_logs_retention_days=values["deviceLogsRetentionDays"],
+        device_logs_paths=tuple(values["deviceLogsPaths"]),
         tags=values["tags"],
     )
 

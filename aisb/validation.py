@@ -161,3 +161,22 @@ def arn(value: Any, service: str) -> str:
             value, f"an ARN of an {service} resource (arn:<partition>:{service}:...)"
         )
     return value
+
+
+def log_paths(value: Any) -> tuple[str, ...]:
+    """Absolute paths of files on a device: 1 to 20, each once."""
+    if not isinstance(value, list | tuple) or not 1 <= len(value) <= 20:
+        raise InvalidValue(value, "a list of 1 to 20 absolute file paths")
+    for path in value:
+        if not isinstance(path, str) or not path.startswith("/") or path.endswith("/"):
+            raise InvalidValue(path, "absolute file paths such as /var/log/syslog")
+    if len(set(value)) != len(value):
+        raise InvalidValue(value, "each path once")
+    return tuple(value)
+
+
+def guardduty_detector_id(value: Any) -> str:
+    """A GuardDuty detector id: 32 lower-case hexadecimal characters."""
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-f]{32}", value):
+        raise InvalidValue(value, "a GuardDuty detector id: 32 lower-case hexadecimal characters")
+    return value

@@ -167,6 +167,18 @@ class FakeAws(pulumi.runtime.Mocks):
             named = args.inputs.get(key, physical)
             state.update({key: named, f"{key[:-4]}Arn": arn("iot", f"{kind}/{named}")})
             return named, state
+        elif t == "aws:cloudtrail/trail:Trail":
+            trail = args.inputs.get("name", physical)
+            state.update(arn=arn("cloudtrail", f"trail/{trail}"), name=trail)
+            return trail, state
+        elif t == "aws:guardduty/detector:Detector":
+            return hashlib.md5(name.encode()).hexdigest(), state
+        elif t == "aws:iot/roleAlias:RoleAlias":
+            state.update(arn=arn("iot", f"rolealias/{args.inputs['alias']}"))
+            return args.inputs["alias"], state
+        elif t == "aws-native:iot:JobTemplate":
+            state.update(arn=arn("iot", f"jobtemplate/{args.inputs['jobTemplateId']}"))
+            return args.inputs["jobTemplateId"], state
         elif t == "aws:cloudwatch/metricAlarm:MetricAlarm":
             state.update(arn=arn("cloudwatch", f"alarm:{physical}"))
         elif t == "aws-native:iot:ScheduledAudit":
@@ -198,6 +210,12 @@ class FakeAws(pulumi.runtime.Mocks):
                 "id": region,
                 "endpoint": f"ec2.{region}.amazonaws.com",
                 "description": region,
+            }
+        if token == "aws:iot/getEndpoint:getEndpoint":
+            return {
+                "endpointAddress": f"c1a2b3c4d5e6f7.credentials.iot.{region}.amazonaws.com",
+                "id": region,
+                "endpointType": "iot:CredentialProvider",
             }
         if token == "aws:index/getPartition:getPartition":
             suffix = "amazonaws.com.cn" if self.partition == "aws-cn" else "amazonaws.com"
@@ -423,7 +441,9 @@ class PolicyDocument:
 
     @property
     def kind(self) -> str:
-        """identity, trust, key or resource: how parliament must read it."""
+        """identity, trust, key, resource or iot: how it must be read."""
+        if self.resource.type == "aws:iot/policy:Policy":
+            return "iot"
         if self.resource.type == "aws:iam/role:Role" and self.input == "assumeRolePolicy":
             return "trust"
         if self.resource.type == "aws:kms/key:Key":
@@ -469,7 +489,11 @@ def parliament_findings(policy: PolicyDocument) -> list[str]:
         warnings.simplefilter("ignore", UserWarning)  # pkg_resources deprecation
         from parliament import analyze_policy_string
 
-    doc = json.loads(json.dumps(policy.document))
+    if policy.kind == "iot":
+        return iot_policy_findings(policy)
+    # Policy variables are filled in when a request is evaluated; give them a sample value.
+    text = re.sub(r"\$\{[^}]+\}", "sample-value", json.dumps(policy.document))
+    doc = json.loads(text)
     own_arn = policy.resource.state.get("arn")
     if policy.kind == "trust":
         for statement in doc["Statement"]:
@@ -485,3 +509,51 @@ def parliament_findings(policy: PolicyDocument) -> list[str]:
         f"{policy.resource.name}.{policy.input}: {f.issue}: {f.detail} {f.location}"
         for f in analysed.findings
     ]
+
+
+# The actions an AWS IoT (not IAM) policy can grant, from AWS IoT Core's policy reference.
+IOT_POLICY_ACTIONS = frozenset(
+    {
+        "iot:Connect",
+        "iot:Publish",
+        "iot:RetainPublish",
+        "iot:Subscribe",
+        "iot:Receive",
+        "iot:GetRetainedMessage",
+        "iot:ListRetainedMessages",
+        "iot:DeleteThingShadow",
+        "iot:GetThingShadow",
+        "iot:UpdateThingShadow",
+        "iot:AssumeRoleWithCertificate",
+        "iot:DescribeJobExecution",
+        "iot:GetPendingJobExecutions",
+        "iot:StartNextPendingJobExecution",
+        "iot:UpdateJobExecution",
+    }
+)
+
+
+def iot_policy_findings(policy: PolicyDocument) -> list[str]:
+    """AWS IoT policies are not IAM policies (parliament does not know their actions): each
+    allow names known IoT policy actions on specific resources; only a deny may be broad."""
+    findings = []
+    for statement in policy.document["Statement"]:
+        actions = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+        resources = (
+            statement["Resource"]
+            if isinstance(statement["Resource"], list)
+            else [statement["Resource"]]
+        )
+        if statement["Effect"] == "Deny":
+            continue
+        findings += [
+            f"{policy.resource.name}: unknown IoT policy action {a}"
+            for a in actions
+            if a not in IOT_POLICY_ACTIONS
+        ]
+        findings += [
+            f"{policy.resource.name}: allow on every resource" for r in resources if r == "*"
+        ]
+    return findings

@@ -244,8 +244,9 @@ def test_every_stack_deploys_the_monitor_as_configured(
     assert env["REPORT_FORMAT"] == settings.cert_report_format
     assert env["ALWAYS_REPORT"] == str(settings.cert_report_always).lower()
     assert (env["REPORT_BUCKET"] != "") is settings.cert_report_bucket
-    assert len(rec.of_type("aws:s3/bucket:Bucket")) == (1 if settings.cert_report_bucket else 0)
-    rule = rec.one("aws:cloudwatch/eventRule:EventRule")
+    reports = [b for b in rec.of_type("aws:s3/bucket:Bucket") if b.name.startswith("aisb-cert-")]
+    assert len(reports) == (1 if settings.cert_report_bucket else 0)
+    rule = rec.by_name("aisb-cert-rotation-schedule")
     assert rule.inputs["scheduleExpression"] == schedule_expression(
         settings.cert_scan_interval_days
     )

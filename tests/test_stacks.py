@@ -142,13 +142,15 @@ def test_stack_resources_are_children_of_the_baseline_and_tagged(
         if "tags" in r.inputs and isinstance(r.inputs["tags"], dict):
             assert settings.tags.items() <= r.inputs["tags"].items(), r.name
             assert r.inputs["tags"]["aisb:control"].startswith("AISB-")
-    # One lookup each of account, region and partition.
+    # One lookup each of account, region and partition (and the credential endpoint for
+    # device logs).
     assert sorted(t for t, _, _ in rec.calls) == sorted(
         [
             "aws:index/getCallerIdentity:getCallerIdentity",
             "aws:index/getPartition:getPartition",
             "aws:index/getRegion:getRegion",
         ]
+        + (["aws:iot/getEndpoint:getEndpoint"] if settings.device_logs else [])
     )
 
 

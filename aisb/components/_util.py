@@ -58,14 +58,16 @@ def service_role(
     tags: Mapping[str, str],
     policy: pulumi.Input[str] | None = None,
     managed_policy_arn: pulumi.Input[str] | None = None,
+    source_arn: pulumi.Input[str] | None = None,
 ) -> ServiceRole:
-    """``<name>`` -- a role only ``service`` acting for this account may assume -- with an
-    inline ``<name>-policy`` and/or an attached AWS managed policy ``<name>-managed``."""
+    """``<name>`` -- a role only ``service`` acting for this account (and for ``source_arn``,
+    when given) may assume -- with an inline ``<name>-policy`` and/or an attached AWS managed
+    policy ``<name>-managed``."""
     role = aws.iam.Role(
         name,
         description=description,
         assume_role_policy=policy_json(
-            lambda acct: iam.service_trust_policy(service, acct), account_id
+            lambda acct, arn: iam.service_trust_policy(service, acct, arn), account_id, source_arn
         ),
         tags=dict(tags),
         opts=child(parent),

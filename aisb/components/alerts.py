@@ -26,6 +26,9 @@ class SecurityAlertsArgs(TypedDict, total=False):
     service_publishers: Sequence[str]
     """AWS service principals that publish to the topic directly (``cloudwatch.amazonaws.com``
     for alarms, ``events.amazonaws.com`` for EventBridge rules); granted on topic and key."""
+    source_arn_publishers: Mapping[str, Sequence[pulumi.Input[str]]]
+    """AWS service principals that publish for specific resources only, e.g.
+    ``{"events.amazonaws.com": [rule_arn]}``: granted on topic and key with ``aws:SourceArn``."""
     existing_topic_arn: pulumi.Input[str]
     """Use this topic instead of creating one (no key or topic policy is created then)."""
     existing_topic_kms_key_arn: pulumi.Input[str]
@@ -70,7 +73,16 @@ class SecurityAlerts(pulumi.ComponentResource):
                 "service_publishers",
                 v.InvalidValue(bad[0], "AWS service principals such as cloudwatch.amazonaws.com"),
             )
+        by_source = {k: list(v_) for k, v_ in (args.get("source_arn_publishers") or {}).items()}
+        bad = [p for p in by_source if not p.endswith(".amazonaws.com")]
+        if bad:
+            raise arg_error(
+                component,
+                "source_arn_publishers",
+                v.InvalidValue(bad[0], "AWS service principals such as events.amazonaws.com"),
+            )
         super().__init__("aisb:index:SecurityAlerts", name, None, opts)
+        sources = pulumi.Output.from_input(by_source)
 
         account_id = args["account_id"]
         partition = args["partition"]
@@ -87,9 +99,11 @@ class SecurityAlerts(pulumi.ComponentResource):
                 description="aisb: encrypts the AISB security alert topic",
                 account_id=account_id,
                 partition=partition,
-                statements=lambda part, acct: (
-                    [iam.kms_service_publisher_statement(publishers, acct)] if publishers else []
+                statements=lambda part, acct, by_arn: (
+                    ([iam.kms_service_publisher_statement(publishers, acct)] if publishers else [])
+                    + iam.kms_source_arn_statements(by_arn)
                 ),
+                statement_inputs=(sources,),
                 tags=tags,
             )
             topic = aws.sns.Topic(
@@ -103,10 +117,13 @@ class SecurityAlerts(pulumi.ComponentResource):
                 f"{name}-policy",
                 arn=topic.arn,
                 policy=policy_json(
-                    lambda arn, part, acct: iam.sns_topic_policy(arn, part, acct, publishers),
+                    lambda arn, part, acct, by_arn: iam.sns_topic_policy(
+                        arn, part, acct, publishers, by_arn
+                    ),
                     topic.arn,
                     partition,
                     account_id,
+                    sources,
                 ),
                 opts=child(self),
             )

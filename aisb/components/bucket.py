@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from aisb import iam
 from aisb.components._util import child, policy_json
+
+
+@dataclass
+class ProtectedBucket:
+    """A protected bucket and its policy (what must exist before a service writes to it)."""
+
+    bucket: aws.s3.Bucket
+    policy: aws.s3.BucketPolicy
 
 
 def protected_bucket(
@@ -18,14 +28,15 @@ def protected_bucket(
     kms_key_arn: pulumi.Input[str],
     lifecycle_rules: Sequence[aws.s3.BucketLifecycleConfigurationRuleArgsDict],
     tags: Mapping[str, str],
-    grants: Callable[[str], Sequence[iam.Statement]] | None = None,
+    grants: Callable[[str, Any], Sequence[iam.Statement]] | None = None,
+    grant_inputs: pulumi.Input[Any] = None,
     object_lock: bool = False,
-) -> aws.s3.Bucket:
+) -> ProtectedBucket:
     """``<name>``: a private, versioned, SSE-KMS (bucket key) bucket kept on destroy, with
     ``<name>-ownership`` (ACLs off), ``<name>-public-access`` (all four blocks on),
     ``<name>-versioning``, ``<name>-encryption``, ``<name>-lifecycle`` (the given rules plus
-    cleaning up incomplete multipart uploads) and ``<name>-policy`` (``grants(bucket_arn)`` and
-    a TLS-only deny)."""
+    cleaning up incomplete multipart uploads) and ``<name>-policy``
+    (``grants(bucket_arn, resolved grant_inputs)`` and a TLS-only deny)."""
     bucket = aws.s3.Bucket(
         name,
         object_lock_enabled=object_lock or None,
@@ -82,13 +93,15 @@ def protected_bucket(
         ],
         opts=child(parent),
     )
-    aws.s3.BucketPolicy(
+    policy = aws.s3.BucketPolicy(
         f"{name}-policy",
         bucket=bucket.id,
         policy=policy_json(
-            lambda arn: iam.bucket_policy(arn, *(grants(arn) if grants else ())), bucket.arn
+            lambda arn, extra: iam.bucket_policy(arn, *(grants(arn, extra) if grants else ())),
+            bucket.arn,
+            grant_inputs,
         ),
         # S3 refuses a bucket policy while the public-access block is being changed.
         opts=child(parent, depends_on=[public_access, ownership]),
     )
-    return bucket
+    return ProtectedBucket(bucket, policy)

@@ -201,7 +201,7 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
                     }
                 ],
                 tags=tags,
-            )
+            ).bucket
 
         role = service_role(
             self,

@@ -1,0 +1,233 @@
+"""AISB #10 (optional): fetch a device's logs through an AWS IoT job after an alert."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, TypedDict
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_aws_native as aws_native
+
+from aisb import iam
+from aisb import validation as v
+from aisb.components._util import (
+    arg_error,
+    child,
+    customer_key,
+    merge_tags,
+    native_tags,
+    policy_json,
+    service_role,
+)
+from aisb.components.bucket import protected_bucket
+
+HANDLER = "collect-device-logs.py"
+DEFAULT_LOG_PATHS = ("/var/log/syslog", "/var/log/aws-iot-device-client/aws-iot-device-client.log")
+RETENTION_RANGE = (1, 3650)
+_ALIAS = re.compile(r"^[\w=,@-]{1,128}$")
+
+
+def job_document(
+    bucket: str, region: str, role_alias: str, credential_endpoint: str, paths: Sequence[str]
+) -> dict[str, Any]:
+    """The job document AWS IoT Device Client runs: the ``collect-device-logs.py`` handler
+    with where to upload and which files."""
+    return {
+        "version": "1.0",
+        "includeStdOut": True,
+        "steps": [
+            {
+                "action": {
+                    "name": "collect-device-logs",
+                    "type": "runHandler",
+                    "input": {
+                        "handler": HANDLER,
+                        "args": [
+                            "--bucket",
+                            bucket,
+                            "--region",
+                            region,
+                            "--role-alias",
+                            role_alias,
+                            "--credential-endpoint",
+                            credential_endpoint,
+                            *paths,
+                        ],
+                        "path": "default",
+                    },
+                    "runAsUser": "root",
+                }
+            }
+        ],
+    }
+
+
+class DeviceLogCollectionArgs(TypedDict, total=False):
+    """Arguments of ``DeviceLogCollection``."""
+
+    account_id: pulumi.Input[str]
+    """The AWS account id (required)."""
+    region: pulumi.Input[str]
+    """The AWS region the providers deploy to (required)."""
+    partition: pulumi.Input[str]
+    """The AWS partition (required)."""
+    credential_endpoint: pulumi.Input[str]
+    """The account's AWS IoT credential provider endpoint (required;
+    ``aws.iot.get_endpoint(endpoint_type="iot:CredentialProvider")``)."""
+    role_alias: str
+    """The role alias name (default ``aisb-device-logs``); the role's trust policy names it."""
+    retention_days: int
+    """Days device logs are kept (1-3650, default 30)."""
+    log_paths: Sequence[str]
+    """Absolute paths of the files devices upload."""
+    tags: Mapping[str, str]
+    """Tags for every taggable child."""
+
+
+class DeviceLogCollection(pulumi.ComponentResource):
+    """AISB #10 -- an operator runs one job on a device and gets its log files in S3.
+
+    AWS-managed job templates cannot upload and job pre-signed URLs are download-only, so the
+    device uploads with its own temporary credentials from the AWS IoT credential provider.
+
+    Creates:
+    - ``<name>-key`` and ``<name>-bucket``: a protected bucket (private, versioned, SSE-KMS,
+      TLS only, kept on destroy) whose objects expire after ``retention_days``;
+    - ``<name>-role`` (+ ``-policy``): assumable only by the IoT credential provider for this
+      account and role alias, allowed only ``s3:PutObject`` under
+      ``${credentials-iot:ThingName}/`` (so each device writes only its own prefix);
+    - ``<name>-role-alias``: the role alias devices exchange their certificate at;
+    - ``<name>-device-policy``: an AWS IoT policy for customers to attach to their devices,
+      allowing only ``iot:AssumeRoleWithCertificate`` on that role alias;
+    - ``<name>-job-template``: "collect device logs", whose document runs the
+      ``collect-device-logs.py`` handler (``device/`` in this repository) with timeouts, retries
+      and an abort rule.
+
+    Outputs: ``bucket_name``, ``role_alias_arn``, ``device_policy_name``, ``job_template_arn``.
+    """
+
+    bucket_name: pulumi.Output[str]
+    role_alias_arn: pulumi.Output[str]
+    device_policy_name: pulumi.Output[str]
+    job_template_arn: pulumi.Output[str | None]
+
+    def __init__(
+        self, name: str, args: DeviceLogCollectionArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        c = "DeviceLogCollection"
+        for required in ("account_id", "region", "partition", "credential_endpoint"):
+            if args.get(required) is None:
+                raise ValueError(f"{c}: argument {required!r} is required")
+        try:
+            retention = v.int_in_range(args.get("retention_days", 30), *RETENTION_RANGE)
+        except v.InvalidValue as e:
+            raise arg_error(c, "retention_days", e) from None
+        try:
+            paths = v.log_paths(list(args.get("log_paths", DEFAULT_LOG_PATHS)))
+        except v.InvalidValue as e:
+            raise arg_error(c, "log_paths", e) from None
+        alias = args.get("role_alias", "aisb-device-logs")
+        if not isinstance(alias, str) or not _ALIAS.match(alias):
+            raise arg_error(
+                c, "role_alias", v.InvalidValue(alias, "1 to 128 letters, digits or =,@-_")
+            )
+        super().__init__("aisb:index:DeviceLogCollection", name, None, opts)
+        account_id, region, partition = args["account_id"], args["region"], args["partition"]
+        tags = merge_tags(args.get("tags"), "AISB-10")
+
+        key = customer_key(
+            self,
+            f"{name}-key",
+            description="aisb: encrypts device logs collected for diagnosis",
+            account_id=account_id,
+            partition=partition,
+            tags=tags,
+            retain=True,
+        )
+        bucket = protected_bucket(
+            self,
+            f"{name}-bucket",
+            kms_key_arn=key.arn,
+            lifecycle_rules=[
+                {
+                    "id": "expire-device-logs",
+                    "status": "Enabled",
+                    "filter": {},
+                    "expiration": {"days": retention},
+                    "noncurrent_version_expiration": {"noncurrent_days": 1},
+                }
+            ],
+            tags=tags,
+        ).bucket
+        # The trust policy names the alias before it exists.
+        alias_arn = pulumi.Output.concat(
+            "arn:", partition, ":iot:", region, ":", account_id, ":rolealias/", alias
+        )
+        uploader = service_role(
+            self,
+            f"{name}-role",
+            service="credentials.iot.amazonaws.com",
+            account_id=account_id,
+            source_arn=alias_arn,
+            description="aisb: a device uploads its own logs with this role's credentials",
+            policy=policy_json(iam.device_log_upload_policy, bucket.arn, key.arn),
+            tags=tags,
+        )
+        role_alias = aws.iot.RoleAlias(
+            f"{name}-role-alias",
+            alias=alias,
+            role_arn=uploader.role.arn,
+            # The shortest AWS allows: enough to upload a few files.
+            credential_duration=900,
+            tags=tags,
+            opts=child(self, depends_on=uploader.grants),
+        )
+        device_policy = aws.iot.Policy(
+            f"{name}-device-policy",
+            policy=policy_json(iam.device_assume_role_alias_policy, role_alias.arn),
+            tags=tags,
+            opts=child(self),
+        )
+        document = pulumi.Output.all(bucket.bucket, region, args["credential_endpoint"]).apply(
+            lambda vals: json.dumps(job_document(vals[0], vals[1], alias, vals[2], paths))
+        )
+        template = aws_native.iot.JobTemplate(
+            f"{name}-job-template",
+            job_template_id=f"{alias}-collect",
+            description="aisb: collect device logs for diagnosis (AISB #10)",
+            document=document,
+            timeout_config={"in_progress_timeout_in_minutes": 30},
+            job_executions_retry_config={
+                "retry_criteria_list": [
+                    {"failure_type": "TIMED_OUT", "number_of_retries": 2},
+                    {"failure_type": "FAILED", "number_of_retries": 1},
+                ]
+            },
+            abort_config={
+                "criteria_list": [
+                    {
+                        "action": "CANCEL",
+                        "failure_type": "ALL",
+                        "min_number_of_executed_things": 5,
+                        "threshold_percentage": 50,
+                    }
+                ]
+            },
+            tags=native_tags(tags),
+            opts=child(self, depends_on=[role_alias]),
+        )
+        self.bucket_name = bucket.bucket
+        self.role_alias_arn = role_alias.arn
+        self.device_policy_name = device_policy.name
+        self.job_template_arn = template.arn
+        self.register_outputs(
+            {
+                "bucket_name": self.bucket_name,
+                "role_alias_arn": self.role_alias_arn,
+                "device_policy_name": self.device_policy_name,
+                "job_template_arn": self.job_template_arn,
+            }
+        )

@@ -1,0 +1,159 @@
+"""AISB #9 (optional): GuardDuty and e-mail notifications of its findings."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, TypedDict
+
+import pulumi
+import pulumi_aws as aws
+
+from aisb import validation as v
+from aisb.components._util import arg_error, child, merge_tags
+
+SEVERITY_RANGE = (1, 10)
+_RULE_NAME = re.compile(r"^[.\-_A-Za-z0-9]{1,64}$")
+
+
+def finding_pattern(min_severity: int) -> dict[str, Any]:
+    """The EventBridge pattern for GuardDuty findings at or above ``min_severity``."""
+    return {
+        "source": ["aws.guardduty"],
+        "detail-type": ["GuardDuty Finding"],
+        "detail": {"severity": [{"numeric": [">=", min_severity]}]},
+    }
+
+
+def finding_email(console_host: str) -> tuple[dict[str, str], str]:
+    """The input transformer turning a finding event into a readable e-mail: (paths,
+    template). ``console_host`` is the partition's console, e.g. ``console.aws.amazon.com``."""
+    paths = {
+        "severity": "$.detail.severity",
+        "type": "$.detail.type",
+        "title": "$.detail.title",
+        "account": "$.detail.accountId",
+        "region": "$.detail.region",
+        "resource": "$.detail.resource.resourceType",
+        "id": "$.detail.id",
+    }
+    template = (
+        '"GuardDuty finding, severity <severity>: <type>"\n'
+        '"<title>"\n'
+        '"Account <account>, region <region>, resource type <resource>."\n'
+        f'"https://{console_host}/guardduty/home?region=<region>#/findings?search=id%3D<id>"'
+    )
+    return paths, template
+
+
+def console_host(partition: str) -> str:
+    """The AWS console's host name in a partition."""
+    return {
+        "aws-cn": "console.amazonaws.cn",
+        "aws-us-gov": "console.amazonaws-us-gov.com",
+    }.get(partition, "console.aws.amazon.com")
+
+
+class ThreatDetectionArgs(TypedDict, total=False):
+    """Arguments of ``ThreatDetection``."""
+
+    partition: pulumi.Input[str]
+    """The AWS partition (required)."""
+    alert_topic_arn: pulumi.Input[str]
+    """The SNS topic findings go to (required). Its policy and key must let this rule publish:
+    give ``SecurityAlerts`` ``source_arn_publishers={"events.amazonaws.com": [rule ARN]}``."""
+    rule_name: str
+    """The EventBridge rule's name (required), so its ARN can be granted before it exists."""
+    min_severity: int
+    """Findings at or above this severity are e-mailed (1-10, default 4: medium and up)."""
+    existing_detector_id: str
+    """Use the GuardDuty detector that already exists (enabled by an organisation, say):
+    no detector is created, only the notifications."""
+    tags: Mapping[str, str]
+    """Tags for every taggable child."""
+
+
+class ThreatDetection(pulumi.ComponentResource):
+    """AISB #9 -- GuardDuty with its findings e-mailed.
+
+    Creates:
+    - ``<name>-detector``: a GuardDuty detector publishing findings every 15 minutes, unless
+      ``existing_detector_id`` names one (GuardDuty allows one per account and region, and an
+      organisation often enables it for every account);
+    - ``<name>-findings``: an EventBridge rule for findings at or above ``min_severity``;
+    - ``<name>-email``: its target, the alert topic, with an input transformer that turns the
+      finding into a readable message (severity, type, title, account, region, resource, link).
+
+    Outputs: ``detector_id``, ``rule_arn``.
+    """
+
+    detector_id: pulumi.Output[str]
+    rule_arn: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: ThreatDetectionArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        c = "ThreatDetection"
+        for required in ("partition", "alert_topic_arn", "rule_name"):
+            if args.get(required) is None:
+                raise ValueError(f"{c}: argument {required!r} is required")
+        try:
+            severity = v.int_in_range(args.get("min_severity", 4), *SEVERITY_RANGE)
+        except v.InvalidValue as e:
+            raise arg_error(c, "min_severity", e) from None
+        existing = args.get("existing_detector_id")
+        if existing is not None:
+            try:
+                v.guardduty_detector_id(existing)
+            except v.InvalidValue as e:
+                raise arg_error(c, "existing_detector_id", e) from None
+        rule_name = args["rule_name"]
+        if not _RULE_NAME.match(rule_name):
+            raise arg_error(
+                c,
+                "rule_name",
+                v.InvalidValue(rule_name, "1 to 64 letters, digits, '.', '-' or '_'"),
+            )
+        super().__init__("aisb:index:ThreatDetection", name, None, opts)
+        tags = merge_tags(args.get("tags"), "AISB-9")
+
+        if existing is None:
+            detector = aws.guardduty.Detector(
+                f"{name}-detector",
+                enable=True,
+                finding_publishing_frequency="FIFTEEN_MINUTES",
+                tags=tags,
+                opts=child(self),
+            )
+            self.detector_id = detector.id
+        else:
+            self.detector_id = pulumi.Output.from_input(existing)
+
+        rule = aws.cloudwatch.EventRule(
+            f"{name}-findings",
+            name=rule_name,
+            description=f"aisb: GuardDuty findings of severity {severity} and above (AISB #9)",
+            event_pattern=json.dumps(finding_pattern(severity)),
+            tags=tags,
+            opts=child(self),
+        )
+        transformer = pulumi.Output.from_input(args["partition"]).apply(
+            lambda part: dict(
+                zip(
+                    ("input_paths", "input_template"),
+                    finding_email(console_host(part)),
+                    strict=True,
+                )
+            )
+        )
+        aws.cloudwatch.EventTarget(
+            f"{name}-email",
+            rule=rule.name,
+            arn=args["alert_topic_arn"],
+            input_transformer=transformer,  # type: ignore[arg-type]
+            retry_policy={"maximum_retry_attempts": 8, "maximum_event_age_in_seconds": 3600},
+            opts=child(self),
+        )
+        self.rule_arn = rule.arn
+        self.register_outputs({"detector_id": self.detector_id, "rule_arn": self.rule_arn})

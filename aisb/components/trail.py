@@ -1,0 +1,158 @@
+"""AISB #8 (optional): a multi-region CloudTrail trail delivering to a protected bucket."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import TypedDict
+
+import pulumi
+import pulumi_aws as aws
+
+from aisb import iam
+from aisb import validation as v
+from aisb.components._util import arg_error, child, customer_key, merge_tags
+from aisb.components.bucket import protected_bucket
+
+ARCHIVE_DAYS_RANGE = (1, 3650)
+OBJECT_LOCK_DAYS_RANGE = (0, 3650)
+OBJECT_LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
+_TRAIL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,127}$")
+
+
+class ProtectedAuditTrailArgs(TypedDict, total=False):
+    """Arguments of ``ProtectedAuditTrail``."""
+
+    account_id: pulumi.Input[str]
+    """The AWS account id (required)."""
+    region: pulumi.Input[str]
+    """The trail's home region (required)."""
+    partition: pulumi.Input[str]
+    """The AWS partition (required)."""
+    trail_name: str
+    """The trail's name (default ``aisb-audit-trail``); the key and bucket policies name it."""
+    archive_days: int
+    """Days after which log files move to S3 Glacier Deep Archive (default 90)."""
+    object_lock_days: int
+    """S3 Object Lock retention in days; 0 (default) leaves Object Lock off."""
+    object_lock_mode: str
+    """GOVERNANCE (default) or COMPLIANCE (not even the root user can shorten it)."""
+    tags: Mapping[str, str]
+    """Tags for every taggable child."""
+
+
+class ProtectedAuditTrail(pulumi.ComponentResource):
+    """AISB #8 -- account activity kept beyond CloudTrail's 90 days of event history.
+
+    Creates:
+    - ``<name>-key``: a KMS key (rotation on, kept on destroy) following AWS's CloudTrail key
+      policy, bound to this trail with ``aws:SourceArn``; the account decrypts through IAM;
+    - ``<name>-bucket``: a protected bucket (all public-access blocks, versioning, SSE-KMS with
+      bucket key, TLS only, kept on destroy) whose policy lets only this trail write, moving
+      logs to Deep Archive after ``archive_days``, with optional Object Lock retention
+      (``<name>-bucket-lock``);
+    - ``<name>-trail``: a multi-region trail with global service events and log-file
+      validation, encrypted with the key.
+
+    Outputs: ``trail_arn``, ``bucket_name``, ``key_arn``.
+    """
+
+    trail_arn: pulumi.Output[str]
+    bucket_name: pulumi.Output[str]
+    key_arn: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: ProtectedAuditTrailArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        c = "ProtectedAuditTrail"
+        for required in ("account_id", "region", "partition"):
+            if args.get(required) is None:
+                raise ValueError(f"{c}: argument {required!r} is required")
+        trail_name = args.get("trail_name", "aisb-audit-trail")
+        if not isinstance(trail_name, str) or not _TRAIL_NAME.match(trail_name):
+            raise arg_error(
+                c,
+                "trail_name",
+                v.InvalidValue(trail_name, "3 to 128 letters, digits, '.', '_' or '-'"),
+            )
+        try:
+            archive = v.int_in_range(args.get("archive_days", 90), *ARCHIVE_DAYS_RANGE)
+        except v.InvalidValue as e:
+            raise arg_error(c, "archive_days", e) from None
+        try:
+            lock_days = v.int_in_range(args.get("object_lock_days", 0), *OBJECT_LOCK_DAYS_RANGE)
+        except v.InvalidValue as e:
+            raise arg_error(c, "object_lock_days", e) from None
+        try:
+            lock_mode = v.one_of(args.get("object_lock_mode", "GOVERNANCE"), OBJECT_LOCK_MODES)
+        except v.InvalidValue as e:
+            raise arg_error(c, "object_lock_mode", e) from None
+        super().__init__("aisb:index:ProtectedAuditTrail", name, None, opts)
+
+        account_id, region, partition = args["account_id"], args["region"], args["partition"]
+        tags = merge_tags(args.get("tags"), "AISB-8")
+        # The key and bucket policies must name the trail before it exists.
+        trail_arn = pulumi.Output.concat(
+            "arn:", partition, ":cloudtrail:", region, ":", account_id, ":trail/", trail_name
+        )
+        key = customer_key(
+            self,
+            f"{name}-key",
+            description="aisb: encrypts the CloudTrail trail's log files",
+            account_id=account_id,
+            partition=partition,
+            statements=lambda part, acct, arn: iam.cloudtrail_key_statements(part, acct, arn),
+            statement_inputs=(trail_arn,),
+            tags=tags,
+            retain=True,
+        )
+        resolved = pulumi.Output.all(account_id, trail_arn)
+        protected = protected_bucket(
+            self,
+            f"{name}-bucket",
+            kms_key_arn=key.arn,
+            lifecycle_rules=[
+                {
+                    "id": "archive-trail-logs",
+                    "status": "Enabled",
+                    "filter": {},
+                    "transitions": [{"days": archive, "storage_class": "DEEP_ARCHIVE"}],
+                    "noncurrent_version_transitions": [
+                        {"noncurrent_days": archive, "storage_class": "DEEP_ARCHIVE"}
+                    ],
+                }
+            ],
+            tags=tags,
+            grant_inputs=resolved,
+            grants=lambda bucket_arn, vals: iam.cloudtrail_bucket_statements(
+                bucket_arn, vals[0], vals[1]
+            ),
+            object_lock=lock_days > 0,
+        )
+        bucket = protected.bucket
+        if lock_days > 0:
+            aws.s3.BucketObjectLockConfiguration(
+                f"{name}-bucket-lock",
+                bucket=bucket.id,
+                object_lock_enabled="Enabled",
+                rule={"default_retention": {"mode": lock_mode, "days": lock_days}},
+                opts=child(self),
+            )
+        trail = aws.cloudtrail.Trail(
+            f"{name}-trail",
+            name=trail_name,
+            s3_bucket_name=bucket.bucket,
+            is_multi_region_trail=True,
+            include_global_service_events=True,
+            enable_log_file_validation=True,
+            kms_key_id=key.arn,
+            tags=tags,
+            # CloudTrail checks the bucket policy when the trail is created.
+            opts=child(self, depends_on=[protected.policy]),
+        )
+        self.trail_arn = trail.arn
+        self.bucket_name = bucket.bucket
+        self.key_arn = key.arn
+        self.register_outputs(
+            {"trail_arn": self.trail_arn, "bucket_name": self.bucket_name, "key_arn": self.key_arn}
+        )
