@@ -147,8 +147,9 @@ class FakeAws(pulumi.runtime.Mocks):
             )
             return state["url"], state
         elif t == "aws:cloudwatch/eventRule:EventRule":
-            state.update(arn=arn("events", f"rule/{physical}"), name=physical)
-            return physical, state
+            rule = args.inputs.get("name", physical)
+            state.update(arn=arn("events", f"rule/{rule}"), name=rule)
+            return rule, state
         elif t == "aws:s3/bucket:Bucket":
             bucket = physical.lower()
             state.update(arn=f"arn:{self.partition}:s3:::{bucket}", bucket=bucket, region=region)
