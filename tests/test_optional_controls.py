@@ -9,7 +9,6 @@ import pytest
 
 from aisb import (
     DeviceLogCollection,
-    DeviceLogCollectionArgs,
     IotSecurityBaseline,
     ProtectedAuditTrail,
     ProtectedAuditTrailArgs,
@@ -32,7 +31,7 @@ from tests.conftest import (
 )
 
 TOPIC = f"arn:aws:sns:us-east-1:{ACCOUNT}:alerts"
-COMMON = {"account_id": ACCOUNT, "region": "us-east-1", "partition": "aws"}
+COMMON: dict[str, Any] = {"account_id": ACCOUNT, "region": "us-east-1", "partition": "aws"}
 
 
 def _doc(rec: Recording, name: str, field: str = "policy") -> dict[str, Any]:
@@ -259,11 +258,8 @@ ENDPOINT = "c1a2b3.credentials.iot.us-east-1.amazonaws.com"
 
 
 def _logs(**args: Any) -> Recording:
-    return run(
-        lambda: DeviceLogCollection(
-            "dl", DeviceLogCollectionArgs(**COMMON, credential_endpoint=ENDPOINT, **args)
-        )
-    )  # type: ignore[typeddict-item]
+    full: Any = {**COMMON, "credential_endpoint": ENDPOINT, **args}
+    return run(lambda: DeviceLogCollection("dl", full))
 
 
 def test_device_log_bucket_is_protected_and_expires() -> None:
@@ -341,11 +337,9 @@ def test_job_template_runs_the_handler_on_the_configured_files() -> None:
 )
 def test_device_logs_bad_arguments(args: dict[str, Any], message: str) -> None:
     recording = Recording()
+    full: Any = {**COMMON, "credential_endpoint": ENDPOINT, **args}
     with pytest.raises(ValueError, match=message):
-        run(
-            lambda: DeviceLogCollection("dl", {**COMMON, "credential_endpoint": ENDPOINT, **args}),
-            recording=recording,
-        )  # type: ignore[typeddict-item]
+        run(lambda: DeviceLogCollection("dl", full), recording=recording)
     assert recording.resources == []
 
 

@@ -18,7 +18,6 @@ from aisb.components._util import (
     child,
     customer_key,
     merge_tags,
-    native_tags,
     policy_json,
     service_role,
 )
@@ -194,29 +193,39 @@ class DeviceLogCollection(pulumi.ComponentResource):
         document = pulumi.Output.all(bucket.bucket, region, args["credential_endpoint"]).apply(
             lambda vals: json.dumps(job_document(vals[0], vals[1], alias, vals[2], paths))
         )
-        template = aws_native.iot.JobTemplate(
+        iot = aws_native.iot
+        template = iot.JobTemplate(
             f"{name}-job-template",
             job_template_id=f"{alias}-collect",
             description="aisb: collect device logs for diagnosis (AISB #10)",
             document=document,
-            timeout_config={"in_progress_timeout_in_minutes": 30},
-            job_executions_retry_config={
-                "retry_criteria_list": [
-                    {"failure_type": "TIMED_OUT", "number_of_retries": 2},
-                    {"failure_type": "FAILED", "number_of_retries": 1},
+            timeout_config=iot.TimeoutConfigPropertiesArgs(in_progress_timeout_in_minutes=30),
+            job_executions_retry_config=iot.JobExecutionsRetryConfigPropertiesArgs(
+                retry_criteria_list=[
+                    iot.JobTemplateRetryCriteriaArgs(
+                        failure_type=iot.JobTemplateJobRetryFailureType.TIMED_OUT,
+                        number_of_retries=2,
+                    ),
+                    iot.JobTemplateRetryCriteriaArgs(
+                        failure_type=iot.JobTemplateJobRetryFailureType.FAILED,
+                        number_of_retries=1,
+                    ),
                 ]
-            },
-            abort_config={
-                "criteria_list": [
-                    {
-                        "action": "CANCEL",
-                        "failure_type": "ALL",
-                        "min_number_of_executed_things": 5,
-                        "threshold_percentage": 50,
-                    }
+            ),
+            # Stop a fleet-wide run when half of the first devices fail.
+            abort_config=iot.AbortConfigPropertiesArgs(
+                criteria_list=[
+                    iot.JobTemplateAbortCriteriaArgs(
+                        action=iot.JobTemplateAction.CANCEL,
+                        failure_type=iot.JobTemplateFailureType.ALL,
+                        min_number_of_executed_things=5,
+                        threshold_percentage=50,
+                    )
                 ]
-            },
-            tags=native_tags(tags),
+            ),
+            tags=[
+                aws_native.CreateOnlyTagArgs(key=k, value=val) for k, val in sorted(tags.items())
+            ],
             opts=child(self, depends_on=[role_alias]),
         )
         self.bucket_name = bucket.bucket

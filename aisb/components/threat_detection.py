@@ -138,20 +138,19 @@ class ThreatDetection(pulumi.ComponentResource):
             tags=tags,
             opts=child(self),
         )
-        transformer = pulumi.Output.from_input(args["partition"]).apply(
-            lambda part: dict(
-                zip(
-                    ("input_paths", "input_template"),
-                    finding_email(console_host(part)),
-                    strict=True,
-                )
+
+        def transformer_for(partition: str) -> aws.cloudwatch.EventTargetInputTransformerArgs:
+            paths, template = finding_email(console_host(partition))
+            return aws.cloudwatch.EventTargetInputTransformerArgs(
+                input_paths=paths, input_template=template
             )
-        )
+
+        transformer = pulumi.Output.from_input(args["partition"]).apply(transformer_for)
         aws.cloudwatch.EventTarget(
             f"{name}-email",
             rule=rule.name,
             arn=args["alert_topic_arn"],
-            input_transformer=transformer,  # type: ignore[arg-type]
+            input_transformer=transformer,
             retry_policy={"maximum_retry_attempts": 8, "maximum_event_age_in_seconds": 3600},
             opts=child(self),
         )
