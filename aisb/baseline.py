@@ -125,7 +125,8 @@ class IotSecurityBaseline(pulumi.ComponentResource):
     Outputs: ``account_id``, ``region``, ``partition``, ``alert_topic_arn``,
     ``alert_key_arn``, ``iot_log_group_name``, ``access_analyzer_arn`` and
     ``cert_rotation_function_arn`` (None when skipped), ``security_profile_names`` and
-    ``mitigation_action_names`` (empty when skipped).
+    ``mitigation_action_names`` and ``device_logs`` (bucket, devicePolicy, jobTemplateArn;
+    empty when skipped).
     """
 
     account_id: pulumi.Output[str]
@@ -138,7 +139,7 @@ class IotSecurityBaseline(pulumi.ComponentResource):
     cert_rotation_function_arn: pulumi.Output[str | None]
     security_profile_names: pulumi.Output[list[str]]
     mitigation_action_names: pulumi.Output[dict[str, str]]
-    device_log_job_template_arn: pulumi.Output[str | None]
+    device_logs: pulumi.Output[dict[str, str]]
 
     def __init__(
         self, name: str, args: IotSecurityBaselineArgs, opts: pulumi.ResourceOptions | None = None
@@ -315,7 +316,7 @@ class IotSecurityBaseline(pulumi.ComponentResource):
             if detector := args.get("guard_duty_detector_id"):
                 threat_args["existing_detector_id"] = detector
             ThreatDetection(f"{name}-guardduty", threat_args, opts=child)
-        self.device_log_job_template_arn: pulumi.Output[str | None] = pulumi.Output.from_input(None)
+        self.device_logs: pulumi.Output[dict[str, str]] = pulumi.Output.from_input({})
         if args.get("device_logs", False):
             endpoint = aws.iot.get_endpoint_output(
                 endpoint_type="iot:CredentialProvider", opts=invoke
@@ -333,7 +334,11 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                 },
                 opts=child,
             )
-            self.device_log_job_template_arn = logs.job_template_arn
+            self.device_logs = pulumi.Output.all(
+                bucket=logs.bucket_name,
+                devicePolicy=logs.device_policy_name,
+                jobTemplateArn=logs.job_template_arn,
+            )
 
         self.access_analyzer_arn = pulumi.Output.from_input(None)
         if args.get("access_analyzer", True):
@@ -355,6 +360,6 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                 "cert_rotation_function_arn": self.cert_rotation_function_arn,
                 "security_profile_names": self.security_profile_names,
                 "mitigation_action_names": self.mitigation_action_names,
-                "device_log_job_template_arn": self.device_log_job_template_arn,
+                "device_logs": self.device_logs,
             }
         )

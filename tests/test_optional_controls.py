@@ -420,3 +420,18 @@ def test_optional_control_config_errors(override: dict[str, str], message: str) 
     with pytest.raises(ConfigError) as err:
         parse({**CONFIG, **override})
     assert any(p.startswith(message) for p in err.value.problems), err.value.problems
+
+
+def test_baseline_exports_what_an_operator_needs_to_collect_logs() -> None:
+    seen: dict[str, Any] = {}
+
+    def program() -> None:
+        b = IotSecurityBaseline("b", {"alert_emails": ["a@example.com"], "device_logs": True})
+        b.device_logs.apply(seen.update)
+
+    rec = run(program)
+    assert seen == {
+        "bucket": rec.by_name("b-device-logs-bucket").state["bucket"],
+        "devicePolicy": rec.by_name("b-device-logs-device-policy").state["name"],
+        "jobTemplateArn": rec.one("aws-native:iot:JobTemplate").state["arn"],
+    }
