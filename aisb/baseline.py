@@ -210,6 +210,7 @@ class IotSecurityBaseline(pulumi.ComponentResource):
             {
                 "account_id": self.account_id,
                 "partition": self.partition,
+                "region": self.region,
                 "alert_topic_arn": alerts.topic_arn,
                 "alert_topic_kms_key_arn": alerts.kms_key_arn,
                 "frequency": args.get("audit_frequency", "DAILY"),

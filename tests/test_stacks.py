@@ -183,3 +183,22 @@ def test_the_validators_catch_what_they_are_for(stack_recordings: dict[str, Reco
         "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
     }
     assert parliament_findings(PolicyDocument(role, "policy", wide))
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_role_is_bound_to_its_service_and_account(
+    stack: str, stack_recordings: dict[str, Recording]
+) -> None:
+    rec = stack_recordings[stack]
+    region = CONFIGS[stack]["aws:region"]
+    roles = rec.of_type("aws:iam/role:Role")
+    assert roles
+    for role in roles:
+        (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+        assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": rec.account}
+        service = statement["Principal"]["Service"]
+        # Device Defender names itself as aws:SourceArn for audits, alerts and mitigations.
+        if service == "iot.amazonaws.com" and "-logging-" not in role.name:
+            assert statement["Condition"]["ArnLike"] == {
+                "aws:SourceArn": f"arn:aws:iot:{region}:{rec.account}:*"
+            }, role.name

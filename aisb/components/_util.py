@@ -149,3 +149,11 @@ def alarm_to_topic(
         tags=dict(tags),
         opts=child(parent),
     )
+
+
+def iot_source_arn(
+    partition: pulumi.Input[str], region: pulumi.Input[str], account_id: pulumi.Input[str]
+) -> pulumi.Output[str]:
+    """``arn:<partition>:iot:<region>:<account>:*``: what Device Defender names as
+    ``aws:SourceArn`` when it assumes a role for audits, alerts or mitigation actions."""
+    return pulumi.Output.concat("arn:", partition, ":iot:", region, ":", account_id, ":*")

@@ -14,6 +14,7 @@ from aisb.catalog import AUDIT_CHECKS, scheduled_audit_checks
 from aisb.components._util import (
     arg_error,
     child,
+    iot_source_arn,
     merge_tags,
     native_tags,
     policy_json,
@@ -28,6 +29,9 @@ class DeviceDefenderAuditArgs(TypedDict, total=False):
     """The AWS account id (required)."""
     partition: pulumi.Input[str]
     """The AWS partition (required)."""
+    region: pulumi.Input[str]
+    """The AWS region; when given, the roles also require Device Defender's ``aws:SourceArn``
+    in this region (recommended; the baseline passes it)."""
     alert_topic_arn: pulumi.Input[str]
     """The SNS topic audit findings are sent to (required)."""
     alert_topic_kms_key_arn: pulumi.Input[str | None]
@@ -156,12 +160,15 @@ class DeviceDefenderAudit(pulumi.ComponentResource):
         topic_arn = args["alert_topic_arn"]
         key_arn = args.get("alert_topic_kms_key_arn")
         tags = merge_tags(args.get("tags"), "AISB-4")
+        region = args.get("region")
+        source_arn = iot_source_arn(partition, region, account_id) if region is not None else None
         audit = service_role(
             self,
             f"{name}-audit-role",
             service="iot.amazonaws.com",
             account_id=account_id,
             description="aisb: lets Device Defender read the configuration it audits",
+            source_arn=source_arn,
             managed_policy_arn=pulumi.Output.concat(
                 "arn:", partition, ":iam::aws:policy/service-role/AWSIoTDeviceDefenderAudit"
             ),
@@ -173,6 +180,7 @@ class DeviceDefenderAudit(pulumi.ComponentResource):
             service="iot.amazonaws.com",
             account_id=account_id,
             description="aisb: lets Device Defender send audit findings to the alert topic",
+            source_arn=source_arn,
             policy=policy_json(iam.sns_publish_policy, topic_arn, key_arn),
             tags=tags,
         )

@@ -15,6 +15,7 @@ from aisb import validation as v
 from aisb.components._util import (
     arg_error,
     child,
+    iot_source_arn,
     merge_tags,
     native_tags,
     policy_json,
@@ -167,6 +168,7 @@ class BehaviorMonitoring(pulumi.ComponentResource):
             service="iot.amazonaws.com",
             account_id=account_id,
             description="aisb: lets Device Defender send detect alarms to the alert topic",
+            source_arn=iot_source_arn(partition, region, account_id),
             policy=policy_json(
                 iam.sns_publish_policy, topic_arn, args.get("alert_topic_kms_key_arn")
             ),

@@ -10,7 +10,14 @@ import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
 from aisb import iam
-from aisb.components._util import child, merge_tags, native_tags, policy_json, service_role
+from aisb.components._util import (
+    child,
+    iot_source_arn,
+    merge_tags,
+    native_tags,
+    policy_json,
+    service_role,
+)
 
 
 class DetectMitigationsArgs(TypedDict, total=False):
@@ -97,6 +104,7 @@ class DetectMitigations(pulumi.ComponentResource):
                 service="iot.amazonaws.com",
                 account_id=account_id,
                 description=f"aisb: lets the {what} mitigation action act",
+                source_arn=iot_source_arn(partition, region, account_id),
                 policy=policy,
                 tags=tags,
             )
