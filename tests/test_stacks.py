@@ -134,11 +134,17 @@ def test_stack_resources_are_children_of_the_baseline_and_tagged(
     settings = parse(CONFIGS[stack])
     urns = {r.urn for r in rec.resources}
     baseline = rec.one("aisb:index:IotSecurityBaseline")
+    by_urn = {r.urn: r for r in rec.resources}
     for r in rec.resources:
         if r is baseline:
             continue
         assert r.parent in urns, f"{r.name} is not inside the baseline"
         assert r.name.startswith("aisb-"), r.name
+        # Parented to the component that named it (parent=self), not to a grandparent.
+        parent = by_urn[r.parent]
+        assert r.name.startswith(parent.name + "-"), f"{r.name} under {parent.name}"
+        if parent is not baseline:
+            assert parent.type.startswith("aisb:index:"), parent.type
         if "tags" in r.inputs and isinstance(r.inputs["tags"], dict):
             assert settings.tags.items() <= r.inputs["tags"].items(), r.name
             assert r.inputs["tags"]["aisb:control"].startswith("AISB-")
@@ -154,11 +160,21 @@ def test_stack_resources_are_children_of_the_baseline_and_tagged(
     )
 
 
+@pytest.mark.parametrize("stack", STACKS)
 @pytest.mark.parametrize(
     ("partition", "region"), [("aws-us-gov", "us-gov-west-1"), ("aws-cn", "cn-north-1")]
 )
-def test_no_input_holds_a_literal_aws_partition(partition: str, region: str) -> None:
-    config = {**CONFIGS[STACKS[0]], "aws:region": region, "aws-native:region": region}
+def test_no_input_holds_a_literal_aws_partition(stack: str, partition: str, region: str) -> None:
+    # Every stack, with every optional control switched on as well.
+    config = {
+        **CONFIGS[stack],
+        "aws:region": region,
+        "aws-native:region": region,
+        "aisb:cloudTrail": "true",
+        "aisb:guardDuty": "true",
+        "aisb:deviceLogs": "true",
+        "aisb:certReportBucket": "true",
+    }
     rec = run_main(config, region=region, partition=partition)
     assert rec.custom()
     for r in rec.resources:
