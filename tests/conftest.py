@@ -296,6 +296,24 @@ def run(
     return recording
 
 
+# --- configuration ---------------------------------------------------------------------------
+
+MINIMAL_CONFIG = {
+    "aws:region": "us-east-1",
+    "aws-native:region": "us-east-1",
+    "aisb:alertEmails": '["security@example.com"]',
+}
+
+
+def config_problems(override: dict[str, str]) -> list[str]:
+    """The problems settings reports for the minimal configuration with ``override``."""
+    from aisb.settings import ConfigError, parse
+
+    with pytest.raises(ConfigError) as err:
+        parse({**MINIMAL_CONFIG, **override})
+    return err.value.problems
+
+
 # --- stack files, as `pulumi up` receives them ---------------------------------------------
 
 
