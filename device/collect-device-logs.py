@@ -3,9 +3,10 @@
 
 Install it in Device Client's handler directory (``~/.aws-iot-device-client/jobs/``, mode
 0700) on devices that should answer the "collect device logs" job. The job document that
-aisb's ``DeviceLogCollection`` creates runs it as::
+aisb's ``DeviceLogCollection`` creates runs it as (Device Client passes the step's
+``runAsUser`` first, then the step's arguments)::
 
-    collect-device-logs.py --bucket B --region R --role-alias A --credential-endpoint E FILE...
+    collect-device-logs.py root --bucket B --region R --role-alias A --credential-endpoint E FILE...
 
 It reads the device's certificate, key, root CA and thing name from Device Client's
 configuration file, exchanges the certificate for temporary AWS credentials at the AWS IoT
@@ -31,6 +32,9 @@ DEFAULT_CONFIG = "~/.aws-iot-device-client/aws-iot-device-client.conf"
 
 def parse_args(argv: List[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "run_as_user", help="the job step's runAsUser, which Device Client passes first"
+    )
     parser.add_argument("--bucket", required=True)
     parser.add_argument("--region", required=True)
     parser.add_argument("--role-alias", required=True)
@@ -91,7 +95,9 @@ def upload(
     written = []
     for path in files:
         if not os.path.isfile(path):
-            print(f"skipped {path}: not a file", file=sys.stderr)
+            # Device Client fails a job on any line of standard error: a missing file is news,
+            # not a failure.
+            print(f"skipped {path}: not a file")
             continue
         key = f"{thing_name}/{stamp}/{os.path.basename(path)}"
         s3.upload_file(path, bucket, key)

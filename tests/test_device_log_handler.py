@@ -73,7 +73,7 @@ def device(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
 
 def test_uploads_each_file_under_its_own_thing_name(
-    device: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    device: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     handler = _load()
     monkeypatch.setattr(handler, "tls_context", lambda identity: None)  # no real certificate here
@@ -85,6 +85,7 @@ def test_uploads_each_file_under_its_own_thing_name(
         )
         code = handler.main(
             [
+                "root",
                 "--bucket",
                 BUCKET,
                 "--region",
@@ -102,6 +103,9 @@ def test_uploads_each_file_under_its_own_thing_name(
             urlopen=provider,
         )
         assert code == 0
+        # Device Client fails a job on any standard-error line: a skipped file must not.
+        out, err = capsys.readouterr()
+        assert err == "" and "skipped" in out
         keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"])
         assert len(keys) == 2 and all(k.startswith("pump-17/") for k in keys)
         assert {k.rsplit("/", 1)[1] for k in keys} == {"syslog", "controller.log"}
@@ -127,6 +131,7 @@ def test_fails_when_nothing_could_be_uploaded(
         boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
         code = handler.main(
             [
+                "root",
                 "--bucket",
                 BUCKET,
                 "--region",
@@ -157,7 +162,10 @@ def test_job_document_arguments_are_what_the_handler_parses() -> None:
 
     handler = _load()
     doc = job_document("b", "eu-west-1", "alias", "endpoint", ["/var/log/syslog"])
-    args = handler.parse_args(doc["steps"][0]["action"]["input"]["args"])
+    action = doc["steps"][0]["action"]
+    # Device Client runs the handler with the step's runAsUser first, then its args.
+    args = handler.parse_args([action["runAsUser"], *action["input"]["args"]])
+    assert args.run_as_user == "root"
     assert (args.bucket, args.region, args.role_alias, args.credential_endpoint, args.files) == (
         "b",
         "eu-west-1",
