@@ -26,6 +26,8 @@ class IotSecurityBaselineArgs(TypedDict, total=False):
 
     alert_emails: Sequence[str]
     """E-mail addresses subscribed to the alert topic."""
+    alert_emails_secret: bool
+    """Keep the addresses secret in the Pulumi state (the stack config has them as secrets)."""
     existing_alert_topic_arn: pulumi.Input[str]
     """Publish to this SNS topic instead of creating one."""
     existing_alert_topic_kms_key_arn: pulumi.Input[str]
@@ -164,6 +166,7 @@ class IotSecurityBaseline(pulumi.ComponentResource):
             "account_id": self.account_id,
             "partition": self.partition,
             "emails": list(args.get("alert_emails", [])),
+            "emails_secret": bool(args.get("alert_emails_secret", False)),
             # CloudWatch alarms publish to the topic themselves.
             "service_publishers": (
                 ["cloudwatch.amazonaws.com"] if cert_rotation or detection == "cloudwatch" else []

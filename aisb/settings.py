@@ -320,6 +320,7 @@ class Settings:
 
     region: str
     alert_emails: tuple[str, ...]
+    alert_emails_secret: bool = False
     iot_log_level: str = "ERROR"
     audit_frequency: str = "DAILY"
     audit_day_of_week: str | None = None
@@ -362,6 +363,7 @@ class Settings:
         """The arguments ``IotSecurityBaseline`` takes for this stack."""
         return IotSecurityBaselineArgs(
             alert_emails=list(self.alert_emails),
+            alert_emails_secret=self.alert_emails_secret,
             iot_log_level=self.iot_log_level,
             log_retention_days=self.log_retention_days,
             audit_frequency=self.audit_frequency,
@@ -572,6 +574,7 @@ def parse(config: Mapping[str, str], secret_keys: Collection[str] = ()) -> Setti
     return Settings(
         region=str(regions["aws:region"]),
         alert_emails=values["alertEmails"],
+        alert_emails_secret=f"{NAMESPACE}:alertEmails" in secret_keys,
         iot_log_level=values["iotLogLevel"],
         audit_frequency=schedule[0],
         audit_day_of_week=schedule[1],

@@ -276,9 +276,11 @@ def run(
     project: str = "aisb",
     stack: str = "test",
     recording: Recording | None = None,
+    secret_keys: list[str] | None = None,
 ) -> Recording:
-    """Run ``program`` under mocks with ``config`` and return what it registered (into
-    ``recording`` when given, so a caller sees what was registered even if it raises)."""
+    """Run ``program`` under mocks with ``config`` (``secret_keys`` marked secret) and return
+    what it registered (into ``recording`` when given, so a caller sees what was registered
+    even if it raises)."""
     if recording is None:
         recording = Recording()
     recording.account, recording.region, recording.partition = account, region, partition
@@ -286,7 +288,7 @@ def run(
     pulumi.runtime.set_mocks(
         fake, project=project, stack=stack, preview=False, monitor=RecordingMonitor(fake, recording)
     )
-    pulumi.runtime.set_all_config(dict(config or {}), [])
+    pulumi.runtime.set_all_config(dict(config or {}), list(secret_keys or []))
 
     @pulumi.runtime.test
     def body() -> None:

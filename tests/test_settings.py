@@ -138,6 +138,20 @@ def test_secret_values_are_never_shown() -> None:
     assert problem.startswith("aisb:alertEmails: got [secret]; expected an e-mail address")
 
 
+def test_secret_addresses_stay_secret_in_the_state() -> None:
+    from pulumi.runtime.rpc import _special_secret_sig, _special_sig_key
+
+    rec = run_main(BASE, region="eu-west-1", secret_keys=["aisb:alertEmails"])
+    (sub,) = rec.of_type("aws:sns/topicSubscription:TopicSubscription")
+    assert sub.inputs["endpoint"] == {
+        _special_sig_key: _special_secret_sig,
+        "value": "sec@example.com",
+    }
+    plain = run_main(BASE, region="eu-west-1")
+    (sub,) = plain.of_type("aws:sns/topicSubscription:TopicSubscription")
+    assert sub.inputs["endpoint"] == "sec@example.com"
+
+
 def test_every_key_has_a_bad_value_case() -> None:
     assert {case[0] for case in BAD_VALUES} == {k.name for k in KEYS}
 

@@ -23,6 +23,8 @@ class SecurityAlertsArgs(TypedDict, total=False):
     """The AWS partition, e.g. ``aws`` (required)."""
     emails: Sequence[str]
     """Addresses subscribed to the topic by e-mail; each must confirm the subscription."""
+    emails_secret: bool
+    """Keep the addresses secret: they are stored encrypted in the Pulumi state."""
     service_publishers: Sequence[str]
     """AWS service principals that publish to the topic directly (``cloudwatch.amazonaws.com``
     for alarms, ``events.amazonaws.com`` for EventBridge rules); granted on topic and key."""
@@ -138,7 +140,7 @@ class SecurityAlerts(pulumi.ComponentResource):
                 f"{name}-email-{digest}",
                 topic=self.topic_arn,
                 protocol="email",
-                endpoint=address,
+                endpoint=pulumi.Output.secret(address) if args.get("emails_secret") else address,
                 opts=child(self),
             )
 
