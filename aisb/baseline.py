@@ -8,6 +8,7 @@ from typing import Any, TypedDict
 import pulumi
 import pulumi_aws as aws
 
+from aisb.components._util import regional_arn
 from aisb.components.access_analyzer import AccessAnalyzer
 from aisb.components.alerts import SecurityAlerts, SecurityAlertsArgs
 from aisb.components.audit import DeviceDefenderAudit
@@ -179,15 +180,12 @@ class IotSecurityBaseline(pulumi.ComponentResource):
             # Exactly the findings rule may publish: grant its ARN before it exists.
             alerts_args["source_arn_publishers"] = {
                 "events.amazonaws.com": [
-                    pulumi.Output.concat(
-                        "arn:",
+                    regional_arn(
                         self.partition,
-                        ":events:",
+                        "events",
                         self.region,
-                        ":",
                         self.account_id,
-                        ":rule/",
-                        findings_rule,
+                        f"rule/{findings_rule}",
                     )
                 ]
             }

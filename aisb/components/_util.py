@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pulumi
 import pulumi_aws as aws
@@ -13,6 +13,8 @@ import pulumi_aws_native as aws_native
 
 from aisb import iam
 from aisb.validation import InvalidValue
+
+T = TypeVar("T")
 
 
 def child(parent: pulumi.Resource, **kwargs: Any) -> pulumi.ResourceOptions:
@@ -38,6 +40,35 @@ def policy_json(builder: Callable[..., dict[str, Any]], *inputs: Any) -> pulumi.
 def arg_error(component: str, arg: str, err: InvalidValue) -> ValueError:
     """A ``ValueError`` naming the component, the argument, the value and what is accepted."""
     return ValueError(f"{component}: argument {arg!r} {err}")
+
+
+def require_args(component: str, args: Mapping[str, Any], *names: str) -> None:
+    """Refuse a call that lacks any of the named arguments."""
+    for name in names:
+        if args.get(name) is None:
+            raise ValueError(f"{component}: argument {name!r} is required")
+
+
+def check_arg(component: str, arg: str, validate: Callable[[Any], T], value: Any) -> T:
+    """``validate(value)``, or a ``ValueError`` naming the component and argument."""
+    try:
+        return validate(value)
+    except InvalidValue as e:
+        raise arg_error(component, arg, e) from None
+
+
+def regional_arn(
+    partition: pulumi.Input[str],
+    service: str,
+    region: pulumi.Input[str],
+    account_id: pulumi.Input[str],
+    resource: str,
+) -> pulumi.Output[str]:
+    """``arn:<partition>:<service>:<region>:<account>:<resource>`` for a resource whose name
+    is known before it exists (policies that must name it are created first)."""
+    return pulumi.Output.concat(
+        "arn:", partition, ":", service, ":", region, ":", account_id, ":", resource
+    )
 
 
 @dataclass
@@ -156,4 +187,4 @@ def iot_source_arn(
 ) -> pulumi.Output[str]:
     """``arn:<partition>:iot:<region>:<account>:*``: what Device Defender names as
     ``aws:SourceArn`` when it assumes a role for audits, alerts or mitigation actions."""
-    return pulumi.Output.concat("arn:", partition, ":iot:", region, ":", account_id, ":*")
+    return regional_arn(partition, "iot", region, account_id, "*")

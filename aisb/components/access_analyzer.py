@@ -8,7 +8,10 @@ from typing import TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from aisb.components._util import child, merge_tags
+from aisb.components._util import (
+    child,
+    merge_tags,
+)
 
 
 class AccessAnalyzerArgs(TypedDict, total=False):

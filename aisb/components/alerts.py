@@ -11,7 +11,15 @@ import pulumi_aws as aws
 
 from aisb import iam
 from aisb import validation as v
-from aisb.components._util import arg_error, child, customer_key, merge_tags, policy_json
+from aisb.components._util import (
+    arg_error,
+    check_arg,
+    child,
+    customer_key,
+    merge_tags,
+    policy_json,
+    require_args,
+)
 
 
 class SecurityAlertsArgs(TypedDict, total=False):
@@ -60,13 +68,13 @@ class SecurityAlerts(pulumi.ComponentResource):
         self, name: str, args: SecurityAlertsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         component = "SecurityAlerts"
-        for required in ("account_id", "partition"):
-            if args.get(required) is None:
-                raise ValueError(f"{component}: argument {required!r} is required")
-        try:
-            emails = v.emails(list(args.get("emails", [])), at_least_one=False)
-        except v.InvalidValue as e:
-            raise arg_error(component, "emails", e) from None
+        require_args(component, args, "account_id", "partition")
+        emails = check_arg(
+            component,
+            "emails",
+            lambda x: v.emails(x, at_least_one=False),
+            list(args.get("emails", [])),
+        )
         publishers = sorted(set(args.get("service_publishers", [])))
         bad = [p for p in publishers if not p.endswith(".amazonaws.com")]
         if bad:

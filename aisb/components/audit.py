@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import TypedDict
 
 import pulumi
@@ -13,11 +14,14 @@ from aisb import validation as v
 from aisb.catalog import AUDIT_CHECKS, scheduled_audit_checks
 from aisb.components._util import (
     arg_error,
+    check_arg,
     child,
     iot_source_arn,
     merge_tags,
     native_tags,
     policy_json,
+    regional_arn,
+    require_args,
     service_role,
 )
 
@@ -89,19 +93,16 @@ def audit_check_configurations(
 def _check_args(
     component: str, args: DeviceDefenderAuditArgs
 ) -> tuple[tuple[str, str | None, str | None], frozenset[str], int, int]:
-    for required in ("account_id", "partition", "alert_topic_arn"):
-        if args.get(required) is None:
-            raise ValueError(f"{component}: argument {required!r} is required")
+    require_args(component, args, "account_id", "partition", "alert_topic_arn")
     try:
         schedule = v.audit_schedule(
             args.get("frequency", "DAILY"), args.get("day_of_week"), args.get("day_of_month")
         )
     except v.InvalidValue as e:
         raise arg_error(component, e.field or "frequency", e) from None
-    try:
-        disabled = v.audit_check_names(list(args.get("checks_disabled", [])))
-    except v.InvalidValue as e:
-        raise arg_error(component, "checks_disabled", e) from None
+    disabled = check_arg(
+        component, "checks_disabled", v.audit_check_names, list(args.get("checks_disabled", []))
+    )
     enabled = frozenset(c.name for c in AUDIT_CHECKS) - disabled
     if not scheduled_audit_checks(enabled):
         raise arg_error(
@@ -116,10 +117,14 @@ def _check_args(
         ("cert_max_age_days", 365, v.CERT_AGE_RANGE),
         ("cert_expiry_warning_days", 30, v.CERT_EXPIRY_RANGE),
     ):
-        try:
-            ages.append(v.int_in_range(args.get(arg, default), *bounds))
-        except v.InvalidValue as e:
-            raise arg_error(component, arg, e) from None
+        ages.append(
+            check_arg(
+                component,
+                arg,
+                partial(v.int_in_range, low=bounds[0], high=bounds[1]),
+                args.get(arg, default),
+            )
+        )
     return schedule, enabled, ages[0], ages[1]
 
 
@@ -169,8 +174,8 @@ class DeviceDefenderAudit(pulumi.ComponentResource):
             account_id=account_id,
             description="aisb: lets Device Defender read the configuration it audits",
             source_arn=source_arn,
-            managed_policy_arn=pulumi.Output.concat(
-                "arn:", partition, ":iam::aws:policy/service-role/AWSIoTDeviceDefenderAudit"
+            managed_policy_arn=regional_arn(
+                partition, "iam", "", "aws", "policy/service-role/AWSIoTDeviceDefenderAudit"
             ),
             tags=tags,
         )

@@ -14,11 +14,13 @@ from aisb import detect, iam
 from aisb import validation as v
 from aisb.components._util import (
     arg_error,
+    check_arg,
     child,
     iot_source_arn,
     merge_tags,
     native_tags,
     policy_json,
+    require_args,
     service_role,
 )
 
@@ -137,9 +139,7 @@ class BehaviorMonitoring(pulumi.ComponentResource):
         self, name: str, args: BehaviorMonitoringArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         c = "BehaviorMonitoring"
-        for required in ("account_id", "region", "partition", "alert_topic_arn"):
-            if args.get(required) is None:
-                raise ValueError(f"{c}: argument {required!r} is required")
+        require_args(c, args, "account_id", "region", "partition", "alert_topic_arn")
         try:
             groups = [
                 detect.thing_group_name(f"target_groups[{i}]", g)
@@ -293,10 +293,12 @@ class FleetAnomalyAlarms(pulumi.ComponentResource):
         c = "FleetAnomalyAlarms"
         if args.get("alert_topic_arn") is None:
             raise ValueError(f"{c}: argument 'alert_topic_arn' is required")
-        try:
-            band = v.int_in_range(args.get("band_width", 2), *detect.BAND_WIDTH_RANGE)
-        except v.InvalidValue as e:
-            raise arg_error(c, "band_width", e) from None
+        band = check_arg(
+            c,
+            "band_width",
+            lambda x: v.int_in_range(x, *detect.BAND_WIDTH_RANGE),
+            args.get("band_width", 2),
+        )
         super().__init__("aisb:index:FleetAnomalyAlarms", name, None, opts)
         topic_arn = args["alert_topic_arn"]
         tags = merge_tags(args.get("tags"), "AISB-5")

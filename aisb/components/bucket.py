@@ -10,7 +10,10 @@ import pulumi
 import pulumi_aws as aws
 
 from aisb import iam
-from aisb.components._util import child, policy_json
+from aisb.components._util import (
+    child,
+    policy_json,
+)
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import TypedDict
 
@@ -15,10 +16,12 @@ from aisb import validation as v
 from aisb.components._util import (
     alarm_to_topic,
     arg_error,
+    check_arg,
     child,
     customer_key,
     merge_tags,
     policy_json,
+    require_args,
     service_role,
 )
 from aisb.components.bucket import protected_bucket
@@ -114,13 +117,13 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         c = "CertificateRotationMonitor"
-        for required in ("account_id", "region", "partition", "alert_topic_arn"):
-            if args.get(required) is None:
-                raise ValueError(f"{c}: argument {required!r} is required")
-        try:
-            rotation = v.int_in_range(args.get("rotation_days", 365), *v.CERT_AGE_RANGE)
-        except v.InvalidValue as e:
-            raise arg_error(c, "rotation_days", e) from None
+        require_args(c, args, "account_id", "region", "partition", "alert_topic_arn")
+        rotation = check_arg(
+            c,
+            "rotation_days",
+            lambda x: v.int_in_range(x, *v.CERT_AGE_RANGE),
+            args.get("rotation_days", 365),
+        )
         checks: list[tuple[str, int, tuple[int, int]]] = [
             ("warning_days", 30, (0, rotation - 1)),
             ("scan_interval_days", 30, v.CERT_SCAN_INTERVAL_RANGE),
@@ -130,18 +133,21 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
         ]
         numbers: dict[str, int] = {}
         for arg, default, bounds in checks:
-            try:
-                numbers[arg] = v.int_in_range(args.get(arg, default), *bounds)
-            except v.InvalidValue as e:
-                raise arg_error(c, arg, e) from None
-        try:
-            log_retention = v.log_retention(args.get("log_retention_days", 365))
-        except v.InvalidValue as e:
-            raise arg_error(c, "log_retention_days", e) from None
-        try:
-            report_format = v.one_of(args.get("report_format", "csv"), v.REPORT_FORMATS)
-        except v.InvalidValue as e:
-            raise arg_error(c, "report_format", e) from None
+            numbers[arg] = check_arg(
+                c,
+                arg,
+                partial(v.int_in_range, low=bounds[0], high=bounds[1]),
+                args.get(arg, default),
+            )
+        log_retention = check_arg(
+            c, "log_retention_days", v.log_retention, args.get("log_retention_days", 365)
+        )
+        report_format = check_arg(
+            c,
+            "report_format",
+            lambda x: v.one_of(x, v.REPORT_FORMATS),
+            args.get("report_format", "csv"),
+        )
         keep_report = bool(args.get("report_bucket", False))
         thing_names = bool(args.get("thing_names", False))
         if thing_names and not keep_report:

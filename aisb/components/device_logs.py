@@ -15,10 +15,13 @@ from aisb import iam
 from aisb import validation as v
 from aisb.components._util import (
     arg_error,
+    check_arg,
     child,
     customer_key,
     merge_tags,
     policy_json,
+    regional_arn,
+    require_args,
     service_role,
 )
 from aisb.components.bucket import protected_bucket
@@ -117,17 +120,16 @@ class DeviceLogCollection(pulumi.ComponentResource):
         self, name: str, args: DeviceLogCollectionArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         c = "DeviceLogCollection"
-        for required in ("account_id", "region", "partition", "credential_endpoint"):
-            if args.get(required) is None:
-                raise ValueError(f"{c}: argument {required!r} is required")
-        try:
-            retention = v.int_in_range(args.get("retention_days", 30), *RETENTION_RANGE)
-        except v.InvalidValue as e:
-            raise arg_error(c, "retention_days", e) from None
-        try:
-            paths = v.log_paths(list(args.get("log_paths", DEFAULT_LOG_PATHS)))
-        except v.InvalidValue as e:
-            raise arg_error(c, "log_paths", e) from None
+        require_args(c, args, "account_id", "region", "partition", "credential_endpoint")
+        retention = check_arg(
+            c,
+            "retention_days",
+            lambda x: v.int_in_range(x, *RETENTION_RANGE),
+            args.get("retention_days", 30),
+        )
+        paths = check_arg(
+            c, "log_paths", v.log_paths, list(args.get("log_paths", DEFAULT_LOG_PATHS))
+        )
         alias = args.get("role_alias", "aisb-device-logs")
         if not isinstance(alias, str) or not _ALIAS.match(alias):
             raise arg_error(
@@ -162,9 +164,7 @@ class DeviceLogCollection(pulumi.ComponentResource):
             tags=tags,
         ).bucket
         # The trust policy names the alias before it exists.
-        alias_arn = pulumi.Output.concat(
-            "arn:", partition, ":iot:", region, ":", account_id, ":rolealias/", alias
-        )
+        alias_arn = regional_arn(partition, "iot", region, account_id, f"rolealias/{alias}")
         uploader = service_role(
             self,
             f"{name}-role",

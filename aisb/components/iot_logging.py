@@ -11,11 +11,12 @@ import pulumi_aws as aws
 from aisb import iam
 from aisb import validation as v
 from aisb.components._util import (
-    arg_error,
+    check_arg,
     child,
     customer_key,
     merge_tags,
     policy_json,
+    require_args,
     service_role,
 )
 
@@ -63,17 +64,16 @@ class IotLogging(pulumi.ComponentResource):
         self, name: str, args: IotLoggingArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         component = "IotLogging"
-        for required in ("account_id", "region", "partition"):
-            if args.get(required) is None:
-                raise ValueError(f"{component}: argument {required!r} is required")
-        try:
-            level = v.one_of(args.get("log_level", "ERROR"), v.LOG_LEVELS)
-        except v.InvalidValue as e:
-            raise arg_error(component, "log_level", e) from None
-        try:
-            retention = v.log_retention(args.get("retention_days", 365))
-        except v.InvalidValue as e:
-            raise arg_error(component, "retention_days", e) from None
+        require_args(component, args, "account_id", "region", "partition")
+        level = check_arg(
+            component,
+            "log_level",
+            lambda x: v.one_of(x, v.LOG_LEVELS),
+            args.get("log_level", "ERROR"),
+        )
+        retention = check_arg(
+            component, "retention_days", v.log_retention, args.get("retention_days", 365)
+        )
         super().__init__("aisb:index:IotLogging", name, None, opts)
 
         account_id, region, partition = args["account_id"], args["region"], args["partition"]

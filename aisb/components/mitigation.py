@@ -16,6 +16,7 @@ from aisb.components._util import (
     merge_tags,
     native_tags,
     policy_json,
+    require_args,
     service_role,
 )
 
@@ -65,9 +66,9 @@ class DetectMitigations(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: DetectMitigationsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        for required in ("account_id", "region", "partition", "alert_topic_arn"):
-            if args.get(required) is None:
-                raise ValueError(f"DetectMitigations: argument {required!r} is required")
+        require_args(
+            "DetectMitigations", args, "account_id", "region", "partition", "alert_topic_arn"
+        )
         super().__init__("aisb:index:DetectMitigations", name, None, opts)
         account_id, region, partition = args["account_id"], args["region"], args["partition"]
         topic_arn = args["alert_topic_arn"]

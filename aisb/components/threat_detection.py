@@ -11,7 +11,13 @@ import pulumi
 import pulumi_aws as aws
 
 from aisb import validation as v
-from aisb.components._util import arg_error, child, merge_tags
+from aisb.components._util import (
+    arg_error,
+    check_arg,
+    child,
+    merge_tags,
+    require_args,
+)
 
 SEVERITY_RANGE = (1, 10)
 _RULE_NAME = re.compile(r"^[.\-_A-Za-z0-9]{1,64}$")
@@ -95,19 +101,16 @@ class ThreatDetection(pulumi.ComponentResource):
         self, name: str, args: ThreatDetectionArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         c = "ThreatDetection"
-        for required in ("partition", "alert_topic_arn", "rule_name"):
-            if args.get(required) is None:
-                raise ValueError(f"{c}: argument {required!r} is required")
-        try:
-            severity = v.int_in_range(args.get("min_severity", 4), *SEVERITY_RANGE)
-        except v.InvalidValue as e:
-            raise arg_error(c, "min_severity", e) from None
+        require_args(c, args, "partition", "alert_topic_arn", "rule_name")
+        severity = check_arg(
+            c,
+            "min_severity",
+            lambda x: v.int_in_range(x, *SEVERITY_RANGE),
+            args.get("min_severity", 4),
+        )
         existing = args.get("existing_detector_id")
         if existing is not None:
-            try:
-                v.guardduty_detector_id(existing)
-            except v.InvalidValue as e:
-                raise arg_error(c, "existing_detector_id", e) from None
+            check_arg(c, "existing_detector_id", v.guardduty_detector_id, existing)
         rule_name = args["rule_name"]
         if not _RULE_NAME.match(rule_name):
             raise arg_error(

@@ -11,7 +11,15 @@ import pulumi_aws as aws
 
 from aisb import iam
 from aisb import validation as v
-from aisb.components._util import arg_error, child, customer_key, merge_tags
+from aisb.components._util import (
+    arg_error,
+    check_arg,
+    child,
+    customer_key,
+    merge_tags,
+    regional_arn,
+    require_args,
+)
 from aisb.components.bucket import protected_bucket
 
 ARCHIVE_DAYS_RANGE = (1, 3650)
@@ -65,9 +73,7 @@ class ProtectedAuditTrail(pulumi.ComponentResource):
         self, name: str, args: ProtectedAuditTrailArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         c = "ProtectedAuditTrail"
-        for required in ("account_id", "region", "partition"):
-            if args.get(required) is None:
-                raise ValueError(f"{c}: argument {required!r} is required")
+        require_args(c, args, "account_id", "region", "partition")
         trail_name = args.get("trail_name", "aisb-audit-trail")
         if not isinstance(trail_name, str) or not _TRAIL_NAME.match(trail_name):
             raise arg_error(
@@ -75,26 +81,30 @@ class ProtectedAuditTrail(pulumi.ComponentResource):
                 "trail_name",
                 v.InvalidValue(trail_name, "3 to 128 letters, digits, '.', '_' or '-'"),
             )
-        try:
-            archive = v.int_in_range(args.get("archive_days", 90), *ARCHIVE_DAYS_RANGE)
-        except v.InvalidValue as e:
-            raise arg_error(c, "archive_days", e) from None
-        try:
-            lock_days = v.int_in_range(args.get("object_lock_days", 0), *OBJECT_LOCK_DAYS_RANGE)
-        except v.InvalidValue as e:
-            raise arg_error(c, "object_lock_days", e) from None
-        try:
-            lock_mode = v.one_of(args.get("object_lock_mode", "GOVERNANCE"), OBJECT_LOCK_MODES)
-        except v.InvalidValue as e:
-            raise arg_error(c, "object_lock_mode", e) from None
+        archive = check_arg(
+            c,
+            "archive_days",
+            lambda x: v.int_in_range(x, *ARCHIVE_DAYS_RANGE),
+            args.get("archive_days", 90),
+        )
+        lock_days = check_arg(
+            c,
+            "object_lock_days",
+            lambda x: v.int_in_range(x, *OBJECT_LOCK_DAYS_RANGE),
+            args.get("object_lock_days", 0),
+        )
+        lock_mode = check_arg(
+            c,
+            "object_lock_mode",
+            lambda x: v.one_of(x, OBJECT_LOCK_MODES),
+            args.get("object_lock_mode", "GOVERNANCE"),
+        )
         super().__init__("aisb:index:ProtectedAuditTrail", name, None, opts)
 
         account_id, region, partition = args["account_id"], args["region"], args["partition"]
         tags = merge_tags(args.get("tags"), "AISB-8")
         # The key and bucket policies must name the trail before it exists.
-        trail_arn = pulumi.Output.concat(
-            "arn:", partition, ":cloudtrail:", region, ":", account_id, ":trail/", trail_name
-        )
+        trail_arn = regional_arn(partition, "cloudtrail", region, account_id, f"trail/{trail_name}")
         key = customer_key(
             self,
             f"{name}-key",
