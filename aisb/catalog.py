@@ -109,8 +109,8 @@ class Control:
 
     id: int
     title: str
-    component: str
-    """The aisb component class implementing it ("-" where not yet implemented)."""
+    components: tuple[str, ...]
+    """The aisb component classes implementing it."""
     optional: bool
     config_switch: str | None
     """The ``aisb:`` key that turns an optional control on or off."""
@@ -126,7 +126,7 @@ CONTROLS: tuple[Control, ...] = (
     Control(
         1,
         "Unique identity per device",
-        "DeviceDefenderAudit",
+        ("DeviceDefenderAudit",),
         False,
         None,
         f"{DOCS}/iot-device-defender/latest/devguide/device-defender-audit-checks.html",
@@ -134,7 +134,7 @@ CONTROLS: tuple[Control, ...] = (
     Control(
         2,
         "Least-privilege access",
-        "AccessAnalyzer, DeviceDefenderAudit",
+        ("AccessAnalyzer", "DeviceDefenderAudit"),
         False,
         "accessAnalyzer",
         f"{DOCS}/IAM/latest/UserGuide/what-is-access-analyzer.html",
@@ -142,7 +142,7 @@ CONTROLS: tuple[Control, ...] = (
     Control(
         3,
         "Logs to identify security events",
-        "IotLogging",
+        ("IotLogging",),
         False,
         None,
         f"{DOCS}/iot/latest/developerguide/configure-logging.html",
@@ -150,7 +150,7 @@ CONTROLS: tuple[Control, ...] = (
     Control(
         4,
         "Audit for misconfigurations",
-        "DeviceDefenderAudit",
+        ("DeviceDefenderAudit",),
         False,
         None,
         f"{DOCS}/iot-device-defender/latest/devguide/device-defender-audit.html",
@@ -158,7 +158,7 @@ CONTROLS: tuple[Control, ...] = (
     Control(
         5,
         "Detect security events from device behaviour",
-        "BehaviorMonitoring, FleetAnomalyAlarms",
+        ("BehaviorMonitoring", "FleetAnomalyAlarms"),
         False,
         "behaviorDetection",
         f"{DOCS}/iot-device-defender/latest/devguide/dd-detect-ml.html",
@@ -166,7 +166,7 @@ CONTROLS: tuple[Control, ...] = (
     Control(
         6,
         "Configurable certificate rotation",
-        "CertificateRotationMonitor, DeviceDefenderAudit",
+        ("CertificateRotationMonitor", "DeviceDefenderAudit"),
         False,
         "certRotation",
         f"{DOCS}/iot/latest/developerguide/x509-client-certs.html",
@@ -174,7 +174,7 @@ CONTROLS: tuple[Control, ...] = (
     Control(
         7,
         "Alert on behaviour violations",
-        "SecurityAlerts, DetectMitigations",
+        ("SecurityAlerts", "DetectMitigations"),
         False,
         "mitigationActions",
         f"{DOCS}/iot-device-defender/latest/devguide/dd-notifications.html",
@@ -182,7 +182,7 @@ CONTROLS: tuple[Control, ...] = (
     Control(
         8,
         "CloudTrail to a protected S3 bucket",
-        "ProtectedAuditTrail",
+        ("ProtectedAuditTrail",),
         True,
         "cloudTrail",
         f"{DOCS}/awscloudtrail/latest/userguide/cloudtrail-user-guide.html",
@@ -190,7 +190,7 @@ CONTROLS: tuple[Control, ...] = (
     Control(
         9,
         "GuardDuty and its notifications",
-        "ThreatDetection",
+        ("ThreatDetection",),
         True,
         "guardDuty",
         f"{DOCS}/guardduty/latest/ug/guardduty_findings_eventbridge.html",
@@ -198,7 +198,7 @@ CONTROLS: tuple[Control, ...] = (
     Control(
         10,
         "Fetch device-side logs when needed",
-        "DeviceLogCollection",
+        ("DeviceLogCollection",),
         True,
         "deviceLogs",
         f"{DOCS}/iot/latest/developerguide/iot-jobs.html",
@@ -206,7 +206,7 @@ CONTROLS: tuple[Control, ...] = (
     Control(
         11,
         "Custom security metrics",
-        "BehaviorMonitoring",
+        ("BehaviorMonitoring",),
         True,
         "customMetrics",
         f"{DOCS}/iot-device-defender/latest/devguide/dd-detect-custom-metrics.html",
@@ -227,15 +227,7 @@ def control_table_markdown() -> str:
     ]
     for c in CONTROLS:
         checks = ", ".join(f"`{n}`" for n in c.audit_checks) or "-"
-        component = (
-            ", ".join(f"`{p}`" for p in c.component.split(", "))
-            if c.component != "-"
-            else "planned"
-        )
-        switch = (
-            f"`aisb:{c.config_switch}`"
-            if c.config_switch
-            else ("optional" if c.optional else "always")
-        )
+        component = ", ".join(f"`{p}`" for p in c.components)
+        switch = f"`aisb:{c.config_switch}`" if c.config_switch else "always"
         lines.append(f"| {c.id} | [{c.title}]({c.doc}) | {component} | {checks} | {switch} |")
     return "\n".join(lines)
