@@ -429,24 +429,12 @@ def _decode(key: Key, raw: str) -> Any:
     return value
 
 
-def _check_schedule(values: dict[str, Any]) -> tuple[str, str | None, str | None]:
-    try:
-        return v.audit_schedule(
-            values["auditFrequency"], values["auditDayOfWeek"], values["auditDayOfMonth"]
-        )
-    except v.InvalidValue as e:
-        key = {
-            "frequency": "auditFrequency",
-            "day_of_week": "auditDayOfWeek",
-            "day_of_month": "auditDayOfMonth",
-        }[e.field or "frequency"]
-        raise _KeyedInvalid(key, e) from None
-
-
-class _KeyedInvalid(Exception):
-    def __init__(self, key: str, error: v.InvalidValue) -> None:
-        self.key = key
-        self.error = error
+# Which key a schedule problem belongs to, by the part validation.audit_schedule names.
+_SCHEDULE_KEYS = {
+    "frequency": "auditFrequency",
+    "day_of_week": "auditDayOfWeek",
+    "day_of_month": "auditDayOfMonth",
+}
 
 
 _VALIDATORS: dict[str, Callable[[Any], Any]] = {
@@ -520,9 +508,11 @@ def parse(config: Mapping[str, str], secret_keys: Collection[str] = ()) -> Setti
     schedule: tuple[str, str | None, str | None] = ("DAILY", None, None)
     if not any(p.startswith(("aisb:auditFrequency", "aisb:auditDayOf")) for p in problems):
         try:
-            schedule = _check_schedule(values)
-        except _KeyedInvalid as e:
-            report(e.key, e.error)
+            schedule = v.audit_schedule(
+                values["auditFrequency"], values["auditDayOfWeek"], values["auditDayOfMonth"]
+            )
+        except v.InvalidValue as e:
+            report(_SCHEDULE_KEYS[e.field or "frequency"], e)
 
     disabled = values.get("auditChecksDisabled")
     if disabled is not None and not scheduled_audit_checks(AUDIT_CHECK_NAMES - disabled):
