@@ -331,6 +331,14 @@ def thing_group_name(path: str, value: Any) -> str:
     return value
 
 
+def target_groups(groups: Sequence[Any]) -> list[str]:
+    """Distinct thing group names AWS accepts (``RuleError`` paths ``target_groups[i]``)."""
+    names = [thing_group_name(f"target_groups[{i}]", g) for i, g in enumerate(groups)]
+    if len(set(names)) != len(names):
+        raise RuleError("target_groups", names, "each thing group once")
+    return names
+
+
 @dataclass(frozen=True)
 class FleetAlarm:
     """A CloudWatch anomaly-detection alarm on one AWS IoT Core account metric."""

@@ -641,11 +641,7 @@ def _check_detection(values: Mapping[str, Any]) -> list[str]:
             for k in used
         ]
     try:
-        groups = values["detectTargetGroups"]
-        for i, g in enumerate(groups):
-            detect.thing_group_name(f"target_groups[{i}]", g)
-        if len(set(groups)) != len(groups):
-            raise detect.RuleError("target_groups", groups, "each thing group once")
+        detect.target_groups(values["detectTargetGroups"])
         plan_profiles(
             device_metrics=values["mlDeviceMetrics"],
             confidence=values.get("mlConfidence", "HIGH"),

@@ -141,12 +141,7 @@ class BehaviorMonitoring(pulumi.ComponentResource):
         c = "BehaviorMonitoring"
         require_args(c, args, "account_id", "region", "partition", "alert_topic_arn")
         try:
-            groups = [
-                detect.thing_group_name(f"target_groups[{i}]", g)
-                for i, g in enumerate(args.get("target_groups", []))
-            ]
-            if len(set(groups)) != len(groups):
-                raise detect.RuleError("target_groups", groups, "each thing group once")
+            groups = detect.target_groups(list(args.get("target_groups", [])))
             ml, rules, customs = plan_profiles(
                 device_metrics=bool(args.get("device_metrics", False)),
                 confidence=args.get("confidence", "HIGH"),
