@@ -163,18 +163,21 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                 f"IotSecurityBaseline: argument 'behavior_detection' got {detection!r}; "
                 f"expected one of {', '.join(DETECTION_MODES)}"
             )
+        guard_duty = bool(args.get("guard_duty", False))
         alerts_args: SecurityAlertsArgs = {
             "account_id": self.account_id,
             "partition": self.partition,
+            "region": self.region,
             "emails": list(args.get("alert_emails", [])),
             "emails_secret": bool(args.get("alert_emails_secret", False)),
             # CloudWatch alarms publish to the topic themselves.
             "service_publishers": (
-                ["cloudwatch.amazonaws.com"] if cert_rotation or detection == "cloudwatch" else []
+                ["cloudwatch.amazonaws.com"]
+                if cert_rotation or detection == "cloudwatch" or guard_duty
+                else []
             ),
             "tags": tags,
         }
-        guard_duty = bool(args.get("guard_duty", False))
         findings_rule = f"{name}-guardduty-findings"
         if guard_duty:
             # Exactly the findings rule may publish: grant its ARN before it exists.

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from aisb import grants
+
 PolicyDocument = dict[str, Any]
 Statement = dict[str, Any]
 
@@ -74,19 +76,25 @@ def service_trust_policy(
     """A role trust policy for one AWS service, acting for this account only.
 
     ``aws:SourceAccount`` (and ``aws:SourceArn`` where the caller is known) stops the
-    confused-deputy problem: another account cannot make the service assume this role.
+    confused-deputy problem: another account cannot make the service assume this role. Each is
+    used only where ``aisb.grants`` says the service presents it when assuming a role: a key
+    the service does not send makes the role impossible to assume.
     """
-    condition: dict[str, dict[str, str]] = {"StringEquals": {"aws:SourceAccount": account_id}}
+    if source_arn is not None and not grants.sends(service, "trust", "aws:SourceArn"):
+        raise ValueError(f"{service} presents no aws:SourceArn when it assumes a role")
+    statement: Statement = {
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
+    }
+    condition: dict[str, dict[str, str]] = {}
+    if grants.sends(service, "trust", "aws:SourceAccount"):
+        condition["StringEquals"] = {"aws:SourceAccount": account_id}
     if source_arn is not None:
         condition["ArnLike"] = {"aws:SourceArn": source_arn}
-    return document(
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": service},
-            "Action": "sts:AssumeRole",
-            "Condition": condition,
-        }
-    )
+    if condition:
+        statement["Condition"] = condition
+    return document(statement)
 
 
 def kms_key_policy(
@@ -111,17 +119,51 @@ def kms_key_policy(
     )
 
 
-def kms_service_publisher_statement(services: Sequence[str], account_id: str) -> Statement:
-    """Lets AWS services that publish to an encrypted SNS topic use its key, for this account's
-    resources only."""
-    return {
-        "Sid": "ServicesPublishToEncryptedTopic",
-        "Effect": "Allow",
-        "Principal": {"Service": sorted(services)},
-        "Action": list(KMS_PUBLISH_ACTIONS),
-        "Resource": "*",
-        "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-    }
+def sns_key_context(partition: str, region: str, account_id: str) -> str:
+    """The ``aws:sns:topicArn`` encryption context of every topic of this account in a region:
+    SNS sends the topic's ARN as encryption context with every data key it asks for."""
+    return f"arn:{partition}:sns:{region}:{account_id}:*"
+
+
+def _sid(prefix: str, service: str) -> str:
+    return prefix + "".join(p.title() for p in service.split(".")[0].split("-"))
+
+
+def kms_topic_publisher_statements(
+    topic_context: str,
+    account_id: str,
+    services: Sequence[str] = (),
+    source_arn_publishers: Mapping[str, Sequence[str]] | None = None,
+) -> list[Statement]:
+    """Key statements letting AWS services that publish to an encrypted SNS topic use its key.
+
+    Each is bound to the topic by the encryption context SNS sends (``topic_context``, see
+    ``sns_key_context``), and further to this account (``services``) or to the named resources
+    (``source_arn_publishers``) only where the service presents ``aws:SourceAccount`` or
+    ``aws:SourceArn`` to KMS on this path: ``aisb.grants`` says which. EventBridge presents
+    neither; a grant conditioned on them would silently drop every finding.
+    """
+    by_arn = source_arn_publishers or {}
+    statements: list[Statement] = []
+    for service in sorted(set(services) | set(by_arn)):
+        condition: dict[str, dict[str, Any]] = {
+            "StringLike": {"kms:EncryptionContext:aws:sns:topicArn": topic_context}
+        }
+        if service in services and grants.sends(service, "key", "aws:SourceAccount"):
+            condition["StringEquals"] = {"aws:SourceAccount": account_id}
+        elif by_arn.get(service) and grants.sends(service, "key", "aws:SourceArn"):
+            condition["ArnEquals"] = {"aws:SourceArn": sorted(by_arn[service])}
+        statements.append(
+            {
+                "Sid": _sid("KeyFor", service),
+                "Effect": "Allow",
+                "Principal": {"Service": service},
+                "Action": list(KMS_PUBLISH_ACTIONS),
+                "Resource": "*",
+                "Condition": condition,
+            }
+        )
+    return statements
 
 
 def kms_logs_statement(region: str, partition: str, account_id: str, log_group: str) -> Statement:
@@ -479,27 +521,11 @@ def source_arn_publisher_statements(
     """Topic statements letting each service publish for exactly the named resources."""
     return [
         {
-            "Sid": "PublishFrom" + "".join(p.title() for p in service.split(".")[0].split("-")),
+            "Sid": _sid("PublishFrom", service),
             "Effect": "Allow",
             "Principal": {"Service": service},
             "Action": "sns:Publish",
             "Resource": topic_arn,
-            "Condition": {"ArnEquals": {"aws:SourceArn": sorted(arns)}},
-        }
-        for service, arns in sorted(publishers.items())
-    ]
-
-
-def kms_source_arn_statements(publishers: Mapping[str, Sequence[str]]) -> list[Statement]:
-    """Key statements letting each service use the topic's key for exactly the named
-    resources."""
-    return [
-        {
-            "Sid": "KeyFor" + "".join(p.title() for p in service.split(".")[0].split("-")),
-            "Effect": "Allow",
-            "Principal": {"Service": service},
-            "Action": list(KMS_PUBLISH_ACTIONS),
-            "Resource": "*",
             "Condition": {"ArnEquals": {"aws:SourceArn": sorted(arns)}},
         }
         for service, arns in sorted(publishers.items())

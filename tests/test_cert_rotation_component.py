@@ -257,7 +257,7 @@ def test_every_stack_deploys_the_monitor_as_configured(
         for s in json.loads(topic_key.inputs["policy"])["Statement"]
         if "Service" in s["Principal"]
     ]
-    assert services[0]["Principal"]["Service"] == ["cloudwatch.amazonaws.com"]
+    assert services[0]["Principal"]["Service"] == "cloudwatch.amazonaws.com"
     alarms = [
         a
         for a in rec.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")

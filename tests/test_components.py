@@ -76,8 +76,12 @@ def test_alerts_key_grants_only_named_services() -> None:
     )
     key_policy = _doc(rec.one("aws:kms/key:Key").inputs["policy"])
     services = [s for s in key_policy["Statement"] if "Service" in s["Principal"]]
-    assert [s["Principal"]["Service"] for s in services] == [["cloudwatch.amazonaws.com"]]
-    assert services[0]["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    assert [s["Principal"]["Service"] for s in services] == ["cloudwatch.amazonaws.com"]
+    # CloudWatch presents its account to KMS; the key serves this account's topics only.
+    assert services[0]["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": ACCOUNT},
+        "StringLike": {"kms:EncryptionContext:aws:sns:topicArn": f"arn:aws:sns:*:{ACCOUNT}:*"},
+    }
     topic_policy = _doc(rec.one("aws:sns/topicPolicy:TopicPolicy").inputs["policy"])
     assert any(
         s["Principal"] == {"Service": ["cloudwatch.amazonaws.com"]}

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from aisb import iam
 
 
@@ -26,7 +28,9 @@ def test_trust_policy_is_for_one_service_and_this_account() -> None:
 def test_no_action_or_service_wildcards_anywhere() -> None:
     docs = [
         iam.kms_key_policy(
-            "aws", "1", [iam.kms_service_publisher_statement(["events.amazonaws.com"], "1")]
+            "aws",
+            "1",
+            iam.kms_topic_publisher_statements("arn:aws:sns:*:1:*", "1", ["events.amazonaws.com"]),
         ),
         iam.sns_topic_policy("arn:aws:sns:us-east-1:1:t", "aws", "1", ["cloudwatch.amazonaws.com"]),
         iam.sns_publish_policy("arn:aws:sns:us-east-1:1:t", "arn:aws:kms:us-east-1:1:key/k"),
@@ -45,13 +49,38 @@ def test_key_policy_keeps_the_account_able_to_manage_the_key() -> None:
     assert "kms:ScheduleKeyDeletion" in admin["Action"]
 
 
-def test_service_publishers_are_limited_to_this_account() -> None:
-    statement = iam.kms_service_publisher_statement(
-        ["events.amazonaws.com", "cloudwatch.amazonaws.com"], "42"
-    )
-    assert statement["Principal"]["Service"] == ["cloudwatch.amazonaws.com", "events.amazonaws.com"]
-    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": "42"}}
-    assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+def test_topic_key_grants_use_only_what_each_service_presents_to_kms() -> None:
+    context = "arn:aws:sns:eu-west-1:42:*"
+    by_sid = {
+        s["Sid"]: s
+        for s in iam.kms_topic_publisher_statements(
+            context,
+            "42",
+            ["cloudwatch.amazonaws.com"],
+            {"events.amazonaws.com": ["arn:aws:events:eu-west-1:42:rule/r"]},
+        )
+    }
+    assert set(by_sid) == {"KeyForCloudwatch", "KeyForEvents"}
+    topic_context = {"kms:EncryptionContext:aws:sns:topicArn": context}
+    assert by_sid["KeyForCloudwatch"]["Condition"] == {
+        "StringLike": topic_context,
+        "StringEquals": {"aws:SourceAccount": "42"},
+    }
+    # EventBridge sends no aws:Source* to KMS on this path: the rule ARN is not required here.
+    assert by_sid["KeyForEvents"]["Condition"] == {"StringLike": topic_context}
+    for statement in by_sid.values():
+        assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+        assert statement["Resource"] == "*"
+    assert iam.sns_key_context("aws-cn", "cn-north-1", "42") == "arn:aws-cn:sns:cn-north-1:42:*"
+
+
+def test_trust_policies_use_only_the_keys_each_service_presents() -> None:
+    lam = iam.service_trust_policy("lambda.amazonaws.com", "42")["Statement"][0]
+    assert lam["Condition"] == {"StringEquals": {"aws:SourceAccount": "42"}}
+    creds = iam.service_trust_policy("credentials.iot.amazonaws.com", "42")["Statement"][0]
+    assert "Condition" not in creds
+    with pytest.raises(ValueError, match="presents no aws:SourceArn"):
+        iam.service_trust_policy("credentials.iot.amazonaws.com", "42", source_arn="arn:x")
 
 
 def test_logs_key_statement_is_bound_to_one_log_group_and_partition_suffix() -> None:

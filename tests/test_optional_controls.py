@@ -181,6 +181,43 @@ def test_detector_and_readable_finding_emails() -> None:
     assert "https://console.aws.amazon.com/guardduty/home?region=<region>" in template
 
 
+def test_undeliverable_findings_are_kept_and_alarmed() -> None:
+    rec = run(
+        lambda: ThreatDetection(
+            "gd",
+            ThreatDetectionArgs(
+                partition="aws", alert_topic_arn=TOPIC, rule_name="aisb-guardduty-findings"
+            ),
+        )
+    )
+    queue = rec.one("aws:sqs/queue:Queue")
+    assert queue.inputs["sqsManagedSseEnabled"] is True
+    assert queue.inputs["messageRetentionSeconds"] == 14 * 24 * 3600
+    target = rec.one("aws:cloudwatch/eventTarget:EventTarget")
+    assert target.inputs["deadLetterConfig"] == {"arn": queue.state["arn"]}
+    # The queue admits exactly this rule, and the target waits for that grant.
+    rule_arn = rec.one("aws:cloudwatch/eventRule:EventRule").state["arn"]
+    queue_policy = rec.one("aws:sqs/queuePolicy:QueuePolicy")
+    allow = _statements_by_sid(_doc(rec, "gd-dlq-policy"))["EventBridgeRulesDeadLetter"]
+    assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+    assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": [rule_arn]}}
+    assert queue_policy.urn in target.dependencies
+    alarms = {a.name: a.inputs for a in rec.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    assert alarms["gd-dlq-alarm"]["dimensions"] == {"QueueName": queue.state["name"]}
+    assert alarms["gd-dlq-alarm"]["metricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarms["gd-failed-alarm"]["namespace"] == "AWS/Events"
+    assert alarms["gd-failed-alarm"]["metricName"] == "FailedInvocations"
+    assert alarms["gd-failed-alarm"]["dimensions"] == {"RuleName": "aisb-guardduty-findings"}
+    assert {a["alarmActions"][0] for a in alarms.values()} == {TOPIC}
+    # In the baseline, CloudWatch may publish those alarms to the encrypted topic.
+    base = run(
+        lambda: IotSecurityBaseline(
+            "b", {"alert_emails": ["a@example.com"], "guard_duty": True, "cert_rotation": False}
+        )
+    )
+    assert "cloudwatch.amazonaws.com" in base.by_name("b-alerts-key").inputs["policy"]
+
+
 def test_existing_detector_is_adopted_not_created() -> None:
     detector_id = "12abc34d567e8fa901bc2d34e56789f0"
     seen: list[str] = []
@@ -246,8 +283,14 @@ def test_topic_and_key_allow_exactly_the_findings_rule() -> None:
     topic = _statements_by_sid(_doc(rec, "b-alerts-policy"))["PublishFromEvents"]
     assert topic["Principal"] == {"Service": "events.amazonaws.com"}
     assert topic["Condition"] == {"ArnEquals": {"aws:SourceArn": [rule_arn]}}
+    # SNS does not support aws:Source* in the key policy for EventBridge: a grant conditioned
+    # on them never matches. The key is bound to this account's topics by encryption context.
     key = _statements_by_sid(_doc(rec, "b-alerts-key"))["KeyForEvents"]
-    assert key["Condition"] == {"ArnEquals": {"aws:SourceArn": [rule_arn]}}
+    assert key["Condition"] == {
+        "StringLike": {
+            "kms:EncryptionContext:aws:sns:topicArn": f"arn:aws:sns:us-east-1:{ACCOUNT}:*"
+        }
+    }
     assert sorted(key["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
     without = run(lambda: IotSecurityBaseline("b", {"alert_emails": ["a@example.com"]}))
     assert "events.amazonaws.com" not in without.by_name("b-alerts-policy").inputs["policy"]
@@ -279,10 +322,8 @@ def test_devices_upload_only_under_their_own_thing_name() -> None:
     alias = rec.one("aws:iot/roleAlias:RoleAlias")
     trust = _doc(rec, "dl-role", "assumeRolePolicy")["Statement"][0]
     assert trust["Principal"] == {"Service": "credentials.iot.amazonaws.com"}
-    assert trust["Condition"] == {
-        "StringEquals": {"aws:SourceAccount": ACCOUNT},
-        "ArnLike": {"aws:SourceArn": alias.state["arn"]},
-    }
+    # AWS documents no aws:Source* key for the credentials provider: none is required.
+    assert "Condition" not in trust
     bucket_arn = rec.by_name("dl-bucket").state["arn"]
     grants = _statements_by_sid(_doc(rec, "dl-role-policy"))
     assert (

@@ -29,6 +29,9 @@ class SecurityAlertsArgs(TypedDict, total=False):
     """The AWS account id (required)."""
     partition: pulumi.Input[str]
     """The AWS partition, e.g. ``aws`` (required)."""
+    region: pulumi.Input[str]
+    """The AWS region of the topic; binds the key's service grants to this region's topics
+    (without it, to this account's topics in any region). The baseline passes it."""
     emails: Sequence[str]
     """Addresses subscribed to the topic by e-mail; each must confirm the subscription."""
     emails_secret: bool
@@ -38,7 +41,8 @@ class SecurityAlertsArgs(TypedDict, total=False):
     for alarms, ``events.amazonaws.com`` for EventBridge rules); granted on topic and key."""
     source_arn_publishers: Mapping[str, Sequence[pulumi.Input[str]]]
     """AWS service principals that publish for specific resources only, e.g.
-    ``{"events.amazonaws.com": [rule_arn]}``: granted on topic and key with ``aws:SourceArn``."""
+    ``{"events.amazonaws.com": [rule_arn]}``: the topic policy requires ``aws:SourceArn``; the
+    key requires it only where the service presents it to KMS (EventBridge does not)."""
     existing_topic_arn: pulumi.Input[str]
     """Use this topic instead of creating one (no key or topic policy is created then)."""
     existing_topic_kms_key_arn: pulumi.Input[str]
@@ -52,7 +56,8 @@ class SecurityAlerts(pulumi.ComponentResource):
 
     Creates, unless ``existing_topic_arn`` is given:
     - ``<name>-key``: a customer-managed KMS key (rotation on) the account administers through
-      IAM and only the named ``service_publishers`` may use, for this account only;
+      IAM and only the named publishing services may use, for this account's SNS topics only
+      (the ``aws:sns:topicArn`` encryption context; see ``aisb.grants``);
     - ``<name>-topic``: an SNS topic encrypted with that key;
     - ``<name>-policy``: a topic policy letting this account (and those services acting for
       it) publish, and denying publishing without TLS.
@@ -109,11 +114,10 @@ class SecurityAlerts(pulumi.ComponentResource):
                 description="aisb: encrypts the AISB security alert topic",
                 account_id=account_id,
                 partition=partition,
-                statements=lambda part, acct, by_arn: (
-                    ([iam.kms_service_publisher_statement(publishers, acct)] if publishers else [])
-                    + iam.kms_source_arn_statements(by_arn)
+                statements=lambda part, acct, reg, by_arn: iam.kms_topic_publisher_statements(
+                    iam.sns_key_context(part, reg, acct), acct, publishers, by_arn
                 ),
-                statement_inputs=(sources,),
+                statement_inputs=(args.get("region", "*"), sources),
                 tags=tags,
             )
             topic = aws.sns.Topic(

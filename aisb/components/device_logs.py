@@ -20,7 +20,6 @@ from aisb.components._util import (
     customer_key,
     merge_tags,
     policy_json,
-    regional_arn,
     require_args,
     service_role,
 )
@@ -80,7 +79,7 @@ class DeviceLogCollectionArgs(TypedDict, total=False):
     """The account's AWS IoT credential provider endpoint (required;
     ``aws.iot.get_endpoint(endpoint_type="iot:CredentialProvider")``)."""
     role_alias: str
-    """The role alias name (default ``aisb-device-logs``); the role's trust policy names it."""
+    """The role alias name (default ``aisb-device-logs``); it names the job template too."""
     retention_days: int
     """Days device logs are kept (1-3650, default 30)."""
     log_paths: Sequence[str]
@@ -98,8 +97,9 @@ class DeviceLogCollection(pulumi.ComponentResource):
     Creates:
     - ``<name>-key`` and ``<name>-bucket``: a protected bucket (private, versioned, SSE-KMS,
       TLS only, kept on destroy) whose objects expire after ``retention_days``;
-    - ``<name>-role`` (+ ``-policy``): assumable only by the IoT credential provider for this
-      account and role alias, allowed only ``s3:PutObject`` under
+    - ``<name>-role`` (+ ``-policy``): assumable only by the IoT credential provider (with the
+      trust policy AWS documents, which has no condition: see ``aisb.grants``), allowed only
+      ``s3:PutObject`` under
       ``${credentials-iot:ThingName}/`` (so each device writes only its own prefix);
     - ``<name>-role-alias``: the role alias devices exchange their certificate at;
     - ``<name>-device-policy``: an AWS IoT policy for customers to attach to their devices,
@@ -163,14 +163,11 @@ class DeviceLogCollection(pulumi.ComponentResource):
             ],
             tags=tags,
         ).bucket
-        # The trust policy names the alias before it exists.
-        alias_arn = regional_arn(partition, "iot", region, account_id, f"rolealias/{alias}")
         uploader = service_role(
             self,
             f"{name}-role",
             service="credentials.iot.amazonaws.com",
             account_id=account_id,
-            source_arn=alias_arn,
             description="aisb: a device uploads its own logs with this role's credentials",
             policy=policy_json(iam.device_log_upload_policy, bucket.arn, key.arn),
             tags=tags,

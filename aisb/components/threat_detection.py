@@ -10,12 +10,15 @@ from typing import Any, TypedDict
 import pulumi
 import pulumi_aws as aws
 
+from aisb import iam
 from aisb import validation as v
 from aisb.components._util import (
+    alarm_to_topic,
     arg_error,
     check_arg,
     child,
     merge_tags,
+    policy_json,
     require_args,
 )
 
@@ -68,7 +71,8 @@ class ThreatDetectionArgs(TypedDict, total=False):
     """The AWS partition (required)."""
     alert_topic_arn: pulumi.Input[str]
     """The SNS topic findings go to (required). Its policy and key must let this rule publish:
-    give ``SecurityAlerts`` ``source_arn_publishers={"events.amazonaws.com": [rule ARN]}``."""
+    give ``SecurityAlerts`` ``source_arn_publishers={"events.amazonaws.com": [rule ARN]}``;
+    the delivery alarms publish as ``cloudwatch.amazonaws.com``, which it must allow too."""
     rule_name: str
     """The EventBridge rule's name (required), so its ARN can be granted before it exists."""
     min_severity: int
@@ -89,13 +93,18 @@ class ThreatDetection(pulumi.ComponentResource):
       organisation often enables it for every account);
     - ``<name>-findings``: an EventBridge rule for findings at or above ``min_severity``;
     - ``<name>-email``: its target, the alert topic, with an input transformer that turns the
-      finding into a readable message (severity, type, title, account, region, resource, link).
+      finding into a readable message (severity, type, title, account, region, resource, link);
+    - ``<name>-dlq`` (+ ``-policy``): an encrypted SQS queue that keeps, for 14 days, every
+      finding EventBridge could not deliver to the topic (only this rule may send to it);
+    - ``<name>-dlq-alarm`` and ``<name>-failed-alarm``: CloudWatch alarms when anything is in
+      the queue and when the rule's deliveries fail (``FailedInvocations``), to the topic.
 
-    Outputs: ``detector_id``, ``rule_arn``.
+    Outputs: ``detector_id``, ``rule_arn``, ``dead_letter_queue_arn``.
     """
 
     detector_id: pulumi.Output[str]
     rule_arn: pulumi.Output[str]
+    dead_letter_queue_arn: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: ThreatDetectionArgs, opts: pulumi.ResourceOptions | None = None
@@ -149,13 +158,60 @@ class ThreatDetection(pulumi.ComponentResource):
             )
 
         transformer = pulumi.Output.from_input(args["partition"]).apply(transformer_for)
+        topic_arn = args["alert_topic_arn"]
+        # A finding EventBridge cannot deliver (a key or topic policy gone wrong, say) is kept
+        # here and alarmed on, instead of being dropped after the retries.
+        dlq = aws.sqs.Queue(
+            f"{name}-dlq",
+            sqs_managed_sse_enabled=True,
+            message_retention_seconds=14 * 24 * 3600,
+            tags=tags,
+            opts=child(self),
+        )
+        dlq_policy = aws.sqs.QueuePolicy(
+            f"{name}-dlq-policy",
+            queue_url=dlq.url,
+            policy=policy_json(lambda q, r: iam.events_to_queue_policy(q, [r]), dlq.arn, rule.arn),
+            opts=child(self),
+        )
         aws.cloudwatch.EventTarget(
             f"{name}-email",
             rule=rule.name,
-            arn=args["alert_topic_arn"],
+            arn=topic_arn,
             input_transformer=transformer,
             retry_policy={"maximum_retry_attempts": 8, "maximum_event_age_in_seconds": 3600},
-            opts=child(self),
+            dead_letter_config={"arn": dlq.arn},
+            opts=child(self, depends_on=[dlq_policy]),
         )
+        alarm_to_topic(
+            self,
+            f"{name}-dlq-alarm",
+            description="aisb: GuardDuty findings could not be delivered to the alert topic "
+            "and wait in the dead-letter queue (AISB #9)",
+            namespace="AWS/SQS",
+            metric_name="ApproximateNumberOfMessagesVisible",
+            dimensions={"QueueName": dlq.name},
+            statistic="Maximum",
+            topic_arn=topic_arn,
+            tags=tags,
+        )
+        alarm_to_topic(
+            self,
+            f"{name}-failed-alarm",
+            description="aisb: EventBridge failed to deliver GuardDuty findings (AISB #9)",
+            namespace="AWS/Events",
+            metric_name="FailedInvocations",
+            dimensions={"RuleName": rule.name},
+            statistic="Sum",
+            topic_arn=topic_arn,
+            tags=tags,
+        )
+        self.dead_letter_queue_arn = dlq.arn
         self.rule_arn = rule.arn
-        self.register_outputs({"detector_id": self.detector_id, "rule_arn": self.rule_arn})
+        self.register_outputs(
+            {
+                "detector_id": self.detector_id,
+                "rule_arn": self.rule_arn,
+                "dead_letter_queue_arn": self.dead_letter_queue_arn,
+            }
+        )
