@@ -333,6 +333,7 @@ def cert_rotation_policy(
     *,
     function_arn: str,
     log_group_arn: str,
+    lock_table_arn: str,
     topic_arn: str,
     topic_key_arn: str | None,
     dead_letter_queue_arn: str,
@@ -367,6 +368,13 @@ def cert_rotation_policy(
             "Effect": "Allow",
             "Action": "sqs:SendMessage",
             "Resource": dead_letter_queue_arn,
+        },
+        {
+            # Take, renew and release the scan's lease (conditional writes on one item).
+            "Sid": "HoldScanLease",
+            "Effect": "Allow",
+            "Action": ["dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            "Resource": lock_table_arn,
         },
         *sns_publish_policy(topic_arn, topic_key_arn)["Statement"],
     ]

@@ -146,6 +146,9 @@ class FakeAws(pulumi.runtime.Mocks):
                 url=f"https://sqs.{region}.amazonaws.com/{self.account}/{physical}",
             )
             return state["url"], state
+        elif t == "aws:dynamodb/table:Table":
+            state.update(arn=arn("dynamodb", f"table/{physical}"), name=physical)
+            return physical, state
         elif t == "aws:cloudwatch/eventRule:EventRule":
             rule = args.inputs.get("name", physical)
             state.update(arn=arn("events", f"rule/{rule}"), name=rule)

@@ -55,7 +55,8 @@ def test_function_is_bounded_and_packaged_from_its_folder_alone() -> None:
     assert fn.inputs["runtime"] == "python3.13"
     assert fn.inputs["architectures"] == ["arm64"]
     assert fn.inputs["timeout"] == 900
-    assert fn.inputs["reservedConcurrentExecutions"] == 1
+    # No reservation by default: Lambda refuses any on accounts with the default quota of 10.
+    assert "reservedConcurrentExecutions" not in fn.inputs
     assert fn.inputs["handler"] == "handler.handler"
     archive = fn.inputs["code"]
     assert sorted(archive.assets) == sorted(p.name for p in FUNCTION_DIR.glob("*.py"))
@@ -64,6 +65,13 @@ def test_function_is_bounded_and_packaged_from_its_folder_alone() -> None:
     env = fn.inputs["environment"]["variables"]
     assert env["TOPIC_ARN"] == TOPIC and env["ROTATION_DAYS"] == "365"
     assert env["REPORT_BUCKET"] == "" and env["THING_NAMES"] == "false"
+    # Scans never overlap: the function holds a lease in its own lock table.
+    lock = rec.one("aws:dynamodb/table:Table")
+    assert env["LOCK_TABLE"] == lock.state["name"] and env["LEASE_SECONDS"] == "1200"
+    assert lock.inputs["hashKey"] == "lock"
+    assert lock.inputs["attributes"] == [{"name": "lock", "type": "S"}]
+    assert lock.inputs["billingMode"] == "PAY_PER_REQUEST"
+    assert lock.inputs["ttl"] == {"attributeName": "expires", "enabled": True}
     logs = rec.by_name("certs-logs")
     assert fn.inputs["loggingConfig"]["logGroup"] == logs.state["name"]
     assert logs.inputs["retentionInDays"] == 365
@@ -80,6 +88,9 @@ def test_role_allows_exactly_what_the_code_calls() -> None:
         "logs:PutLogEvents": {f"{rec.by_name('certs-logs').state['arn']}:log-stream:*"},
         "lambda:InvokeFunction": {fn.state["arn"]},
         "sqs:SendMessage": {rec.one("aws:sqs/queue:Queue").state["arn"]},
+        "dynamodb:PutItem": {rec.one("aws:dynamodb/table:Table").state["arn"]},
+        "dynamodb:UpdateItem": {rec.one("aws:dynamodb/table:Table").state["arn"]},
+        "dynamodb:DeleteItem": {rec.one("aws:dynamodb/table:Table").state["arn"]},
         "sns:Publish": {TOPIC},
         "kms:Decrypt": {TOPIC_KEY},
         "kms:GenerateDataKey": {TOPIC_KEY},
@@ -87,6 +98,14 @@ def test_role_allows_exactly_what_the_code_calls() -> None:
     trust = json.loads(rec.by_name("certs-role").inputs["assumeRolePolicy"])["Statement"][0]
     assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
     assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+
+
+def test_reserved_concurrency_only_when_asked_for() -> None:
+    fn = _monitor(reserved_concurrency=2).one("aws:lambda/function:Function")
+    assert fn.inputs["reservedConcurrentExecutions"] == 2
+    for bad in (0, 11, True):
+        with pytest.raises(ValueError, match="'reserved_concurrency' got"):
+            _monitor(reserved_concurrency=bad)
 
 
 def test_report_bucket_and_thing_names_add_only_their_grants() -> None:

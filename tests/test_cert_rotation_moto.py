@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -183,3 +184,78 @@ def test_bad_environment_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         cr.Options.from_env({"TOPIC_ARN": "t", "ROTATION_DAYS": "30", "WARNING_DAYS": "30"})
     with pytest.raises(ValueError, match="REPORT_FORMAT"):
         cr.Options.from_env({"TOPIC_ARN": "t", "ROTATION_DAYS": "365", "REPORT_FORMAT": "xml"})
+
+
+# --- one scan at a time, without reserved concurrency -----------------------------------------
+
+
+def _lock_table() -> str:
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    ddb.create_table(
+        TableName="aisb-scan-lock",
+        KeySchema=[{"AttributeName": "lock", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "lock", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return "aisb-scan-lock"
+
+
+def test_run_lock_lease(aws: Any) -> None:
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    table = _lock_table()
+    now = [1_000_000.0]
+    lock = cr.RunLock(ddb, table, lease_seconds=1200, clock=lambda: now[0])
+    assert lock.acquire("run-a")
+    assert not lock.acquire("run-b")  # a live run holds it
+    assert lock.renew("run-a") and not lock.renew("run-b")
+    now[0] += 1199
+    assert not lock.acquire("run-b")  # renewed: still live
+    now[0] += 1202
+    assert lock.acquire("run-b")  # run-a died: its lease expired
+    assert not lock.renew("run-a")  # its late continuation stops
+    lock.release("run-a")  # not the holder: changes nothing
+    assert not lock.acquire("run-c")
+    lock.release("run-b")
+    assert lock.acquire("run-c")
+
+
+def test_handler_runs_one_scan_at_a_time(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fleet([(800, "ACTIVE")], things={})
+    topic, inbox = _inbox()
+    table = _lock_table()
+    for name, value in {"TOPIC_ARN": topic, "ROTATION_DAYS": "365", "LOCK_TABLE": table}.items():
+        monkeypatch.setenv(name, value)
+    ddb = boto3.client("dynamodb", region_name=REGION)
+
+    # Another run holds a live lease: a scheduled start (or a duplicate delivery) does nothing.
+    assert cr.RunLock(ddb, table, 1200).acquire("run-elsewhere")
+    summary = cr.handler({"source": "aisb.schedule"}, Context())
+    assert summary["skipped"] == "another scan holds the lease"
+    assert inbox() == []
+    # A continuation of a run that no longer holds the lease is stale: it stops.
+    stale = cr.ScanState(run_id="run-gone", now=datetime.now(UTC).isoformat(), marker="m")
+    assert cr.handler({"continuation": asdict(stale)}, Context())["skipped"] == (
+        "a stale continuation"
+    )
+    # Once the lease is free, a run scans, reports and gives the lease up.
+    cr.RunLock(ddb, table, 1200).release("run-elsewhere")
+    summary = cr.handler({"source": "aisb.schedule"}, Context())
+    assert summary["due"] == 1 and summary["notified"] is True
+    assert len(inbox()) == 1
+    assert "Item" not in ddb.get_item(TableName=table, Key=dict(cr.LOCK_KEY))
+
+
+def test_a_failed_start_gives_the_lease_up(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    table = _lock_table()
+    for name, value in {
+        "TOPIC_ARN": f"arn:aws:sns:{REGION}:{DEFAULT_ACCOUNT_ID}:no-such-topic",
+        "ROTATION_DAYS": "365",
+        "LOCK_TABLE": table,
+    }.items():
+        monkeypatch.setenv(name, value)
+    _fleet([(800, "ACTIVE")], things={})
+    with pytest.raises(Exception, match=r"NotFound|does not exist"):
+        cr.handler({}, Context())
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    # Lambda's retry of the failed start can take the lease again at once.
+    assert "Item" not in ddb.get_item(TableName=table, Key=dict(cr.LOCK_KEY))

@@ -409,3 +409,123 @@ def test_failure_aborts_the_report_upload(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(Exception, match="InternalFailure"):
         h.scanner().run(_state(), _plenty, FUNCTION)
     h.verify()
+
+
+# --- handing over before the reserve is gone, even mid-page -----------------------------------
+
+
+class Clock:
+    """Remaining milliseconds that fall by ``step`` every time they are read."""
+
+    def __init__(self, start: int, step: int) -> None:
+        self.value, self.step = start, step
+
+    def __call__(self) -> int:
+        self.value -= self.step
+        return self.value
+
+
+def _expect_invoke(h: Harness) -> list[dict[str, Any]]:
+    invoked: list[dict[str, Any]] = []
+    h.lam.meta.events.register(
+        "provide-client-params.lambda.Invoke", lambda params, **_: invoked.append(dict(params))
+    )
+    h.stubs["lambda"].add_response(
+        "invoke",
+        {"StatusCode": 202},
+        {"FunctionName": FUNCTION, "InvocationType": "Event", "Payload": ANY},
+    )
+    return invoked
+
+
+def _expect_report(h: Harness, key_part: int) -> None:
+    h.stubs["s3"].add_response(
+        "create_multipart_upload",
+        {"UploadId": f"u{key_part}"},
+        {"Bucket": "reports", "Key": ANY, "ContentType": "text/csv"},
+    )
+    h.stubs["s3"].add_response(
+        "upload_part",
+        {"ETag": '"e1"'},
+        {"Bucket": "reports", "Key": ANY, "UploadId": f"u{key_part}", "PartNumber": 1, "Body": ANY},
+    )
+    h.stubs["s3"].add_response(
+        "complete_multipart_upload",
+        {},
+        {
+            "Bucket": "reports",
+            "Key": ANY,
+            "UploadId": f"u{key_part}",
+            "MultipartUpload": {"Parts": [{"ETag": '"e1"', "PartNumber": 1}]},
+        },
+    )
+
+
+def _things(h: Harness, cert: dict[str, Any], thing: str) -> None:
+    h.stubs["iot"].add_response(
+        "list_principal_things",
+        {"things": [thing]},
+        {"principal": cert["certificateArn"], "maxResults": 250},
+    )
+
+
+def test_hands_over_mid_page_when_thing_lookups_eat_the_time() -> None:
+    certs = [_cert(i, _days_old(400)) for i in range(5)]
+    h = Harness(report_bucket="reports", thing_names=True, reserve_seconds=60)
+    h.page(certs, "m0", "m1")
+    for i in range(2):
+        _things(h, certs[i], f"pump-{i}")
+    _expect_report(h, 1)
+    invoked = _expect_invoke(h)
+    # The clock is read before each lookup: the third would start inside the reserve.
+    remaining = iter([61_000, 60_500, 59_000])
+    state = _state()
+    state.marker = "m0"
+    summary = h.scanner().run(state, lambda: next(remaining), FUNCTION)
+    assert summary["continued"] is True
+    h.verify()
+    payload = json.loads(invoked[0]["Payload"])["continuation"]
+    # The page is fetched again from its own marker, and the two counted certificates skipped.
+    assert (payload["marker"], payload["skip"]) == ("m0", 2)
+    assert (payload["scanned"], payload["due"], payload["thing_calls"]) == (2, 2, 2)
+
+    second = Harness(report_bucket="reports", thing_names=True, reserve_seconds=60)
+    second.page(certs, "m0", None)
+    for i in range(2, 5):
+        _things(second, certs[i], f"pump-{i}")
+    _expect_report(second, 2)
+    second.expect_publish()
+    summary = second.scanner().run(cr.ScanState(**payload), _plenty, FUNCTION)
+    # Every certificate counted once, whatever page boundaries the hand-over fell on.
+    assert (summary["scanned"], summary["due"], summary["continued"]) == (5, 5, False)
+    second.verify()
+
+
+def test_sustained_throttling_hands_over_instead_of_timing_out() -> None:
+    h = Harness(reserve_seconds=60)
+    h.page([_cert(1, _days_old(400))], None, "m1")
+    for _ in range(3):
+        h.stubs["iot"].add_client_error("list_certificates", "ThrottlingException", "slow", 400)
+    invoked = _expect_invoke(h)
+    # 61.7 s left: backoff waits of 0.5 s and 1 s fit, the 2 s one would eat the reserve.
+    clock = Clock(start=61_700, step=0)
+    summary = h.scanner().run(_state(), clock, FUNCTION)
+    assert summary["continued"] is True
+    assert h.sleeps == [0.5, 1.0]
+    payload = json.loads(invoked[0]["Payload"])["continuation"]
+    # The page that was never fetched is where the next invocation starts.
+    assert (payload["marker"], payload["skip"], payload["scanned"]) == ("m1", 0, 1)
+    h.verify()
+
+
+def test_backoff_refuses_a_wait_past_the_deadline() -> None:
+    calls: list[int] = []
+
+    def throttled() -> dict[str, Any]:
+        calls.append(1)
+        raise cr.ClientError({"Error": {"Code": "RequestLimitExceeded"}}, "ListCertificates")
+
+    sleeps: list[float] = []
+    with pytest.raises(cr.OutOfTime):
+        cr.call_with_backoff(throttled, sleep=sleeps.append, overruns=lambda s: s > 1.5)
+    assert sleeps == [0.5, 1.0] and len(calls) == 3

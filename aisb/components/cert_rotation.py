@@ -30,6 +30,10 @@ FUNCTION_DIR = Path(__file__).resolve().parent.parent / "functions" / "cert_rota
 REPORT_PREFIX = "certificate-rotation/"
 MAX_LISTED_RANGE = (1, 1000)
 THING_NAME_BUDGET_RANGE = (1, 100_000)
+RESERVED_CONCURRENCY_RANGE = (1, 10)
+# A run's lease on the scan: longer than one 900 s invocation and its hand-over, so a live
+# run never loses it, short enough that the next run starts soon after one that died.
+LEASE_SECONDS = 1200
 
 
 class CertificateRotationMonitorArgs(TypedDict, total=False):
@@ -69,6 +73,11 @@ class CertificateRotationMonitorArgs(TypedDict, total=False):
     """Oldest due certificates listed in the e-mail (1-1000, default 25)."""
     log_retention_days: int
     """Retention of the function's log group (default 365)."""
+    reserved_concurrency: int
+    """Reserve this many concurrent executions for the function (1-10; default: none).
+    Scans never overlap without it (a lease in the lock table); Lambda refuses any reservation
+    that leaves the account fewer than 10 unreserved executions, which is every reservation on
+    an account with the default quota of 10."""
     tags: Mapping[str, str]
     """Tags for every taggable child."""
 
@@ -89,9 +98,12 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
     - ``<name>-role`` (+ ``-policy``): assumable only by Lambda for this account, allowed
       exactly what the code calls: list certificates (and their things, if enabled), publish
       to the topic and use its key, write the report prefix, invoke itself to continue, send
-      to its dead-letter queue, write its logs;
-    - ``<name>-function``: python3.13 on arm64, 900 s timeout, reserved concurrency 1,
-      packaged from ``aisb/functions/cert_rotation`` alone;
+      to its dead-letter queue, write its logs, take and release its lease;
+    - ``<name>-function``: python3.13 on arm64, 900 s timeout, packaged from
+      ``aisb/functions/cert_rotation`` alone; no reserved concurrency unless asked for (Lambda
+      refuses one on accounts with the default quota of 10);
+    - ``<name>-lock``: a DynamoDB table holding the running scan's lease, so that scans never
+      overlap (a start finding a live lease does nothing, a stale continuation stops);
     - ``<name>-dlq`` (+ ``-policy``): an encrypted SQS queue for failed scheduled events and
       failed asynchronous invocations; ``<name>-invoke-config`` sends the latter there;
     - ``<name>-schedule``, ``<name>-target``, ``<name>-permission``: an EventBridge rule every
@@ -131,6 +143,9 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
             ("thing_name_call_budget", 1000, THING_NAME_BUDGET_RANGE),
             ("report_retention_days", 365, (1, 3650)),
         ]
+        reserved = args.get("reserved_concurrency")
+        if reserved is not None:
+            checks.append(("reserved_concurrency", reserved, RESERVED_CONCURRENCY_RANGE))
         numbers: dict[str, int] = {}
         for arg, default, bounds in checks:
             numbers[arg] = check_arg(
@@ -209,6 +224,16 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
                 tags=tags,
             ).bucket
 
+        lock = aws.dynamodb.Table(
+            f"{name}-lock",
+            billing_mode="PAY_PER_REQUEST",
+            hash_key="lock",
+            attributes=[{"name": "lock", "type": "S"}],
+            # Expired leases are also ignored by the conditional writes; TTL only tidies up.
+            ttl={"attribute_name": "expires", "enabled": True},
+            tags=tags,
+            opts=child(self),
+        )
         role = service_role(
             self,
             f"{name}-role",
@@ -228,8 +253,9 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
             role=role.arn,
             timeout=900,
             memory_size=256,
-            # One scan at a time: a continuation waits (and is retried) until the last ends.
-            reserved_concurrent_executions=1,
+            # One scan at a time comes from the lease in the lock table, not from a
+            # reservation, which new accounts (quota 10) refuse; see reserved_concurrency.
+            reserved_concurrent_executions=numbers.get("reserved_concurrency"),
             logging_config={"log_format": "Text", "log_group": log_group.name},
             environment={
                 "variables": {
@@ -244,6 +270,8 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
                     "ALWAYS_REPORT": str(bool(args.get("always_report", False))).lower(),
                     "MAX_LISTED": str(numbers["max_listed"]),
                     "RESERVE_SECONDS": "60",
+                    "LOCK_TABLE": lock.name,
+                    "LEASE_SECONDS": str(LEASE_SECONDS),
                 }
             },
             tags=tags,
@@ -253,10 +281,11 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
             f"{name}-role-policy",
             role=role.id,
             policy=policy_json(
-                lambda fn, logs, topic, topic_key, queue, bucket, report_key: (
+                lambda fn, logs, topic, topic_key, queue, bucket, report_key, table: (
                     iam.cert_rotation_policy(
                         function_arn=fn,
                         log_group_arn=logs,
+                        lock_table_arn=table,
                         topic_arn=topic,
                         topic_key_arn=topic_key,
                         dead_letter_queue_arn=queue,
@@ -273,6 +302,7 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
                 dlq.arn,
                 report_bucket.arn if report_bucket else None,
                 key.arn if report_bucket else None,
+                lock.arn,
             ),
             opts=child(self),
         )
@@ -280,7 +310,8 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
             f"{name}-invoke-config",
             function_name=function.name,
             maximum_retry_attempts=2,
-            # Continuations throttled by the concurrency of 1 are retried for up to 6 hours.
+            # Throttled continuations (an account at its concurrency limit) are retried for up
+            # to 6 hours; the lease outlives each wait because every retry renews it.
             maximum_event_age_in_seconds=6 * 3600,
             destination_config={"on_failure": {"destination": dlq.arn}},
             opts=child(self, depends_on=[role_policy]),

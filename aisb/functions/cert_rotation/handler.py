@@ -22,8 +22,17 @@ about 8,400 pages, roughly 2.1 million certificates (fewer when thing names are 
 which costs one ``ListPrincipalThings`` call per reported certificate, also ~10 per second,
 bounded by ``THING_NAME_CALL_BUDGET``). When the remaining time falls below the reserve, the
 invocation closes its report part and invokes the function again asynchronously with the page
-marker and running totals; only the last invocation e-mails the summary. Nothing is silently
-truncated.
+marker, the position within the page and running totals; only the last invocation e-mails the
+summary. Time is checked before every thing-name lookup and before every backoff sleep too, so
+sustained throttling hands over mid-page instead of running into the 900 s timeout. Nothing is
+silently truncated.
+
+One scan at a time, without reserved concurrency (which fails on accounts whose concurrency
+quota is the default 10: Lambda keeps 10 unreserved executions): a run holds a lease in a
+DynamoDB table (``LOCK_TABLE``). A start finding the lease held by a live run does nothing; a
+continuation whose run no longer holds the lease (a stale or duplicate one) stops; each
+invocation renews the lease, and a run that dies leaves a lease that expires after
+``LEASE_SECONDS``.
 
 Environment:
 ``TOPIC_ARN`` (required), ``ROTATION_DAYS`` (required), ``WARNING_DAYS`` (default 30),
@@ -31,7 +40,8 @@ Environment:
 ``jsonl``), ``THING_NAMES`` (``true`` to look up attached things),
 ``THING_NAME_CALL_BUDGET`` (default 1000 per run), ``ALWAYS_REPORT`` (``true`` to e-mail
 even when nothing is due), ``MAX_LISTED`` (oldest due certificates in the e-mail, default 25),
-``RESERVE_SECONDS`` (default 60).
+``RESERVE_SECONDS`` (default 60), ``LOCK_TABLE`` (the lease table; no lease without it),
+``LEASE_SECONDS`` (default 1200).
 """
 
 from __future__ import annotations
@@ -93,6 +103,8 @@ class Options:
     always_report: bool = False
     max_listed: int = 25
     reserve_seconds: int = 60
+    lock_table: str | None = None
+    lease_seconds: int = 1200
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Options:
@@ -111,6 +123,8 @@ class Options:
             always_report=flag("ALWAYS_REPORT"),
             max_listed=int(env.get("MAX_LISTED", "25")),
             reserve_seconds=int(env.get("RESERVE_SECONDS", "60")),
+            lock_table=env.get("LOCK_TABLE") or None,
+            lease_seconds=int(env.get("LEASE_SECONDS", "1200")),
         )
         if options.rotation_days < 1 or not 0 <= options.warning_days < options.rotation_days:
             raise ValueError(
@@ -143,6 +157,11 @@ class ScanState:
     now: str
     """The run's reference time (ISO 8601): every invocation measures ages from it."""
     marker: str | None = None
+    """Where the next page starts (after a mid-page hand-over: the page to fetch again)."""
+    skip: int = 0
+    """Certificates of the page at ``marker`` already counted by an earlier invocation."""
+    page_marker: str | None = None
+    """The marker the current page was fetched with."""
     invocation: int = 1
     pages: int = 0
     scanned: int = 0
@@ -228,14 +247,20 @@ class ReportWriter:
             )
 
 
+class OutOfTime(Exception):
+    """The invocation's time, less the reserve, would run out: hand over now."""
+
+
 def call_with_backoff(
     fn: Callable[..., dict[str, Any]],
     *,
     sleep: Callable[[float], None] = time.sleep,
     attempts: int = 8,
+    overruns: Callable[[float], bool] = lambda _seconds: False,
     **kwargs: Any,
 ) -> dict[str, Any]:
-    """Call ``fn``, waiting out throttling that outlasts botocore's own retries."""
+    """Call ``fn``, waiting out throttling that outlasts botocore's own retries; raises
+    ``OutOfTime`` instead of a wait that ``overruns(seconds)`` says would eat the reserve."""
     for attempt in range(attempts):
         try:
             return fn(**kwargs)
@@ -245,8 +270,86 @@ def call_with_backoff(
                 or attempt == attempts - 1
             ):
                 raise
-            sleep(min(2.0**attempt * 0.5, 20.0))
+            wait = min(2.0**attempt * 0.5, 20.0)
+            if overruns(wait):
+                raise OutOfTime from e
+            sleep(wait)
     raise AssertionError("unreachable")
+
+
+LOCK_KEY: Mapping[str, Any] = {"lock": {"S": "certificate-scan"}}
+
+
+class RunLock:
+    """One scan at a time: a lease on one item of a DynamoDB table, held by a run id.
+
+    Conditional writes make taking, renewing and releasing the lease atomic; the lease's
+    expiry lets the next scheduled run start after a run that died.
+    """
+
+    def __init__(
+        self, ddb: Any, table: str, lease_seconds: int, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.ddb, self.table, self.lease, self.clock = ddb, table, lease_seconds, clock
+
+    def acquire(self, run_id: str) -> bool:
+        """Take the lease for a new run; False while another run holds a live lease."""
+        now = int(self.clock())
+        try:
+            self.ddb.put_item(
+                TableName=self.table,
+                Item={
+                    **LOCK_KEY,
+                    "run_id": {"S": run_id},
+                    "expires": {"N": str(now + self.lease)},
+                },
+                ConditionExpression="attribute_not_exists(#lock) OR #expires < :now",
+                ExpressionAttributeNames={"#lock": "lock", "#expires": "expires"},
+                ExpressionAttributeValues={":now": {"N": str(now)}},
+            )
+        except ClientError as e:
+            if _code(e) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def renew(self, run_id: str) -> bool:
+        """Extend the lease of a running scan; False when the run no longer holds it."""
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=LOCK_KEY,
+                UpdateExpression="SET #expires = :expires",
+                ConditionExpression="#run = :run",
+                ExpressionAttributeNames={"#expires": "expires", "#run": "run_id"},
+                ExpressionAttributeValues={
+                    ":expires": {"N": str(int(self.clock()) + self.lease)},
+                    ":run": {"S": run_id},
+                },
+            )
+        except ClientError as e:
+            if _code(e) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def release(self, run_id: str) -> None:
+        """Give the lease up, if this run still holds it."""
+        try:
+            self.ddb.delete_item(
+                TableName=self.table,
+                Key=LOCK_KEY,
+                ConditionExpression="#run = :run",
+                ExpressionAttributeNames={"#run": "run_id"},
+                ExpressionAttributeValues={":run": {"S": run_id}},
+            )
+        except ClientError as e:
+            if _code(e) != "ConditionalCheckFailedException":
+                raise
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 class Scanner:
@@ -271,14 +374,21 @@ class Scanner:
     def pages(self, state: ScanState) -> Iterator[list[dict[str, Any]]]:
         while True:
             kwargs: dict[str, Any] = {"pageSize": PAGE_SIZE, "ascendingOrder": True}
-            if state.marker:
-                kwargs["marker"] = state.marker
-            page = call_with_backoff(self.iot.list_certificates, sleep=self.sleep, **kwargs)
+            marker = state.marker
+            if marker:
+                kwargs["marker"] = marker
+            page = call_with_backoff(
+                self.iot.list_certificates, sleep=self.sleep, overruns=self._overruns, **kwargs
+            )
             state.pages += 1
-            state.marker = page.get("nextMarker")
+            state.page_marker, state.marker = marker, page.get("nextMarker")
             yield page.get("certificates", [])
             if not state.marker:
                 return
+
+    def _overruns(self, seconds: float) -> bool:
+        """Whether ``seconds`` more would leave less than the reserve."""
+        return self._remaining() - seconds * 1000 < self.options.reserve_seconds * 1000
 
     def things_of(self, cert_arn: str, state: ScanState) -> str:
         if not self.options.thing_names:
@@ -292,11 +402,18 @@ class Scanner:
             if state.thing_calls >= self.options.thing_name_budget:
                 names.append("(more: call budget spent)")
                 break
+            if self._overruns(0):
+                raise OutOfTime
             kwargs: dict[str, Any] = {"principal": cert_arn, "maxResults": 250}
             if token:
                 kwargs["nextToken"] = token
             state.thing_calls += 1
-            page = call_with_backoff(self.iot.list_principal_things, sleep=self.sleep, **kwargs)
+            page = call_with_backoff(
+                self.iot.list_principal_things,
+                sleep=self.sleep,
+                overruns=self._overruns,
+                **kwargs,
+            )
             names.extend(page.get("things", []))
             token = page.get("nextToken")
             if not token:
@@ -310,6 +427,7 @@ class Scanner:
         options = self.options
         now = datetime.fromisoformat(state.now)
         self._cutoffs = cutoffs(now, options.rotation_days, options.warning_days)
+        self._remaining = remaining_ms
         writer: ReportWriter | None = None
         if options.report_bucket:
             assert self.s3 is not None
@@ -317,12 +435,21 @@ class Scanner:
             key = f"{options.report_prefix}{state.run_id}/part-{state.invocation:04d}.{ext}"
             writer = ReportWriter(self.s3, options.report_bucket, key, options.report_format)
         try:
-            for certificates in self.pages(state):
-                for cert in certificates:
-                    self._consider(cert, now, state, writer)
-                if state.marker and remaining_ms() < options.reserve_seconds * 1000:
-                    self._close(writer, state)
-                    return self._hand_over(state, function_arn)
+            try:
+                for certificates in self.pages(state):
+                    skip, state.skip = state.skip, 0
+                    for index in range(skip, len(certificates)):
+                        try:
+                            self._consider(certificates[index], now, state, writer)
+                        except OutOfTime:
+                            # Fetch this page again next time and skip what was counted.
+                            state.marker, state.skip = state.page_marker, index
+                            raise
+                    if state.marker and self._overruns(0):
+                        raise OutOfTime
+            except OutOfTime:
+                self._close(writer, state)
+                return self._hand_over(state, function_arn)
             self._close(writer, state)
             return self._report(state)
         except Exception as error:
@@ -337,18 +464,24 @@ class Scanner:
     def _consider(
         self, cert: dict[str, Any], now: datetime, state: ScanState, writer: ReportWriter | None
     ) -> None:
-        state.scanned += 1
+        """Count one certificate. Nothing is counted until its thing names (the one step that
+        can run out of time) are known, so a hand-over here counts it in the next invocation."""
         if cert.get("status") not in COUNTED_STATUSES:
+            state.scanned += 1
             return
-        state.considered += 1
         created: datetime = cert["creationDate"]
         if created.tzinfo is None:
             created = created.replace(tzinfo=UTC)
         due_at, soon_at = self._cutoffs
         if created > soon_at:
+            state.scanned += 1
+            state.considered += 1
             return  # the common case: not due, nothing else to do
         verdict = "due" if created <= due_at else "due_soon"
         age_days = (now - created).days
+        things = self.things_of(cert["certificateArn"], state) if writer is not None else ""
+        state.scanned += 1
+        state.considered += 1
         if verdict == "due":
             state.due += 1
             entry = [-created.timestamp(), cert["certificateId"], age_days]
@@ -367,7 +500,7 @@ class Scanner:
                     created.isoformat(),
                     age_days,
                     verdict,
-                    self.things_of(cert["certificateArn"], state),
+                    things,
                 )
             )
 
@@ -498,6 +631,7 @@ def _clients() -> dict[str, Any]:
             ("sns", "sns"),
             ("s3", "s3"),
             ("lambda_client", "lambda"),
+            ("dynamodb", "dynamodb"),
         )
     }
 
@@ -505,9 +639,29 @@ def _clients() -> dict[str, Any]:
 def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     """Lambda entry point: a scheduled start (any event) or a continuation."""
     options = Options.from_env(os.environ)
+    clients = _clients()
+    ddb = clients.pop("dynamodb")
+    lock = RunLock(ddb, options.lock_table, options.lease_seconds) if options.lock_table else None
     continuation = event.get("continuation") if isinstance(event, Mapping) else None
     state = ScanState(**continuation) if continuation else ScanState.start(datetime.now(UTC))
-    scanner = Scanner(options, **_clients())
-    summary = scanner.run(state, context.get_remaining_time_in_millis, context.invoked_function_arn)
+    if lock is not None:
+        held = lock.renew(state.run_id) if continuation else lock.acquire(state.run_id)
+        if not held:
+            what = "a stale continuation" if continuation else "another scan holds the lease"
+            LOG.warning("run %s not started: %s", state.run_id, what)
+            return {"skipped": what, "run_id": state.run_id}
+    scanner = Scanner(options, **clients)
+    try:
+        summary = scanner.run(
+            state, context.get_remaining_time_in_millis, context.invoked_function_arn
+        )
+    except Exception:
+        # A failed start gives the lease up so Lambda's retry can start again; a failed
+        # continuation keeps it, so its retry resumes the same run.
+        if lock is not None and not continuation:
+            lock.release(state.run_id)
+        raise
+    if lock is not None and not summary["continued"]:
+        lock.release(state.run_id)
     LOG.info(json.dumps(summary))
     return summary
