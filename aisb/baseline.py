@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypedDict
+from typing import Any, ClassVar, TypedDict
 
 import pulumi
 import pulumi_aws as aws
 
-from aisb.components._util import regional_arn
+from aisb.components._util import check_name, nested_limits, regional_arn
 from aisb.components.access_analyzer import AccessAnalyzer
 from aisb.components.alerts import SecurityAlerts, SecurityAlertsArgs
 from aisb.components.audit import DeviceDefenderAudit
@@ -132,6 +132,27 @@ class IotSecurityBaseline(pulumi.ComponentResource):
     empty when skipped).
     """
 
+    # Each child component's name is this name and a suffix; the GuardDuty findings rule is
+    # named outright (EventBridge rule names take 64 characters).
+    name_limits: ClassVar[dict[str, int]] = {
+        **nested_limits(
+            {
+                "-alerts": SecurityAlerts.name_limits,
+                "-logging": IotLogging.name_limits,
+                "-audit": DeviceDefenderAudit.name_limits,
+                "-cert-rotation": CertificateRotationMonitor.name_limits,
+                "-behavior": BehaviorMonitoring.name_limits,
+                "-fleet-alarms": FleetAnomalyAlarms.name_limits,
+                "-mitigations": DetectMitigations.name_limits,
+                "-access-analyzer": AccessAnalyzer.name_limits,
+                "-trail": ProtectedAuditTrail.name_limits,
+                "-guardduty": ThreatDetection.name_limits,
+                "-device-logs": DeviceLogCollection.name_limits,
+            }
+        ),
+        "-guardduty-findings": 64,
+    }
+
     account_id: pulumi.Output[str]
     region: pulumi.Output[str]
     partition: pulumi.Output[str]
@@ -147,6 +168,7 @@ class IotSecurityBaseline(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: IotSecurityBaselineArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        check_name("IotSecurityBaseline", name, self.name_limits)
         super().__init__("aisb:index:IotSecurityBaseline", name, None, opts)
         # One lookup each, parented here so they use this component's providers.
         invoke = pulumi.InvokeOutputOptions(parent=self)

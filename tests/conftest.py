@@ -42,6 +42,9 @@ class Registration:
     providers: dict[str, str]
     retain_on_delete: bool
     dependencies: list[str]
+    delete_before_replace: bool = False
+    aliases: list[str] = field(default_factory=list)
+    """The former names the resource is known by (alias specs, or the name part of URNs)."""
     id: str = ""
     state: dict[str, Any] = field(default_factory=dict)
 
@@ -255,6 +258,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             providers=dict(request.providers),
             retain_on_delete=bool(request.retainOnDelete),
             dependencies=list(request.dependencies),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+            aliases=[a.spec.name or a.urn.rsplit("::", 1)[-1] for a in request.aliases]
+            + [urn.rsplit("::", 1)[-1] for urn in request.aliasURNs],
             id=response.id,
             state=self.resources[response.urn].state,
         )

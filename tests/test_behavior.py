@@ -500,16 +500,25 @@ def test_mitigation_actions_and_their_least_privilege_roles() -> None:
         ("iot:AddThingToThingGroup", f"arn:aws:iot:us-east-1:{ACCOUNT}:thing/*"),
         ("iot:ListPrincipalThings", "*"),
     }
-    assert grants("mit-deactivate-certificate-role") == {
+    assert grants("mit-deactivate-role") == {
         ("iot:UpdateCertificate", f"arn:aws:iot:us-east-1:{ACCOUNT}:cert/*")
     }
-    assert grants("mit-publish-finding-role") == {
+    assert grants("mit-publish-role") == {
         ("sns:Publish", TOPIC),
         ("kms:Decrypt", KEY),
         ("kms:GenerateDataKey", KEY),
     }
+    roles = {
+        "mit-quarantine": "mit-quarantine-role",
+        "mit-deactivate-certificate": "mit-deactivate-role",
+        "mit-publish-finding": "mit-publish-role",
+    }
     for name, action in actions.items():
-        assert action.inputs["roleArn"] == rec.by_name(f"{name}-role").state["arn"]
+        assert action.inputs["roleArn"] == rec.by_name(roles[name]).state["arn"]
+    # Shortened role names keep the roles existing stacks already have.
+    assert rec.by_name("mit-deactivate-role").aliases == ["mit-deactivate-certificate-role"]
+    assert rec.by_name("mit-publish-role-policy").aliases == ["mit-publish-finding-role-policy"]
+    assert rec.by_name("mit-quarantine-role").aliases == []
 
     deny = json.loads(rec.one("aws:iot/policy:Policy").inputs["policy"])
     assert deny["Statement"] == [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -15,6 +16,52 @@ from aisb import iam
 from aisb.validation import InvalidValue
 
 T = TypeVar("T")
+
+
+# A component's name starts the AWS name of each child it creates. Together, AWS's rules for
+# those names allow lower-case letters, digits and hyphens, starting with a letter: thing
+# groups, IoT and mitigation names take [a-zA-Z0-9:_-], S3 buckets only lower case, digits,
+# dots and hyphens, SQS, SNS and Lambda no dots. Checked before anything is registered, so a
+# name AWS refuses never fails a deploy halfway through.
+_NAME = re.compile(r"[a-z][a-z0-9-]*")
+# What Pulumi appends to an auto-named resource: "-" and 7 random hexadecimal characters.
+# Pulumi refuses an auto-name whose name and suffix exceed the resource's maximum length.
+RANDOM_SUFFIX = 8
+IAM_ROLE = 64 - RANDOM_SUFFIX
+S3_BUCKET = 63 - RANDOM_SUFFIX
+LAMBDA_FUNCTION = 64 - RANDOM_SUFFIX
+SQS_QUEUE = 80 - RANDOM_SUFFIX
+IOT_NAME = 128 - RANDOM_SUFFIX
+EVENT_RULE = 64 - RANDOM_SUFFIX
+
+
+def nested_limits(children: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
+    """The name limits of a component that creates the given child components, by the
+    suffix each child's name adds (``{"-alerts": SecurityAlerts.name_limits}``)."""
+    return {
+        prefix + suffix: limit
+        for prefix, limits in children.items()
+        for suffix, limit in limits.items()
+    }
+
+
+def check_name(component: str, name: str, limits: Mapping[str, int]) -> None:
+    """Refuse a component name AWS would refuse in a child's name. ``limits`` maps the suffix
+    a child adds to the name to the longest the result may be."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(
+            f"{component}: name {name!r} cannot start AWS resource names; use lower-case "
+            "letters, digits and hyphens, starting with a letter (thing group, S3 bucket, "
+            "SQS and Lambda names all derive from it)"
+        )
+    for suffix, limit in limits.items():
+        if len(name) + len(suffix) > limit:
+            longest = min(lim - len(suf) for suf, lim in limits.items())
+            raise ValueError(
+                f"{component}: name {name!r} is too long: its child {name + suffix!r} would "
+                f"exceed the length AWS allows for it ({limit} characters before Pulumi's "
+                f"random suffix); use at most {longest} characters"
+            )
 
 
 def child(parent: pulumi.Resource, **kwargs: Any) -> pulumi.ResourceOptions:
@@ -90,10 +137,17 @@ def service_role(
     policy: pulumi.Input[str] | None = None,
     managed_policy_arn: pulumi.Input[str] | None = None,
     source_arn: pulumi.Input[str] | None = None,
+    renamed_from: str | None = None,
 ) -> ServiceRole:
     """``<name>`` -- a role only ``service`` acting for this account (and for ``source_arn``,
     when given) may assume -- with an inline ``<name>-policy`` and/or an attached AWS managed
-    policy ``<name>-managed``."""
+    policy ``<name>-managed``. ``renamed_from``: the logical name this role had before, so
+    existing stacks keep their role instead of replacing it."""
+
+    def opts(suffix: str = "") -> pulumi.ResourceOptions:
+        aliases = [pulumi.Alias(name=renamed_from + suffix)] if renamed_from else None
+        return child(parent, aliases=aliases)
+
     role = aws.iam.Role(
         name,
         description=description,
@@ -101,17 +155,20 @@ def service_role(
             lambda acct, arn: iam.service_trust_policy(service, acct, arn), account_id, source_arn
         ),
         tags=dict(tags),
-        opts=child(parent),
+        opts=opts(),
     )
     grants: list[pulumi.Resource] = []
     if policy is not None:
         grants.append(
-            aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=policy, opts=child(parent))
+            aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=policy, opts=opts("-policy"))
         )
     if managed_policy_arn is not None:
         grants.append(
             aws.iam.RolePolicyAttachment(
-                f"{name}-managed", role=role.name, policy_arn=managed_policy_arn, opts=child(parent)
+                f"{name}-managed",
+                role=role.name,
+                policy_arn=managed_policy_arn,
+                opts=opts("-managed"),
             )
         )
     return ServiceRole(role, grants)

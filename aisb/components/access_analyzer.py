@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TypedDict
+from typing import ClassVar, TypedDict
 
 import pulumi
 import pulumi_aws as aws
 
 from aisb.components._util import (
+    check_name,
     child,
     merge_tags,
 )
@@ -36,9 +37,12 @@ class AccessAnalyzer(pulumi.ComponentResource):
 
     analyzer_arn: pulumi.Output[str]
 
+    name_limits: ClassVar[dict[str, int]] = {}
+
     def __init__(
         self, name: str, args: AccessAnalyzerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        check_name("AccessAnalyzer", name, self.name_limits)
         analyzer_name = args.get("analyzer_name", "aisb-account")
         if not isinstance(analyzer_name, str) or not 1 <= len(analyzer_name) <= 255:
             raise ValueError(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from typing import TypedDict
+from typing import ClassVar, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -12,8 +12,10 @@ import pulumi_aws as aws
 from aisb import iam
 from aisb import validation as v
 from aisb.components._util import (
+    RANDOM_SUFFIX,
     arg_error,
     check_arg,
+    check_name,
     child,
     customer_key,
     merge_tags,
@@ -69,9 +71,12 @@ class SecurityAlerts(pulumi.ComponentResource):
     topic_arn: pulumi.Output[str]
     kms_key_arn: pulumi.Output[str | None]
 
+    name_limits: ClassVar[dict[str, int]] = {"-topic": 256 - RANDOM_SUFFIX}
+
     def __init__(
         self, name: str, args: SecurityAlertsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        check_name("SecurityAlerts", name, self.name_limits)
         component = "SecurityAlerts"
         require_args(component, args, "account_id", "partition")
         emails = check_arg(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import partial
-from typing import TypedDict
+from typing import ClassVar, TypedDict
 
 import pulumi
 import pulumi_aws_native as aws_native
@@ -13,8 +13,11 @@ from aisb import iam
 from aisb import validation as v
 from aisb.catalog import AUDIT_CHECKS, scheduled_audit_checks
 from aisb.components._util import (
+    IAM_ROLE,
+    IOT_NAME,
     arg_error,
     check_arg,
+    check_name,
     child,
     iot_source_arn,
     merge_tags,
@@ -153,9 +156,16 @@ class DeviceDefenderAudit(pulumi.ComponentResource):
     enabled_checks: list[str]
     scheduled_checks: list[str]
 
+    name_limits: ClassVar[dict[str, int]] = {
+        "-audit-role": IAM_ROLE,
+        "-notify-role": IAM_ROLE,
+        "-schedule": IOT_NAME,
+    }
+
     def __init__(
         self, name: str, args: DeviceDefenderAuditArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        check_name("DeviceDefenderAudit", name, self.name_limits)
         (frequency, day_of_week, day_of_month), enabled, max_age, expiry = _check_args(
             "DeviceDefenderAudit", args
         )

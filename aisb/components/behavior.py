@@ -4,7 +4,7 @@ that cannot use Detect."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypedDict
+from typing import Any, ClassVar, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -13,8 +13,12 @@ import pulumi_aws_native as aws_native
 from aisb import detect, iam
 from aisb import validation as v
 from aisb.components._util import (
+    IAM_ROLE,
+    IOT_NAME,
+    RANDOM_SUFFIX,
     arg_error,
     check_arg,
+    check_name,
     child,
     iot_source_arn,
     merge_tags,
@@ -135,9 +139,16 @@ class BehaviorMonitoring(pulumi.ComponentResource):
     rules_profile_name: pulumi.Output[str | None]
     alert_role_arn: pulumi.Output[str]
 
+    name_limits: ClassVar[dict[str, int]] = {
+        "-alert-role": IAM_ROLE,
+        "-ml-profile": IOT_NAME,
+        "-rules-profile": IOT_NAME,
+    }
+
     def __init__(
         self, name: str, args: BehaviorMonitoringArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        check_name("BehaviorMonitoring", name, self.name_limits)
         c = "BehaviorMonitoring"
         require_args(c, args, "account_id", "region", "partition", "alert_topic_arn")
         try:
@@ -281,10 +292,16 @@ class FleetAnomalyAlarms(pulumi.ComponentResource):
     """
 
     alarm_arns: pulumi.Output[list[str]]
+    # CloudWatch alarm names take 255 characters; the longest child adds its metric.
+    name_limits: ClassVar[dict[str, int]] = {
+        "-" + max((a.metric.lower().replace(".", "-") for a in detect.FLEET_ALARMS), key=len): 255
+        - RANDOM_SUFFIX
+    }
 
     def __init__(
         self, name: str, args: FleetAnomalyAlarmsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        check_name("FleetAnomalyAlarms", name, self.name_limits)
         c = "FleetAnomalyAlarms"
         if args.get("alert_topic_arn") is None:
             raise ValueError(f"{c}: argument 'alert_topic_arn' is required")

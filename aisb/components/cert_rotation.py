@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
-from typing import TypedDict
+from typing import ClassVar, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -14,9 +14,15 @@ import pulumi_aws as aws
 from aisb import iam
 from aisb import validation as v
 from aisb.components._util import (
+    EVENT_RULE,
+    IAM_ROLE,
+    LAMBDA_FUNCTION,
+    S3_BUCKET,
+    SQS_QUEUE,
     alarm_to_topic,
     arg_error,
     check_arg,
+    check_name,
     child,
     customer_key,
     merge_tags,
@@ -122,12 +128,21 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
     dead_letter_queue_arn: pulumi.Output[str]
     report_bucket_name: pulumi.Output[str | None]
 
+    name_limits: ClassVar[dict[str, int]] = {
+        "-role": IAM_ROLE,
+        "-function": LAMBDA_FUNCTION,
+        "-dlq": SQS_QUEUE,
+        "-reports": S3_BUCKET,
+        "-schedule": EVENT_RULE,
+    }
+
     def __init__(
         self,
         name: str,
         args: CertificateRotationMonitorArgs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        check_name("CertificateRotationMonitor", name, self.name_limits)
         c = "CertificateRotationMonitor"
         require_args(c, args, "account_id", "region", "partition", "alert_topic_arn")
         rotation = check_arg(

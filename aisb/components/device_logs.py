@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, TypedDict
+from typing import Any, ClassVar, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -14,8 +14,12 @@ import pulumi_aws_native as aws_native
 from aisb import iam
 from aisb import validation as v
 from aisb.components._util import (
+    IAM_ROLE,
+    IOT_NAME,
+    S3_BUCKET,
     arg_error,
     check_arg,
+    check_name,
     child,
     customer_key,
     merge_tags,
@@ -116,9 +120,16 @@ class DeviceLogCollection(pulumi.ComponentResource):
     device_policy_name: pulumi.Output[str]
     job_template_arn: pulumi.Output[str | None]
 
+    name_limits: ClassVar[dict[str, int]] = {
+        "-bucket": S3_BUCKET,
+        "-role": IAM_ROLE,
+        "-device-policy": IOT_NAME,
+    }
+
     def __init__(
         self, name: str, args: DeviceLogCollectionArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        check_name("DeviceLogCollection", name, self.name_limits)
         c = "DeviceLogCollection"
         require_args(c, args, "account_id", "region", "partition", "credential_endpoint")
         retention = check_arg(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TypedDict
+from typing import ClassVar, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -11,7 +11,9 @@ import pulumi_aws as aws
 from aisb import iam
 from aisb import validation as v
 from aisb.components._util import (
+    IAM_ROLE,
     check_arg,
+    check_name,
     child,
     customer_key,
     merge_tags,
@@ -60,9 +62,12 @@ class IotLogging(pulumi.ComponentResource):
     log_group_arn: pulumi.Output[str]
     role_arn: pulumi.Output[str]
 
+    name_limits: ClassVar[dict[str, int]] = {"-role": IAM_ROLE}
+
     def __init__(
         self, name: str, args: IotLoggingArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        check_name("IotLogging", name, self.name_limits)
         component = "IotLogging"
         require_args(component, args, "account_id", "region", "partition")
         level = check_arg(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TypedDict
+from typing import ClassVar, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -11,6 +11,9 @@ import pulumi_aws_native as aws_native
 
 from aisb import iam
 from aisb.components._util import (
+    IAM_ROLE,
+    IOT_NAME,
+    check_name,
     child,
     iot_source_arn,
     merge_tags,
@@ -58,6 +61,15 @@ class DetectMitigations(pulumi.ComponentResource):
     ``deactivate_action_name``, ``publish_action_name``.
     """
 
+    name_limits: ClassVar[dict[str, int]] = {
+        "-quarantine-group": IOT_NAME,
+        "-quarantine-policy": IOT_NAME,
+        "-deactivate-certificate": IOT_NAME,
+        "-quarantine-role": IAM_ROLE,
+        "-deactivate-role": IAM_ROLE,
+        "-publish-role": IAM_ROLE,
+    }
+
     quarantine_group_name: pulumi.Output[str]
     quarantine_action_name: pulumi.Output[str | None]
     deactivate_action_name: pulumi.Output[str | None]
@@ -66,6 +78,7 @@ class DetectMitigations(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: DetectMitigationsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        check_name("DetectMitigations", name, self.name_limits)
         require_args(
             "DetectMitigations", args, "account_id", "region", "partition", "alert_topic_arn"
         )
@@ -98,10 +111,14 @@ class DetectMitigations(pulumi.ComponentResource):
             policy: pulumi.Output[str],
             params: aws_native.iot.MitigationActionActionParamsArgs,
             what: str,
+            role_suffix: str,
         ) -> aws_native.iot.MitigationAction:
+            # Role names are short (IAM allows 64 characters with Pulumi's random suffix);
+            # the longer names they had before are kept as aliases.
             role = service_role(
                 self,
-                f"{name}-{suffix}-role",
+                f"{name}-{role_suffix}-role",
+                renamed_from=None if role_suffix == suffix else f"{name}-{suffix}-role",
                 service="iot.amazonaws.com",
                 account_id=account_id,
                 description=f"aisb: lets the {what} mitigation action act",
@@ -127,6 +144,7 @@ class DetectMitigations(pulumi.ComponentResource):
                 )
             ),
             "quarantine",
+            "quarantine",
         )
         deactivate = action(
             "deactivate-certificate",
@@ -137,6 +155,7 @@ class DetectMitigations(pulumi.ComponentResource):
                 )
             ),
             "deactivate-certificate",
+            "deactivate",
         )
         publish = action(
             "publish-finding",
@@ -147,6 +166,7 @@ class DetectMitigations(pulumi.ComponentResource):
                 )
             ),
             "publish-finding",
+            "publish",
         )
 
         self.quarantine_group_name = group.name

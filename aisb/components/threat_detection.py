@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, TypedDict
+from typing import Any, ClassVar, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -13,9 +13,11 @@ import pulumi_aws as aws
 from aisb import iam
 from aisb import validation as v
 from aisb.components._util import (
+    SQS_QUEUE,
     alarm_to_topic,
     arg_error,
     check_arg,
+    check_name,
     child,
     merge_tags,
     policy_json,
@@ -106,9 +108,12 @@ class ThreatDetection(pulumi.ComponentResource):
     rule_arn: pulumi.Output[str]
     dead_letter_queue_arn: pulumi.Output[str]
 
+    name_limits: ClassVar[dict[str, int]] = {"-dlq": SQS_QUEUE}
+
     def __init__(
         self, name: str, args: ThreatDetectionArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        check_name("ThreatDetection", name, self.name_limits)
         c = "ThreatDetection"
         require_args(c, args, "partition", "alert_topic_arn", "rule_name")
         severity = check_arg(

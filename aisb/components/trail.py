@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TypedDict
+from typing import ClassVar, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -12,8 +12,10 @@ import pulumi_aws as aws
 from aisb import iam
 from aisb import validation as v
 from aisb.components._util import (
+    S3_BUCKET,
     arg_error,
     check_arg,
+    check_name,
     child,
     customer_key,
     merge_tags,
@@ -69,9 +71,12 @@ class ProtectedAuditTrail(pulumi.ComponentResource):
     bucket_name: pulumi.Output[str]
     key_arn: pulumi.Output[str]
 
+    name_limits: ClassVar[dict[str, int]] = {"-bucket": S3_BUCKET}
+
     def __init__(
         self, name: str, args: ProtectedAuditTrailArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        check_name("ProtectedAuditTrail", name, self.name_limits)
         c = "ProtectedAuditTrail"
         require_args(c, args, "account_id", "region", "partition")
         trail_name = args.get("trail_name", "aisb-audit-trail")
