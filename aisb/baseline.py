@@ -66,7 +66,7 @@ class IotSecurityBaselineArgs(TypedDict, total=False):
     cert_report_always: bool
     """E-mail the report even when nothing is due (default false)."""
     behavior_detection: str
-    """ml-detect (default), cloudwatch or off."""
+    """cloudwatch (default: every account), ml-detect (accounts open to Detect) or off."""
     ml_device_metrics: bool
     """Watch device-side metrics with ML Detect too (default false)."""
     ml_confidence: str
@@ -179,7 +179,9 @@ class IotSecurityBaseline(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         cert_rotation = bool(args.get("cert_rotation", True))
-        detection = args.get("behavior_detection", "ml-detect")
+        # CloudWatch by default: Device Defender Detect answers accounts that had not used it
+        # by 31 August 2026 with UnauthorizedException, so ML Detect is opt-in.
+        detection = args.get("behavior_detection", "cloudwatch")
         if detection not in DETECTION_MODES:
             raise ValueError(
                 f"IotSecurityBaseline: argument 'behavior_detection' got {detection!r}; "

@@ -166,9 +166,10 @@ KEYS: tuple[Key, ...] = (
     Key(
         "behaviorDetection",
         "string",
-        "ml-detect",
-        "How device behaviour is watched (AISB #5): ml-detect (Device Defender ML Detect), "
-        "cloudwatch (fleet-level anomaly alarms, for accounts without Detect) or off.",
+        "cloudwatch",
+        "How device behaviour is watched (AISB #5): cloudwatch (fleet-level anomaly alarms; "
+        "works on every account), ml-detect (Device Defender ML Detect, per device; only for "
+        "accounts that used Detect before 31 August 2026) or off.",
     ),
     Key(
         "mlDeviceMetrics",
@@ -337,7 +338,7 @@ class Settings:
     cert_report_format: str = "csv"
     cert_report_thing_names: bool = False
     cert_report_always: bool = False
-    behavior_detection: str = "ml-detect"
+    behavior_detection: str = "cloudwatch"
     ml_device_metrics: bool = False
     ml_confidence: str = "HIGH"
     ml_datapoints_to_alarm: int = 1

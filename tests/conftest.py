@@ -54,6 +54,8 @@ class Recording:
     """Everything a program registered and invoked."""
 
     resources: list[Registration] = field(default_factory=list)
+    reads: list[Registration] = field(default_factory=list)
+    """Existing resources the program reads (``Resource.get``): looked up, never created."""
     calls: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)
     account: str = ACCOUNT
     region: str = "us-east-1"
@@ -93,6 +95,7 @@ class FakeAws(pulumi.runtime.Mocks):
         # Explicit providers by id, with the region each was configured for: resources and
         # invokes through a provider answer for its region.
         self.provider_regions: dict[str, str] = {}
+        self.missing_thing_groups: set[str] = set()
 
     def _region_of(self, provider_ref: str | None) -> str:
         provider_id = (provider_ref or "").rsplit("::", 1)[-1]
@@ -161,7 +164,12 @@ class FakeAws(pulumi.runtime.Mocks):
             state.update(arn=f"arn:{self.partition}:s3:::{bucket}", bucket=bucket, region=region)
             return bucket, state
         elif t == "aws:iot/thingGroup:ThingGroup":
-            group = args.inputs.get("name", physical)
+            if args.resource_id in self.missing_thing_groups:
+                # What AWS IoT answers for a group that does not exist.
+                raise Exception(
+                    f"reading IoT Thing Group ({args.resource_id}): ResourceNotFoundException"
+                )
+            group = args.inputs.get("name") or args.resource_id or physical
             state.update(arn=arn("iot", f"thinggroup/{group}"), name=group)
             return group, state
         elif t == "aws:iot/policy:Policy":
@@ -268,6 +276,27 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             self.recording.resources.append(registration)
         return response
 
+    def ReadResource(self, request: Any) -> Any:
+        response = super().ReadResource(request)
+        with self._lock:
+            self.recording.reads.append(
+                Registration(
+                    type=request.type,
+                    name=request.name,
+                    urn=response.urn,
+                    parent=request.parent,
+                    custom=True,
+                    inputs={},
+                    provider=request.provider,
+                    providers={},
+                    retain_on_delete=False,
+                    dependencies=list(request.dependencies),
+                    id=request.id,
+                    state=self.resources[response.urn].state,
+                )
+            )
+        return response
+
     def Invoke(self, request: Any) -> Any:
         args = rpc.deserialize_properties(request.args)
         with self._lock:
@@ -286,6 +315,7 @@ def run(
     stack: str = "test",
     recording: Recording | None = None,
     secret_keys: list[str] | None = None,
+    missing_thing_groups: set[str] | None = None,
 ) -> Recording:
     """Run ``program`` under mocks with ``config`` (``secret_keys`` marked secret) and return
     what it registered (into ``recording`` when given, so a caller sees what was registered
@@ -294,6 +324,7 @@ def run(
         recording = Recording()
     recording.account, recording.region, recording.partition = account, region, partition
     fake = FakeAws(account, region, partition)
+    fake.missing_thing_groups = set(missing_thing_groups or ())
     pulumi.runtime.set_mocks(
         fake, project=project, stack=stack, preview=False, monitor=RecordingMonitor(fake, recording)
     )

@@ -17,11 +17,13 @@ from aisb import (
 from aisb.settings import parse
 from tests.conftest import (
     ACCOUNT,
+    MINIMAL_CONFIG,
     Recording,
     config_problems,
     parliament_findings,
     policy_documents,
     run,
+    run_main,
     stack_config,
     stack_files,
     stack_name,
@@ -350,10 +352,33 @@ def test_device_metrics_and_thing_groups() -> None:
     assert {b["criteria"]["mlDetectionConfig"]["confidenceLevel"] for b in ml["behaviors"]} == {
         "LOW"
     }
+    # The groups are read, not assumed: the profile targets the ARNs AWS IoT returns.
+    assert sorted((r.type, r.id) for r in rec.reads) == [
+        ("aws:iot/thingGroup:ThingGroup", "pumps"),
+        ("aws:iot/thingGroup:ThingGroup", "valves"),
+    ]
+    assert sorted(ml["targetArns"]) == sorted(r.state["arn"] for r in rec.reads)
     assert ml["targetArns"] == [
         f"arn:aws:iot:us-east-1:{ACCOUNT}:thinggroup/pumps",
         f"arn:aws:iot:us-east-1:{ACCOUNT}:thinggroup/valves",
     ]
+    assert {r.parent for r in rec.reads} == {rec.by_name("bm").urn}
+
+
+def test_a_target_group_that_does_not_exist_stops_before_any_profile() -> None:
+    recording = Recording()
+    with pytest.raises(Exception, match=r"reading IoT Thing Group \(valves\)"):
+        run(
+            lambda: BehaviorMonitoring("bm", {**BASE, "target_groups": ["pumps", "valves"]}),
+            recording=recording,
+            missing_thing_groups={"valves"},
+        )
+    assert recording.of_type("aws-native:iot:SecurityProfile") == []
+
+
+def test_without_groups_every_registered_thing_is_watched() -> None:
+    (ml,) = _profiles(run(lambda: BehaviorMonitoring("bm", {**BASE}))).values()
+    assert ml["targetArns"] == [f"arn:aws:iot:us-east-1:{ACCOUNT}:all/registered-things"]
 
 
 def test_custom_metrics_and_rules_are_wired_into_the_right_profiles() -> None:
@@ -576,6 +601,20 @@ def test_every_stack_registers_what_its_mode_promises(
     assert len(rec.of_type("aws-native:iot:CustomMetric")) == len(settings.custom_metrics)
 
 
+def test_a_new_account_gets_alarms_that_need_no_detect() -> None:
+    from aisb import IotSecurityBaseline
+
+    # Detect answers accounts that never used it with UnauthorizedException: by default no
+    # Device Defender Detect resource is created, and the fleet alarms watch behaviour.
+    rec = run(lambda: IotSecurityBaseline("b", {"alert_emails": ["a@example.com"]}))
+    assert rec.of_type("aws-native:iot:SecurityProfile") == []
+    assert rec.of_type("aws-native:iot:CustomMetric") == []
+    assert rec.by_name("b-fleet-alarms").type == "aisb:index:FleetAnomalyAlarms"
+    assert len(rec.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")) >= 7
+    defaults = run_main(dict(MINIMAL_CONFIG))
+    assert defaults.of_type("aws-native:iot:SecurityProfile") == []
+
+
 def test_stacks_cover_each_detection_mode_and_option() -> None:
     settings = [parse(stack_config(p)) for p in stack_files()]
     assert {"ml-detect", "cloudwatch"} <= {s.behavior_detection for s in settings}
@@ -644,7 +683,7 @@ def test_stacks_cover_each_detection_mode_and_option() -> None:
     ],
 )
 def test_detection_config_errors(override: dict[str, str], message: str) -> None:
-    problems = config_problems(override)
+    problems = config_problems({"aisb:behaviorDetection": "ml-detect", **override})
     assert any(p.startswith(message) for p in problems), problems
 
 
@@ -658,6 +697,7 @@ def test_baseline_exports_the_profile_and_action_names_operators_need() -> None:
             "b",
             {
                 "alert_emails": ["a@example.com"],
+                "behavior_detection": "ml-detect",
                 "detect_rules": [
                     {
                         "name": "src",

@@ -291,7 +291,12 @@ def test_baseline_without_the_monitor_grants_cloudwatch_nothing() -> None:
 
     rec = run(
         lambda: IotSecurityBaseline(
-            "b", {"alert_emails": ["a@example.com"], "cert_rotation": False}
+            "b",
+            {
+                "alert_emails": ["a@example.com"],
+                "cert_rotation": False,
+                "behavior_detection": "ml-detect",
+            },
         )
     )
     assert rec.of_type("aws:lambda/function:Function") == []

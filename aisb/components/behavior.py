@@ -108,12 +108,9 @@ def plan_profiles(
     return ml, rule_behaviors, customs
 
 
-def target_arns(partition: str, region: str, account_id: str, groups: Sequence[str]) -> list[str]:
-    """What a profile is attached to: the named thing groups, or all registered things."""
-    base = f"arn:{partition}:iot:{region}:{account_id}"
-    if not groups:
-        return [f"{base}:all/registered-things"]
-    return [f"{base}:thinggroup/{g}" for g in groups]
+def all_registered_things(partition: str, region: str, account_id: str) -> str:
+    """The target that attaches a profile to every registered thing."""
+    return f"arn:{partition}:iot:{region}:{account_id}:all/registered-things"
 
 
 class BehaviorMonitoring(pulumi.ComponentResource):
@@ -129,7 +126,10 @@ class BehaviorMonitoring(pulumi.ComponentResource):
       address and port lists ML cannot watch;
     - ``<name>-rules-profile``: a rules-based profile, when there are rules or custom metrics
       with rules, alerting the topic too.
-    Profiles are attached to all registered things, or to the named thing groups.
+    Profiles are attached to all registered things, or to the named thing groups, which must
+    exist: each is read (``<name>-target-<group>``) before the profiles are created, so
+    ``pulumi preview`` already stops on a group that does not exist (AttachSecurityProfile
+    would fail with ResourceNotFound halfway through ``pulumi up``).
 
     Outputs: ``ml_profile_name``, ``rules_profile_name`` (None without rules),
     ``alert_role_arn``.
@@ -185,8 +185,17 @@ class BehaviorMonitoring(pulumi.ComponentResource):
                 alert_target_arn=topic_arn, role_arn=alert.role.arn
             )
         }
-        targets = pulumi.Output.all(partition, region, account_id).apply(
-            lambda vals: target_arns(vals[0], vals[1], vals[2], groups)
+        # Reads happen in preview too: a group that does not exist stops the preview.
+        target_groups = [
+            aws.iot.ThingGroup.get(f"{name}-target-{group}", group, opts=child(self))
+            for group in groups
+        ]
+        targets: pulumi.Output[list[str]] = (
+            pulumi.Output.all(*[g.arn for g in target_groups])
+            if target_groups
+            else pulumi.Output.all(partition, region, account_id).apply(
+                lambda vals: [all_registered_things(vals[0], vals[1], vals[2])]
+            )
         )
         custom_resources = [
             aws_native.iot.CustomMetric(
