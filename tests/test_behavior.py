@@ -501,7 +501,7 @@ def test_mitigation_actions_and_their_least_privilege_roles() -> None:
     assert actions["mit-quarantine"].inputs["actionParams"] == {
         "addThingsToThingGroupParams": {
             "thingGroupNames": [group.state["name"]],
-            "overrideDynamicGroups": False,
+            "overrideDynamicGroups": True,
         }
     }
     assert actions["mit-deactivate-certificate"].inputs["actionParams"] == {

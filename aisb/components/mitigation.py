@@ -46,11 +46,17 @@ class DetectMitigations(pulumi.ComponentResource):
     an action with ``StartDetectMitigationActionsTask`` (or ``StartAuditMitigationActionsTask``
     for audit findings); see the README.
 
+    The quarantine group's deny applies only to connections AWS IoT links to the thing (client
+    ID equal to the thing name, or an exclusive certificate attachment): the documented
+    response to a compromised device applies quarantine and deactivate-certificate together,
+    since an inactive certificate cannot authenticate whatever its client ID.
+
     Creates:
     - ``<name>-quarantine-group``: a thing group; ``<name>-quarantine-policy`` (an IoT policy
       that denies every IoT action) attached to it by ``<name>-quarantine-attachment``, so a
       device moved into the group loses all access at its next request;
-    - ``<name>-quarantine``: ADD_THINGS_TO_THING_GROUP into that group (dynamic groups kept),
+    - ``<name>-quarantine``: ADD_THINGS_TO_THING_GROUP into that group (leaving dynamic groups
+      if the thing is in the most it may be),
       with ``<name>-quarantine-role`` allowed only to add things to that one group;
     - ``<name>-deactivate-certificate``: UPDATE_DEVICE_CERTIFICATE to DEACTIVATE, with a role
       allowed only ``iot:UpdateCertificate`` on this account's certificates;
@@ -140,7 +146,10 @@ class DetectMitigations(pulumi.ComponentResource):
             policy_json(iam.add_to_thing_group_policy, partition, region, account_id, group.arn),
             iot.MitigationActionActionParamsArgs(
                 add_things_to_thing_group_params=iot.MitigationActionAddThingsToThingGroupParamsArgs(
-                    thing_group_names=[group.name], override_dynamic_groups=False
+                    # A thing is in at most 10 groups: make room by leaving dynamic groups
+                    # rather than fail to quarantine a device that is in 10 already.
+                    thing_group_names=[group.name],
+                    override_dynamic_groups=True,
                 )
             ),
             "quarantine",
