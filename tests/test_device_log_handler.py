@@ -157,6 +157,154 @@ def test_device_client_configuration_must_name_the_identity(tmp_path: Path) -> N
         handler.device_identity(str(config))
 
 
+def _write(path: Path, value: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value))
+    return path
+
+
+CLAIM = {"cert": "/claim.pem", "key": "/claim.key", "root-ca": "/ca.pem", "thing-name": "claim"}
+
+
+def test_service_install_configuration_is_found_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = _load()
+    service, home = tmp_path / "etc" / ".aws-iot-device-client", tmp_path / "home"
+    monkeypatch.setattr(handler, "SERVICE_DIR", str(service))
+    monkeypatch.setenv("HOME", str(home))
+    user_conf = _write(home / ".aws-iot-device-client" / "aws-iot-device-client.conf", CLAIM)
+    assert handler.find_config(None) == str(user_conf)
+    service_conf = _write(service / "aws-iot-device-client.conf", CLAIM)
+    assert handler.find_config(None) == str(service_conf)
+    assert handler.find_config("~/x.conf") == str(home / "x.conf")
+    monkeypatch.setattr(handler, "SERVICE_DIR", str(tmp_path / "none"))
+    user_conf.unlink()
+    with pytest.raises(ValueError, match="no Device Client configuration in"):
+        handler.find_config(None)
+
+
+def test_fleet_provisioned_identity_comes_from_the_runtime_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = _load()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    config = _write(tmp_path / "etc" / "aws-iot-device-client.conf", CLAIM)
+    assert handler.find_runtime_config(None, str(config)) is None
+    runtime = {
+        "runtime-config": {
+            "completed-fp": True,
+            "cert": "/certs/pump-17.pem",
+            "key": "/certs/pump-17.key",
+            "thing-name": "pump-17",
+        }
+    }
+    # Device Client writes it to its home (root's for the service install).
+    home_runtime = _write(
+        tmp_path / "home" / ".aws-iot-device-client" / "aws-iot-device-client-runtime.conf",
+        runtime,
+    )
+    assert handler.find_runtime_config(None, str(config)) == str(home_runtime)
+    beside = _write(tmp_path / "etc" / "aws-iot-device-client-runtime.conf", runtime)
+    assert handler.find_runtime_config(None, str(config)) == str(beside)
+    identity = handler.device_identity(str(config), str(beside))
+    assert identity == {
+        "cert": "/certs/pump-17.pem",
+        "key": "/certs/pump-17.key",
+        "root-ca": "/ca.pem",
+        "thing-name": "pump-17",
+    }
+    # Until provisioning has completed, the main configuration is the identity.
+    runtime["runtime-config"]["completed-fp"] = False
+    _write(beside, runtime)
+    assert handler.device_identity(str(config), str(beside))["thing-name"] == "claim"
+
+
+def test_credentials_are_refreshed_before_they_expire(monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime
+
+    handler = _load()
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    fetched: list[str] = []
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def fetch() -> dict[str, str]:
+        # The first credentials are about to expire (30 s left); the next last 15 minutes.
+        life = 30 if not fetched else 900
+        fetched.append(f"ASIA{len(fetched)}")
+        return {
+            "access_key": fetched[-1],
+            "secret_key": "s",
+            "token": "t",
+            "expiry_time": (now + datetime.timedelta(seconds=life)).isoformat(),
+        }
+
+    with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
+        s3 = handler.s3_client("us-east-1", fetch)
+        s3.put_object(Bucket=BUCKET, Key="pump-17/a", Body=b"1")
+        s3.put_object(Bucket=BUCKET, Key="pump-17/b", Body=b"2")
+        frozen = s3._request_signer._credentials.get_frozen_credentials()
+    # Refreshed once, before the first request; the fresh ones then serve every request.
+    assert fetched == ["ASIA0", "ASIA1"]
+    assert frozen.access_key == "ASIA1"
+
+
+def test_files_are_read_as_the_jobs_run_as_user(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handler = _load()
+    log = tmp_path / "syslog"
+    log.write_bytes(b"root-only lines\n")
+    commands: list[list[str]] = []
+
+    class Result:
+        def __init__(self, code: int, err: bytes = b"") -> None:
+            self.returncode, self.stderr = code, err
+
+    def run(cmd: list[str], **_: Any) -> Result:
+        commands.append(cmd)
+        if cmd[-1].endswith("secret.log"):
+            return Result(1, b"sudo: a password is required")
+        return Result(0)
+
+    class Cat:
+        def __init__(self, cmd: list[str], **_: Any) -> None:
+            commands.append(cmd)
+            self.stdout = open(cmd[-1], "rb")  # noqa: SIM115 - closed on exit
+            self.returncode = 0
+
+        def __enter__(self) -> Cat:
+            return self
+
+        def __exit__(self, *exc: Any) -> None:
+            self.stdout.close()
+
+    uploaded: dict[str, bytes] = {}
+
+    class S3:
+        def upload_fileobj(self, f: Any, bucket: str, key: str) -> None:
+            uploaded[key] = f.read()
+
+    written = handler.upload(
+        [str(log), str(tmp_path / "secret.log")],
+        BUCKET,
+        "pump-17",
+        S3(),
+        run_as_user="iot-reader",
+        run=run,
+        popen=Cat,
+    )
+    assert [k.rsplit("/", 1)[1] for k in written] == ["syslog"]
+    assert list(uploaded.values()) == [b"root-only lines\n"]
+    # Read through sudo as that user, never silently as the handler's own.
+    assert commands[0][:6] == ["sudo", "-n", "-u", "iot-reader", "--", "test"]
+    assert commands[1] == ["sudo", "-n", "-u", "iot-reader", "--", "cat", "--", str(log)]
+    out = capsys.readouterr().out
+    assert "skipped " + str(tmp_path / "secret.log") in out and "a password is required" in out
+
+
 def test_job_document_arguments_are_what_the_handler_parses() -> None:
     from aisb.components.device_logs import job_document
 

@@ -357,7 +357,10 @@ def test_job_template_runs_the_handler_on_the_configured_files() -> None:
     assert json.loads(template["document"]) == job_document(
         bucket, "us-east-1", "aisb-device-logs", ENDPOINT, paths
     )
-    step = json.loads(template["document"])["steps"][0]["action"]
+    document = json.loads(template["document"])
+    # Device Client reads includeStdOut only as a string.
+    assert document["includeStdOut"] == "true"
+    step = document["steps"][0]["action"]
     assert step["type"] == "runHandler" and step["input"]["handler"] == "collect-device-logs.py"
     assert step["input"]["args"][-2:] == paths
     assert template["timeoutConfig"] == {"inProgressTimeoutInMinutes": 30}
@@ -366,6 +369,11 @@ def test_job_template_runs_the_handler_on_the_configured_files() -> None:
     } == {"TIMED_OUT", "FAILED"}
     assert template["abortConfig"]["criteriaList"][0]["action"] == "CANCEL"
     assert cfn_lint_errors(rec) == []
+    # Every property is create-only and the id fixed: replacing must delete first.
+    job_template = rec.one("aws-native:iot:JobTemplate")
+    assert job_template.delete_before_replace is True
+    assert template["jobTemplateId"] == "aisb-device-logs-collect"
+    assert rec.one("aws:iot/roleAlias:RoleAlias").inputs["credentialDuration"] == 900
 
 
 @pytest.mark.parametrize(

@@ -42,7 +42,8 @@ def job_document(
     with where to upload and which files."""
     return {
         "version": "1.0",
-        "includeStdOut": True,
+        # Device Client reads this flag only as the string "true"; a JSON true is ignored.
+        "includeStdOut": "true",
         "steps": [
             {
                 "action": {
@@ -187,7 +188,8 @@ class DeviceLogCollection(pulumi.ComponentResource):
             f"{name}-role-alias",
             alias=alias,
             role_arn=uploader.role.arn,
-            # The shortest AWS allows: enough to upload a few files.
+            # The shortest AWS allows (900-43200 s); the handler fetches new credentials before
+            # these expire, so a long upload does not need longer-lived ones.
             credential_duration=900,
             tags=tags,
             opts=child(self, depends_on=uploader.grants),
@@ -234,7 +236,9 @@ class DeviceLogCollection(pulumi.ComponentResource):
             tags=[
                 aws_native.CreateOnlyTagArgs(key=k, value=val) for k, val in sorted(tags.items())
             ],
-            opts=child(self, depends_on=[role_alias]),
+            # Every JobTemplate property is create-only and its id is fixed: a change (paths,
+            # tags) replaces it, and the new one can only be created once the old one is gone.
+            opts=child(self, depends_on=[role_alias], delete_before_replace=True),
         )
         self.bucket_name = bucket.bucket
         self.role_alias_arn = role_alias.arn
