@@ -227,7 +227,7 @@ def test_credentials_are_refreshed_before_they_expire(monkeypatch: pytest.Monkey
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     fetched: list[str] = []
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
 
     def fetch() -> dict[str, str]:
         # The first credentials are about to expire (30 s left); the next last 15 minutes.
