@@ -241,7 +241,8 @@ KEYS: tuple[Key, ...] = (
         "cloudTrailArchiveDays",
         "integer",
         90,
-        "Days after which trail log files move to S3 Glacier Deep Archive (1-3650).",
+        "Days after which trail log files of 128 KB or more move to S3 Glacier Deep Archive; "
+        "smaller ones stay in S3 Standard, which costs less for them (1-3650).",
     ),
     Key(
         "cloudTrailObjectLockDays",

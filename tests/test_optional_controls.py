@@ -73,6 +73,17 @@ def _assert_protected_bucket(rec: Recording, bucket_name: str, key_name: str) ->
         "Bool": {"aws:SecureTransport": "false"}
     }
     assert rec.by_name(key_name).inputs["enableKeyRotation"] is True
+    # `pulumi destroy` keeps the bucket as protected as it was: nothing guarding it is deleted.
+    guards = [r for r in rec.resources if r.name.startswith(f"{bucket_name}-")]
+    assert {r.name[len(bucket_name) + 1 :] for r in guards} >= {
+        "ownership",
+        "public-access",
+        "versioning",
+        "encryption",
+        "lifecycle",
+        "policy",
+    }
+    assert [r.name for r in guards if not r.retain_on_delete] == []
     return policy
 
 
@@ -123,8 +134,16 @@ def test_trail_logs_archive_and_object_lock() -> None:
     archive = next(r for r in rules if r["id"] == "archive-trail-logs")
     assert archive["transitions"] == [{"days": 120, "storageClass": "DEEP_ARCHIVE"}]
     assert rec.by_name("ct-bucket").inputs["objectLockEnabled"] is True
-    lock = rec.one("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration").inputs
-    assert lock["rule"] == {"defaultRetention": {"mode": "COMPLIANCE", "days": 365}}
+    lock = rec.one("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
+    assert lock.inputs["rule"] == {"defaultRetention": {"mode": "COMPLIANCE", "days": 365}}
+    assert lock.retain_on_delete
+    # The trail starts only once the default retention exists: no first log file unlocked.
+    trail = rec.one("aws:cloudtrail/trail:Trail")
+    assert lock.urn in trail.dependencies
+    assert rec.by_name("ct-bucket-policy").urn in trail.dependencies
+    # Files under 128 KB stay in Standard (cheaper than moving them), as S3 does by default.
+    lifecycle = rec.by_name("ct-bucket-lifecycle").inputs
+    assert lifecycle["transitionDefaultMinimumObjectSize"] == "all_storage_classes_128K"
     without = _trail()
     assert "objectLockEnabled" not in without.by_name("ct-bucket").inputs
     assert (

@@ -34,12 +34,18 @@ def protected_bucket(
     grants: Callable[[str, Any], Sequence[iam.Statement]] | None = None,
     grant_inputs: pulumi.Input[Any] = None,
     object_lock: bool = False,
+    transition_minimum: str | None = None,
 ) -> ProtectedBucket:
     """``<name>``: a private, versioned, SSE-KMS (bucket key) bucket kept on destroy, with
     ``<name>-ownership`` (ACLs off), ``<name>-public-access`` (all four blocks on),
     ``<name>-versioning``, ``<name>-encryption``, ``<name>-lifecycle`` (the given rules plus
     cleaning up incomplete multipart uploads) and ``<name>-policy``
-    (``grants(bucket_arn, resolved grant_inputs)`` and a TLS-only deny)."""
+    (``grants(bucket_arn, resolved grant_inputs)`` and a TLS-only deny).
+
+    Everything that protects the bucket is kept on destroy with it: otherwise ``pulumi destroy``
+    would leave the evidence in a bucket without its public-access block, TLS-only policy,
+    ownership controls, default encryption or lifecycle, and with versioning suspended."""
+    kept = child(parent, retain_on_delete=True)
     bucket = aws.s3.Bucket(
         name,
         object_lock_enabled=object_lock or None,
@@ -51,7 +57,7 @@ def protected_bucket(
         f"{name}-ownership",
         bucket=bucket.id,
         rule={"object_ownership": "BucketOwnerEnforced"},
-        opts=child(parent),
+        opts=kept,
     )
     public_access = aws.s3.BucketPublicAccessBlock(
         f"{name}-public-access",
@@ -60,13 +66,13 @@ def protected_bucket(
         block_public_policy=True,
         ignore_public_acls=True,
         restrict_public_buckets=True,
-        opts=child(parent),
+        opts=kept,
     )
     aws.s3.BucketVersioning(
         f"{name}-versioning",
         bucket=bucket.id,
         versioning_configuration={"status": "Enabled"},
-        opts=child(parent),
+        opts=kept,
     )
     aws.s3.BucketServerSideEncryptionConfiguration(
         f"{name}-encryption",
@@ -80,7 +86,7 @@ def protected_bucket(
                 "bucket_key_enabled": True,
             }
         ],
-        opts=child(parent),
+        opts=kept,
     )
     aws.s3.BucketLifecycleConfiguration(
         f"{name}-lifecycle",
@@ -94,7 +100,8 @@ def protected_bucket(
                 "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
             },
         ],
-        opts=child(parent),
+        transition_default_minimum_object_size=transition_minimum,
+        opts=kept,
     )
     policy = aws.s3.BucketPolicy(
         f"{name}-policy",
@@ -105,6 +112,6 @@ def protected_bucket(
             grant_inputs,
         ),
         # S3 refuses a bucket policy while the public-access block is being changed.
-        opts=child(parent, depends_on=[public_access, ownership]),
+        opts=child(parent, depends_on=[public_access, ownership], retain_on_delete=True),
     )
     return ProtectedBucket(bucket, policy)

@@ -42,7 +42,8 @@ class ProtectedAuditTrailArgs(TypedDict, total=False):
     trail_name: str
     """The trail's name (default ``aisb-audit-trail``); the key and bucket policies name it."""
     archive_days: int
-    """Days after which log files move to S3 Glacier Deep Archive (default 90)."""
+    """Days after which log files of 128 KB or more move to S3 Glacier Deep Archive (default
+    90); smaller files stay in S3 Standard, where they cost less than the move would."""
     object_lock_days: int
     """S3 Object Lock retention in days; 0 (default) leaves Object Lock off."""
     object_lock_mode: str
@@ -138,6 +139,10 @@ class ProtectedAuditTrail(pulumi.ComponentResource):
                 }
             ],
             tags=tags,
+            # S3's default, stated: files under 128 KB are not moved. CloudTrail's files are
+            # mostly smaller, and moving them would cost more than keeping them in Standard:
+            # a transition request per object and 40 KB of per-object overhead in Deep Archive.
+            transition_minimum="all_storage_classes_128K",
             grant_inputs=resolved,
             grants=lambda bucket_arn, vals: iam.cloudtrail_bucket_statements(
                 bucket_arn, vals[0], vals[1]
@@ -145,13 +150,17 @@ class ProtectedAuditTrail(pulumi.ComponentResource):
             object_lock=lock_days > 0,
         )
         bucket = protected.bucket
+        ready: list[pulumi.Resource] = [protected.policy]
         if lock_days > 0:
-            aws.s3.BucketObjectLockConfiguration(
-                f"{name}-bucket-lock",
-                bucket=bucket.id,
-                object_lock_enabled="Enabled",
-                rule={"default_retention": {"mode": lock_mode, "days": lock_days}},
-                opts=child(self),
+            # Kept on destroy with the bucket, like everything that protects it.
+            ready.append(
+                aws.s3.BucketObjectLockConfiguration(
+                    f"{name}-bucket-lock",
+                    bucket=bucket.id,
+                    object_lock_enabled="Enabled",
+                    rule={"default_retention": {"mode": lock_mode, "days": lock_days}},
+                    opts=child(self, retain_on_delete=True),
+                )
             )
         trail = aws.cloudtrail.Trail(
             f"{name}-trail",
@@ -162,8 +171,9 @@ class ProtectedAuditTrail(pulumi.ComponentResource):
             enable_log_file_validation=True,
             kms_key_id=key.arn,
             tags=tags,
-            # CloudTrail checks the bucket policy when the trail is created.
-            opts=child(self, depends_on=[protected.policy]),
+            # CloudTrail checks the bucket policy when the trail is created, and its first log
+            # files must already fall under the default Object Lock retention.
+            opts=child(self, depends_on=ready),
         )
         self.trail_arn = trail.arn
         self.bucket_name = bucket.bucket
