@@ -266,25 +266,35 @@ def sns_publish_policy(topic_arn: str, kms_key_arn: str | None) -> PolicyDocumen
 def iot_logging_policy(
     partition: str, region: str, account_id: str, log_group: str
 ) -> PolicyDocument:
-    """What AWS IoT needs to write its logs into one log group, and nothing more.
+    """What AWS IoT's logging role may do, on the ``AWSIotLogsV2`` log group only.
 
-    ``logs:CreateLogGroup`` is kept (on that group only) because IoT calls it before writing;
-    the group already exists, so the call changes nothing.
+    The actions are those of the logging role policy AWS documents
+    (https://docs.aws.amazon.com/iot/latest/developerguide/cloud-watch-logs.html, the
+    ``AWSIoTLogging`` managed policy), which grants them on every log group. AWS does not say
+    which of them v2 logging calls, so none is withheld (a missing one would stop logging with
+    no error anywhere); the grant is narrowed to the one group instead. ``PutRetentionPolicy``
+    lets AWS IoT, and only it, change that group's retention: aisb owns the group, so a change
+    shows as drift and the next ``pulumi up`` restores the retention configured.
     """
     group = log_group_arn(partition, region, account_id, log_group)
     return document(
         {
             "Sid": "WriteIotLogs",
             "Effect": "Allow",
-            "Action": [
-                "logs:CreateLogGroup",
-                "logs:CreateLogStream",
-                "logs:DescribeLogStreams",
-                "logs:PutLogEvents",
-            ],
+            "Action": list(IOT_LOGGING_ACTIONS),
             "Resource": [group, f"{group}:log-stream:*"],
         }
     )
+
+
+# The logging role policy AWS documents for AWS IoT (see iot_logging_policy).
+IOT_LOGGING_ACTIONS: tuple[str, ...] = (
+    "logs:CreateLogGroup",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "logs:PutMetricFilter",
+    "logs:PutRetentionPolicy",
+)
 
 
 def deny_insecure_transport(resources: Sequence[str], action: str) -> Statement:

@@ -77,6 +77,19 @@ class Recording:
     def by_urn(self, urn: str) -> Registration:
         return next(r for r in self.resources if r.urn == urn)
 
+    def waits_for(self, resource: Registration, urn: str) -> bool:
+        """Whether ``resource`` is created after ``urn``: directly or through its dependencies."""
+        seen: set[str] = set()
+        todo = list(resource.dependencies)
+        while todo:
+            dep = todo.pop()
+            if dep == urn:
+                return True
+            if dep not in seen:
+                seen.add(dep)
+                todo += next((r.dependencies for r in self.resources if r.urn == dep), [])
+        return False
+
     def custom(self) -> list[Registration]:
         return [
             r for r in self.resources if r.custom and not r.type.startswith("pulumi:providers:")

@@ -331,7 +331,10 @@ def test_ml_profile_on_all_registered_things_alerting_the_topic() -> None:
     }
     retained = {m["metric"] for m in ml["additionalMetricsToRetainV2"]}
     assert retained >= ML_CLOUD
-    assert rec.by_name("bm-alert-role-policy").urn in rec.by_name("bm-ml-profile").dependencies
+    # The profile hands the role to IoT only once IAM has had time to settle.
+    profile, settled = rec.by_name("bm-ml-profile"), rec.by_name("bm-iam-settled")
+    assert settled.urn in profile.dependencies
+    assert rec.waits_for(profile, rec.by_name("bm-alert-role-policy").urn)
 
 
 def test_device_metrics_and_thing_groups() -> None:
@@ -540,6 +543,10 @@ def test_mitigation_actions_and_their_least_privilege_roles() -> None:
     }
     for name, action in actions.items():
         assert action.inputs["roleArn"] == rec.by_name(roles[name]).state["arn"]
+        # IoT checks the role when the action is created: only once IAM has settled.
+        settled = rec.by_name(roles[name].replace("-role", "-iam-settled"))
+        assert settled.urn in action.dependencies
+        assert rec.waits_for(action, rec.by_name(roles[name] + "-policy").urn)
     # Shortened role names keep the roles existing stacks already have.
     assert rec.by_name("mit-deactivate-role").aliases == ["mit-deactivate-certificate-role"]
     assert rec.by_name("mit-publish-role-policy").aliases == ["mit-publish-finding-role-policy"]

@@ -177,7 +177,15 @@ def test_logging_role_writes_only_to_the_iot_log_group() -> None:
     options = rec.one("aws:iot/loggingOptions:LoggingOptions")
     assert options.inputs["roleArn"] == role.state["arn"]
     role_policy = rec.one("aws:iam/rolePolicy:RolePolicy")
-    assert {role_policy.urn, group.urn} <= set(options.dependencies)
+    assert group.urn in options.dependencies
+    assert rec.waits_for(options, role_policy.urn)
+    settled = rec.by_name("logs-iam-settled")
+    assert settled.type == "time:index/sleep:Sleep" and settled.urn in options.dependencies
+    assert settled.inputs["createDuration"] == "30s"
+    assert settled.inputs["triggers"] == {
+        "role0": role.state["arn"],
+        "role0grant0": role_policy.inputs["policy"],
+    }
     _assert_policies_clean(rec)
     _assert_children_parented(rec, "aisb:index:IotLogging")
 
@@ -251,7 +259,9 @@ def test_audit_notifications_go_to_the_topic_through_a_publish_only_role() -> No
         == "arn:aws:iam::aws:policy/service-role/AWSIoTDeviceDefenderAudit"
     )
     assert attachment.inputs["role"] == audit_role.state["name"]
-    assert {attachment.urn, rec.by_name("audit-notify-role-policy").urn} <= set(config.dependencies)
+    assert rec.by_name("audit-iam-settled").urn in config.dependencies
+    assert rec.waits_for(config, attachment.urn)
+    assert rec.waits_for(config, rec.by_name("audit-notify-role-policy").urn)
 
 
 def test_scheduled_audit_runs_the_enabled_schedulable_checks_after_the_configuration() -> None:

@@ -44,6 +44,8 @@ def test_every_resource_of_each_region_uses_that_regions_providers() -> None:
         resources = [r for r in _descendants(rec, baseline.urn) if r.custom]
         assert len(resources) >= 15
         for r in resources:
+            if r.type.startswith("time:"):
+                continue  # the IAM propagation pauses: no AWS call, no region
             expected = own_native if r.type.startswith("aws-native:") else own_aws
             assert r.provider == expected, f"{r.name} ({r.type}) uses {r.provider}"
             # ARNs the region's resources were given point at the region too.

@@ -113,5 +113,12 @@ def test_iot_logging_policy_writes_only_to_its_log_group() -> None:
     (statement,) = doc["Statement"]
     group = "arn:aws-us-gov:logs:us-gov-west-1:42:log-group:AWSIotLogsV2"
     assert statement["Resource"] == [group, f"{group}:log-stream:*"]
-    assert "logs:PutLogEvents" in statement["Action"]
+    # Exactly the actions of AWS's documented logging role policy, on one group instead of "*".
+    assert sorted(statement["Action"]) == [
+        "logs:CreateLogGroup",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "logs:PutMetricFilter",
+        "logs:PutRetentionPolicy",
+    ]
     assert json.dumps(doc).count("arn:aws:") == 0

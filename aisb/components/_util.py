@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import pulumi
 import pulumi_aws as aws
 import pulumi_aws_native as aws_native
+import pulumiverse_time
 
 from aisb import iam
 from aisb.validation import InvalidValue
@@ -172,6 +173,37 @@ def service_role(
             )
         )
     return ServiceRole(role, grants)
+
+
+# IAM is eventually consistent: a new role or policy can take seconds to be usable ("Changes
+# that I make are not always immediately visible",
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency).
+# AWS IoT checks at once that it can assume a role it is handed (audit configuration,
+# mitigation actions, security-profile alert targets, logging options), and the CloudFormation
+# handlers behind aws-native take a refusal as final: the first `pulumi up` would fail and only
+# the second succeed. Those resources wait this long after their roles and policies change.
+IAM_PROPAGATION_SECONDS = 30
+
+
+def iam_settled(parent: pulumi.Resource, name: str, roles: list[ServiceRole]) -> pulumi.Resource:
+    """``<name>``: a pause of ``IAM_PROPAGATION_SECONDS`` after ``roles`` and their policies
+    are created or changed (a changed role ARN or policy makes it pause again). Resources that
+    hand a role to AWS IoT depend on it."""
+    triggers: dict[str, pulumi.Input[str]] = {}
+    for n, service in enumerate(roles):
+        triggers[f"role{n}"] = service.role.arn
+        for m, grant in enumerate(service.grants):
+            # The policy document or the managed policy's ARN: what a change would touch.
+            document = getattr(grant, "policy", None)
+            triggers[f"role{n}grant{m}"] = (
+                document if document is not None else grant.policy_arn  # type: ignore[attr-defined]
+            )
+    return pulumiverse_time.Sleep(
+        name,
+        create_duration=f"{IAM_PROPAGATION_SECONDS}s",
+        triggers=triggers,
+        opts=child(parent, depends_on=[r for s in roles for r in (s.role, *s.grants)]),
+    )
 
 
 def customer_key(

@@ -19,6 +19,7 @@ from aisb.components._util import (
     check_arg,
     check_name,
     child,
+    iam_settled,
     iot_source_arn,
     merge_tags,
     native_tags,
@@ -210,8 +211,10 @@ class DeviceDefenderAudit(pulumi.ComponentResource):
                     enabled=True, role_arn=notify.role.arn, target_arn=topic_arn
                 )
             ),
-            # IoT assumes both roles when the configuration is written.
-            opts=child(self, depends_on=[*audit.grants, *notify.grants]),
+            # IoT assumes both roles when the configuration is written: after IAM has settled.
+            opts=child(
+                self, depends_on=[iam_settled(self, f"{name}-iam-settled", [audit, notify])]
+            ),
         )
 
         self.enabled_checks = sorted(enabled)

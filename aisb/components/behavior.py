@@ -20,6 +20,7 @@ from aisb.components._util import (
     check_arg,
     check_name,
     child,
+    iam_settled,
     iot_source_arn,
     merge_tags,
     native_tags,
@@ -209,7 +210,8 @@ class BehaviorMonitoring(pulumi.ComponentResource):
             for cm in customs
         ]
         # The profiles name custom metrics, so those must exist first; alerts need the role.
-        after = child(self, depends_on=[*custom_resources, *alert.grants])
+        settled = iam_settled(self, f"{name}-iam-settled", [alert])
+        after = child(self, depends_on=[*custom_resources, settled])
         device_metrics = bool(args.get("device_metrics", False))
         ml_profile = aws_native.iot.SecurityProfile(
             f"{name}-ml-profile",

@@ -16,6 +16,7 @@ from aisb.components._util import (
     check_name,
     child,
     customer_key,
+    iam_settled,
     merge_tags,
     policy_json,
     require_args,
@@ -126,7 +127,9 @@ class IotLogging(pulumi.ComponentResource):
             role_arn=writer.role.arn,
             # IoT checks the role when the options are set: its permissions must exist first,
             # and the log group must exist so IoT never creates an unencrypted one.
-            opts=child(self, depends_on=[*writer.grants, log_group]),
+            opts=child(
+                self, depends_on=[iam_settled(self, f"{name}-iam-settled", [writer]), log_group]
+            ),
         )
 
         self.log_group_name = log_group.name

@@ -15,6 +15,7 @@ from aisb.components._util import (
     IOT_NAME,
     check_name,
     child,
+    iam_settled,
     iot_source_arn,
     merge_tags,
     native_tags,
@@ -137,7 +138,11 @@ class DetectMitigations(pulumi.ComponentResource):
                 action_params=params,
                 role_arn=role.role.arn,
                 tags=native_tags(tags),
-                opts=child(self, depends_on=role.grants),
+                # IoT checks it can assume the role when the action is created.
+                opts=child(
+                    self,
+                    depends_on=[iam_settled(self, f"{name}-{role_suffix}-iam-settled", [role])],
+                ),
             )
 
         iot = aws_native.iot
