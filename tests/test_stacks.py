@@ -222,3 +222,26 @@ def test_every_role_is_bound_to_its_service_and_account(
             assert statement["Condition"]["ArnLike"] == {
                 "aws:SourceArn": f"arn:aws:iot:{region}:{rec.account}:*"
             }, role.name
+
+
+def test_the_readmes_import_commands_name_what_the_program_declares(
+    stack_recordings: dict[str, Recording],
+) -> None:
+    import re
+
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(
+        r"pulumi import (\S+) (\S+) (\S+) \\\n\s+--parent '\w+=urn:pulumi:<stack>::aisb::(\S+)::(\S+)'",
+        readme,
+    )
+    assert len(commands) == 2
+    rec = stack_recordings["prod-us-east-1"]
+    for type_token, name, _id, parent_types, parent_name in commands:
+        resource = rec.by_name(name)
+        assert resource.type == type_token
+        # The parent named is the component the program creates the resource under.
+        parent = rec.by_urn(resource.parent)
+        assert parent.name == parent_name
+        assert parent.urn.endswith(f"::{parent_types}::{parent_name}")
