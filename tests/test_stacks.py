@@ -233,7 +233,8 @@ def test_the_readmes_import_commands_name_what_the_program_declares(
 
     readme = (ROOT / "README.md").read_text()
     commands = re.findall(
-        r"pulumi import (\S+) (\S+) (\S+) \\\n\s+--parent '\w+=urn:pulumi:<stack>::aisb::(\S+)::(\S+)'",
+        r"pulumi import (\S+) (\S+) (\S+) \\\n"
+        r"\s+--parent '\w+=urn:pulumi:<stack>::aisb::(\S+)::(\S+)'",
         readme,
     )
     assert len(commands) == 2
