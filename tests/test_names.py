@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import aisb
-from aisb import IotSecurityBaseline
+from aisb import IotSecurityBaseline, IotSecurityBaselineArgs
 from aisb.components._util import RANDOM_SUFFIX
 from tests.conftest import ACCOUNT, Recording, run
 
@@ -39,7 +39,7 @@ def test_the_longest_name_that_fits_every_child() -> None:
     longest = min(limit - len(suffix) for suffix, limit in limits.items())
     # The binding child: a mitigation action's role, IAM's 64 characters with the suffix.
     assert longest == 64 - RANDOM_SUFFIX - len("-mitigations-deactivate-role") == 28
-    every_option = {
+    every_option: IotSecurityBaselineArgs = {
         "alert_emails": ["a@example.com"],
         "cloud_trail": True,
         "guard_duty": True,
