@@ -25,7 +25,7 @@ CIDR_SETS = ("in-cidr-set", "not-in-cidr-set")
 PORT_SETS = ("in-port-set", "not-in-port-set")
 VALUE_SETS = ("in-set", "not-in-set")
 DEVICE_METRICS_TOPIC = "$aws/things/<thingName>/defender/metrics/json"
-_NAME = re.compile(r"^[a-zA-Z0-9:_-]{1,128}$")
+_NAME = re.compile(r"[a-zA-Z0-9:_-]{1,128}")
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ class RuleError(InvalidValue):
 
 
 def _check_name(path: str, name: Any) -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise RuleError(f"{path}.name", name, "1 to 128 letters, digits, ':', '_' or '-'")
     return name
 
@@ -125,6 +125,12 @@ def _rule_value(path: str, metric: Metric, rule: Mapping[str, Any]) -> dict[str,
         "numbers": "numbers",
         "strings": "strings",
     }[metric.value]
+    stray = sorted(k for k in _VALUE_KEYS - {key} if k in rule)
+    if stray:
+        # A second value would be dropped silently: refuse it.
+        raise RuleError(
+            f"{path}.{stray[0]}", rule[stray[0]], f"only {key} as the value for {metric.name}"
+        )
     value = rule.get(key)
     where = f"{path}.{key}"
     if metric.value == "count":
@@ -160,21 +166,15 @@ def _rule_value(path: str, metric: Metric, rule: Mapping[str, Any]) -> dict[str,
     return {"strings": list(value)}
 
 
-_RULE_KEYS = frozenset(
-    {
-        "name",
-        "metric",
-        "operator",
-        "value",
-        "cidrs",
-        "ports",
-        "numbers",
-        "strings",
-        "durationSeconds",
-        "consecutiveDatapointsToAlarm",
-        "consecutiveDatapointsToClear",
-    }
-)
+_VALUE_KEYS = frozenset({"value", "cidrs", "ports", "numbers", "strings"})
+_RULE_KEYS = _VALUE_KEYS | {
+    "name",
+    "metric",
+    "operator",
+    "durationSeconds",
+    "consecutiveDatapointsToAlarm",
+    "consecutiveDatapointsToClear",
+}
 
 
 def rule_behavior(path: str, rule: Any, metrics: Mapping[str, Metric]) -> dict[str, Any]:
@@ -310,21 +310,29 @@ def ml_behaviors(
     ]
 
 
-def check_profile_size(path: str, behaviors: Sequence[Mapping[str, Any]]) -> None:
-    """AWS allows 100 behaviours per profile and one name each."""
+def check_profile_size(
+    path: str, behaviors: Sequence[Mapping[str, Any]], origins: Sequence[str] = ()
+) -> None:
+    """AWS allows 100 behaviours per profile and one name each. ``origins`` says where each
+    behaviour came from (``custom_metrics[3].name``), so a name used twice (two long custom
+    metric names truncated alike, say) is reported where the second one was set."""
     if len(behaviors) > MAX_BEHAVIORS:
         raise RuleError(
             path, f"{len(behaviors)} behaviours", f"at most {MAX_BEHAVIORS} per security profile"
         )
-    names = [b["name"] for b in behaviors]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise RuleError(path, dupes[0], "a behaviour name used once per security profile")
+    seen: set[str] = set()
+    for index, behavior in enumerate(behaviors):
+        if behavior["name"] in seen:
+            where = origins[index] if index < len(origins) else path
+            raise RuleError(
+                where, behavior["name"], "a behaviour name used once per security profile"
+            )
+        seen.add(behavior["name"])
 
 
 def thing_group_name(path: str, value: Any) -> str:
     """A thing group name AWS accepts."""
-    if not isinstance(value, str) or not _NAME.match(value):
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise RuleError(
             path, value, "a thing group name of 1 to 128 letters, digits, ':', '_' or '-'"
         )

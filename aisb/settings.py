@@ -135,7 +135,8 @@ KEYS: tuple[Key, ...] = (
         "integer",
         30,
         "Certificates this close to the rotation period are reported as due soon "
-        "(0 to certMaxAgeDays - 1; 0 turns the warning off).",
+        "(0 to certMaxAgeDays - 1; 0 turns the warning off; the default 30 shrinks to "
+        "certMaxAgeDays - 1 for shorter rotation periods).",
     ),
     Key(
         "certReportBucket",
@@ -477,6 +478,10 @@ def parse(config: Mapping[str, str], secret_keys: Collection[str] = ()) -> Setti
         else:
             problems.append(f"aisb:{key}: {err}")
 
+    def show(key: str, value: Any) -> str:
+        """A value for a message: never a secret one."""
+        return "[secret]" if f"{NAMESPACE}:{key}" in secret_keys else repr(value)
+
     prefix = NAMESPACE + ":"
     for full_key in sorted(config):
         if full_key.startswith(prefix) and full_key[len(prefix) :] not in KEYS_BY_NAME:
@@ -524,10 +529,15 @@ def parse(config: Mapping[str, str], secret_keys: Collection[str] = ()) -> Setti
         )
 
     warning, max_age = values.get("certRotationWarningDays"), values.get("certMaxAgeDays")
+    default_warning = KEYS_BY_NAME["certRotationWarningDays"].default
+    if warning == default_warning and max_age is not None and warning >= max_age:
+        # The default window shrinks to fit a short rotation period: every certMaxAgeDays in
+        # its documented range works without touching the warning.
+        values["certRotationWarningDays"] = warning = max_age - 1
     if warning is not None and max_age is not None and warning >= max_age:
         problems.append(
-            f"aisb:certRotationWarningDays: got {warning}; expected fewer days than "
-            f"aisb:certMaxAgeDays ({max_age})"
+            f"aisb:certRotationWarningDays: got {show('certRotationWarningDays', warning)}; "
+            f"expected fewer days than aisb:certMaxAgeDays ({show('certMaxAgeDays', max_age)})"
         )
     if values.get("certReportThingNames") and values.get("certReportBucket") is False:
         problems.append(
@@ -535,11 +545,12 @@ def parse(config: Mapping[str, str], secret_keys: Collection[str] = ()) -> Setti
             "is true (thing names only go into the report)"
         )
 
-    problems.extend(_check_detection(values))
-    if values.get("guardDutyDetectorId") and values.get("guardDuty") is False:
+    problems.extend(_check_detection(values, show))
+    detector = values.get("guardDutyDetectorId")
+    if detector and values.get("guardDuty") is False:
         problems.append(
-            f"aisb:guardDutyDetectorId: got {values['guardDutyDetectorId']!r}; expected it unset "
-            "unless aisb:guardDuty is true"
+            f"aisb:guardDutyDetectorId: got {show('guardDutyDetectorId', detector)}; "
+            "expected it unset unless aisb:guardDuty is true"
         )
 
     regions: dict[str, str | None] = {
@@ -619,7 +630,7 @@ _DETECT_PATHS = {
 }
 
 
-def _check_detection(values: Mapping[str, Any]) -> list[str]:
+def _check_detection(values: Mapping[str, Any], show: Callable[[str, Any], str]) -> list[str]:
     """Problems with the behaviour-monitoring keys taken together (AISB #5, #11)."""
     needed = (
         "behaviorDetection",
@@ -638,8 +649,8 @@ def _check_detection(values: Mapping[str, Any]) -> list[str]:
             if values[k]
         ]
         return [
-            f"aisb:{k}: got {values[k]!r}; expected it unset: it applies to Device Defender "
-            f"Detect, and aisb:behaviorDetection is {mode!r}"
+            f"aisb:{k}: got {show(k, values[k])}; expected it unset: it applies to Device "
+            f"Defender Detect, and aisb:behaviorDetection is {mode!r}"
             for k in used
         ]
     try:
@@ -654,8 +665,9 @@ def _check_detection(values: Mapping[str, Any]) -> list[str]:
         )
     except detect.RuleError as e:
         head, _, rest = e.path.partition("[")
-        where = _DETECT_PATHS.get(head, head) + (f"[{rest}" if rest else "")
-        return [f"aisb:{where}: {e}"]
+        key = _DETECT_PATHS.get(head, head)
+        where = key + (f"[{rest}" if rest else "")
+        return [f"aisb:{where}: got {show(key, e.value)}; expected {e.expected}"]
     return []
 
 

@@ -8,6 +8,7 @@ argument name, so a library user gets the same checks as a stack user.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -29,9 +30,8 @@ CERT_EXPIRY_RANGE = (30, 3652)
 
 # Deliberately simple: one "@", no spaces, a dotted domain. SNS sends a confirmation e-mail,
 # which is the real test of an address.
-_EMAIL = re.compile(r"^[^@\s,;]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
-_ARN = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{12}:.+$")
+_EMAIL = re.compile(r"[^@\s,;]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
 
 
 class InvalidValue(ValueError):
@@ -72,7 +72,7 @@ def emails(value: Any, *, at_least_one: bool) -> tuple[str, ...]:
         raise InvalidValue(value, "a list of e-mail addresses")
     if at_least_one and not value:
         raise InvalidValue(value, "at least one e-mail address")
-    bad = [v for v in value if not _EMAIL.match(v)]
+    bad = [v for v in value if not _EMAIL.fullmatch(v)]
     if bad:
         raise InvalidValue(bad[0], "an e-mail address such as security@example.com")
     dupes = sorted({v.lower() for v in value if [w.lower() for w in value].count(v.lower()) > 1})
@@ -132,15 +132,36 @@ def audit_schedule(
     return frequency, (day_of_week if weekly else None), None
 
 
+# What AWS accepts in tag keys and values: letters, digits and spaces in any language, and
+# _ . : / = + - @ (https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html,
+# the pattern ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$).
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
+TAG_CHARACTERS = "letters, digits, spaces and _ . : / = + - @"
+
+
+def _tag_text(text: str) -> bool:
+    return all(
+        c in _TAG_PUNCTUATION
+        or unicodedata.category(c)[0] in "LN"
+        or unicodedata.category(c)[0] == "Z"
+        for c in text
+    )
+
+
 def tags(value: Any) -> dict[str, str]:
-    """AWS resource tags: string keys (1-128 chars, not ``aws:``) and string values (<= 256)."""
+    """AWS resource tags: keys of 1-128 and values of at most 256 characters AWS accepts
+    (``TAG_CHARACTERS``), keys not starting with ``aws:``."""
     if not isinstance(value, Mapping):
         raise InvalidValue(value, "a map of tag names to string values")
     for k, v in value.items():
         if not isinstance(k, str) or not 1 <= len(k) <= 128 or k.lower().startswith("aws:"):
             raise InvalidValue(k, "tag names of 1 to 128 characters not starting with 'aws:'")
+        if not _tag_text(k):
+            raise InvalidValue(k, f"tag names made of {TAG_CHARACTERS}")
         if not isinstance(v, str) or len(v) > 256:
             raise InvalidValue({k: v}, "tag values that are strings of at most 256 characters")
+        if not _tag_text(v):
+            raise InvalidValue({k: v}, f"tag values made of {TAG_CHARACTERS}")
     if len(value) > 40:
         # 50 is AWS's limit; aisb keeps room for the tags it adds itself.
         raise InvalidValue(f"{len(value)} tags", "at most 40 tags")
@@ -149,17 +170,8 @@ def tags(value: Any) -> dict[str, str]:
 
 def region(value: Any) -> str:
     """An AWS region name such as eu-west-1."""
-    if not isinstance(value, str) or not _REGION.match(value):
+    if not isinstance(value, str) or not _REGION.fullmatch(value):
         raise InvalidValue(value, "an AWS region name such as us-east-1")
-    return value
-
-
-def arn(value: Any, service: str) -> str:
-    """An ARN of the given service, in any partition."""
-    if not isinstance(value, str) or not _ARN.match(value) or value.split(":")[2] != service:
-        raise InvalidValue(
-            value, f"an ARN of an {service} resource (arn:<partition>:{service}:...)"
-        )
     return value
 
 

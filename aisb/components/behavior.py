@@ -96,6 +96,9 @@ def plan_profiles(
     ml = detect.ml_behaviors(
         detect.ml_metrics(device_metrics), confidence, datapoints_to_alarm, datapoints_to_clear
     )
+    ml_origins = ["device_metrics"] * len(ml) + [
+        f"custom_metrics[{i}].name" for i, c in enumerate(customs) if c.ml
+    ]
     ml += [
         {**b, "name": f"ml-custom-{c.name}"[:128], "metric": c.name}
         for c in customs
@@ -104,8 +107,11 @@ def plan_profiles(
     ]
     rule_behaviors = [detect.rule_behavior(f"rules[{i}]", r, metrics) for i, r in enumerate(rules)]
     rule_behaviors += [c.rule for c in customs if c.rule is not None]
-    detect.check_profile_size("ML profile", ml)
-    detect.check_profile_size("rules", rule_behaviors)
+    rule_origins = [f"rules[{i}].name" for i in range(len(rules))] + [
+        f"custom_metrics[{i}].name" for i, c in enumerate(customs) if c.rule is not None
+    ]
+    detect.check_profile_size("ML profile", ml, ml_origins)
+    detect.check_profile_size("rules", rule_behaviors, rule_origins)
     return ml, rule_behaviors, customs
 
 

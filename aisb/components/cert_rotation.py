@@ -60,7 +60,7 @@ class CertificateRotationMonitorArgs(TypedDict, total=False):
     """The rotation period: certificates at least this old are due (30-3652, default 365)."""
     warning_days: int
     """Certificates within this many days of the period are due soon (0 to rotation_days - 1,
-    default 30)."""
+    default 30, or rotation_days - 1 when that is less)."""
     scan_interval_days: int
     """Days between scans (1-365, default 30)."""
     report_bucket: bool
@@ -152,7 +152,8 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
             args.get("rotation_days", 365),
         )
         checks: list[tuple[str, int, tuple[int, int]]] = [
-            ("warning_days", 30, (0, rotation - 1)),
+            # The default window shrinks to fit a short rotation period.
+            ("warning_days", min(30, rotation - 1), (0, rotation - 1)),
             ("scan_interval_days", 30, v.CERT_SCAN_INTERVAL_RANGE),
             ("max_listed", 25, MAX_LISTED_RANGE),
             ("thing_name_call_budget", 1000, THING_NAME_BUDGET_RANGE),

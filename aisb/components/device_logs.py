@@ -32,7 +32,7 @@ from aisb.components.bucket import protected_bucket
 HANDLER = "collect-device-logs.py"
 DEFAULT_LOG_PATHS = ("/var/log/syslog", "/var/log/aws-iot-device-client/aws-iot-device-client.log")
 RETENTION_RANGE = (1, 3650)
-_ALIAS = re.compile(r"^[\w=,@-]{1,128}$")
+_ALIAS = re.compile(r"[\w=,@-]{1,128}")
 
 
 def job_document(
@@ -143,7 +143,7 @@ class DeviceLogCollection(pulumi.ComponentResource):
             c, "log_paths", v.log_paths, list(args.get("log_paths", DEFAULT_LOG_PATHS))
         )
         alias = args.get("role_alias", "aisb-device-logs")
-        if not isinstance(alias, str) or not _ALIAS.match(alias):
+        if not isinstance(alias, str) or not _ALIAS.fullmatch(alias):
             raise arg_error(
                 c, "role_alias", v.InvalidValue(alias, "1 to 128 letters, digits or =,@-_")
             )

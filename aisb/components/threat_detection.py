@@ -25,7 +25,7 @@ from aisb.components._util import (
 )
 
 SEVERITY_RANGE = (1, 10)
-_RULE_NAME = re.compile(r"^[.\-_A-Za-z0-9]{1,64}$")
+_RULE_NAME = re.compile(r"[.\-_A-Za-z0-9]{1,64}")
 
 
 def finding_pattern(min_severity: int) -> dict[str, Any]:
@@ -126,7 +126,7 @@ class ThreatDetection(pulumi.ComponentResource):
         if existing is not None:
             check_arg(c, "existing_detector_id", v.guardduty_detector_id, existing)
         rule_name = args["rule_name"]
-        if not _RULE_NAME.match(rule_name):
+        if not _RULE_NAME.fullmatch(rule_name):
             raise arg_error(
                 c,
                 "rule_name",

@@ -27,7 +27,7 @@ from aisb.components.bucket import protected_bucket
 ARCHIVE_DAYS_RANGE = (1, 3650)
 OBJECT_LOCK_DAYS_RANGE = (0, 3650)
 OBJECT_LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
-_TRAIL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,127}$")
+_TRAIL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{2,127}")
 
 
 class ProtectedAuditTrailArgs(TypedDict, total=False):
@@ -81,7 +81,7 @@ class ProtectedAuditTrail(pulumi.ComponentResource):
         c = "ProtectedAuditTrail"
         require_args(c, args, "account_id", "region", "partition")
         trail_name = args.get("trail_name", "aisb-audit-trail")
-        if not isinstance(trail_name, str) or not _TRAIL_NAME.match(trail_name):
+        if not isinstance(trail_name, str) or not _TRAIL_NAME.fullmatch(trail_name):
             raise arg_error(
                 c,
                 "trail_name",

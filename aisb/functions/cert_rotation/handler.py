@@ -108,23 +108,46 @@ class Options:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Options:
-        def flag(name: str) -> bool:
-            return env.get(name, "false").strip().lower() == "true"
+        """The options in ``env``, read strictly: a value that is not what a variable takes
+        stops the function before any AWS call, naming the variable."""
 
+        def flag(name: str) -> bool:
+            raw = env.get(name, "false").strip().lower()
+            if raw not in ("true", "false"):
+                raise ValueError(f"{name}={env[name]!r}: expected true or false")
+            return raw == "true"
+
+        def number(name: str, default: int | None, low: int) -> int:
+            raw = env.get(name)
+            if raw is None:
+                if default is None:
+                    raise ValueError(f"{name}: required, a whole number of {low} or more")
+                return default
+            try:
+                value = int(raw)
+            except ValueError:
+                raise ValueError(f"{name}={raw!r}: expected a whole number") from None
+            if value < low:
+                raise ValueError(f"{name}={value}: expected a whole number of {low} or more")
+            return value
+
+        topic = env.get("TOPIC_ARN", "").strip()
+        if not topic:
+            raise ValueError("TOPIC_ARN: required, the ARN of the alert topic")
         options = cls(
-            topic_arn=env["TOPIC_ARN"],
-            rotation_days=int(env["ROTATION_DAYS"]),
-            warning_days=int(env.get("WARNING_DAYS", "30")),
+            topic_arn=topic,
+            rotation_days=number("ROTATION_DAYS", None, 1),
+            warning_days=number("WARNING_DAYS", 30, 0),
             report_bucket=env.get("REPORT_BUCKET") or None,
             report_prefix=env.get("REPORT_PREFIX", "certificate-rotation/"),
             report_format=env.get("REPORT_FORMAT", "csv"),
             thing_names=flag("THING_NAMES"),
-            thing_name_budget=int(env.get("THING_NAME_CALL_BUDGET", "1000")),
+            thing_name_budget=number("THING_NAME_CALL_BUDGET", 1000, 1),
             always_report=flag("ALWAYS_REPORT"),
-            max_listed=int(env.get("MAX_LISTED", "25")),
-            reserve_seconds=int(env.get("RESERVE_SECONDS", "60")),
+            max_listed=number("MAX_LISTED", 25, 1),
+            reserve_seconds=number("RESERVE_SECONDS", 60, 1),
             lock_table=env.get("LOCK_TABLE") or None,
-            lease_seconds=int(env.get("LEASE_SECONDS", "1200")),
+            lease_seconds=number("LEASE_SECONDS", 1200, 1),
         )
         if options.rotation_days < 1 or not 0 <= options.warning_days < options.rotation_days:
             raise ValueError(

@@ -1,0 +1,279 @@
+"""Bad values a new user would try: each is refused before anything is created, naming the
+key, and secrets are never shown."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from aisb import CertificateRotationMonitor, DeviceLogCollection, ProtectedAuditTrail
+from aisb import validation as v
+from aisb.functions.cert_rotation import handler as cr
+from aisb.settings import ConfigError, parse
+from tests.conftest import ACCOUNT, MINIMAL_CONFIG, Recording, config_problems, run
+
+COMMON: dict[str, Any] = {"account_id": ACCOUNT, "region": "us-east-1", "partition": "aws"}
+ML = {"aisb:behaviorDetection": "ml-detect"}
+
+
+# --- whole strings: "$" matches before a final newline --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ({"aisb:alertEmails": json.dumps(["sec@example.com\n"])}, "aisb:alertEmails"),
+        (
+            {**ML, "aisb:detectTargetGroups": json.dumps(["fleet\n"])},
+            "aisb:detectTargetGroups[0]",
+        ),
+        (
+            {
+                **ML,
+                "aisb:detectRules": json.dumps(
+                    [
+                        {
+                            "name": "burst\n",
+                            "metric": "aws:message-byte-size",
+                            "operator": "less-than",
+                            "value": 1,
+                        }
+                    ]
+                ),
+            },
+            "aisb:detectRules[0].name",
+        ),
+        (
+            {
+                **ML,
+                "aisb:customMetrics": json.dumps(
+                    [{"name": "battery\n", "type": "number", "monitor": "ml"}]
+                ),
+            },
+            "aisb:customMetrics[0].name",
+        ),
+    ],
+)
+def test_a_trailing_newline_is_refused(override: dict[str, str], key: str) -> None:
+    assert any(p.startswith(f"{key}: got ") for p in config_problems(override))
+
+
+def test_regions_with_a_trailing_newline_are_refused() -> None:
+    with pytest.raises(v.InvalidValue):
+        v.region("eu-west-1\n")
+    problems = config_problems({"aws:region": "eu-west-1\n", "aws-native:region": "eu-west-1\n"})
+    assert any(p.startswith("aws:region: got 'eu-west-1\\n'") for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("component", "args", "message"),
+    [
+        (ProtectedAuditTrail, {"trail_name": "trail\n"}, "argument 'trail_name' got 'trail\\\\n'"),
+        (
+            DeviceLogCollection,
+            {"credential_endpoint": "e", "role_alias": "alias\n"},
+            "argument 'role_alias' got 'alias\\\\n'",
+        ),
+    ],
+)
+def test_component_names_with_a_trailing_newline_are_refused(
+    component: Any, args: dict[str, Any], message: str
+) -> None:
+    recording = Recording()
+    with pytest.raises(ValueError, match=message):
+        run(lambda: component("c", {**COMMON, **args}), recording=recording)
+    assert recording.resources == []
+
+
+# --- tags: what AWS accepts -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{'team"': "iot"}, {"team": "a;b"}, {"team": "two\nlines"}, {"cost;centre": "1"}, {"t": "<x>"}],
+)
+def test_tag_characters_aws_refuses_are_refused(bad: dict[str, str]) -> None:
+    with pytest.raises(v.InvalidValue, match="made of letters, digits, spaces and"):
+        v.tags(bad)
+    problems = config_problems({"aisb:tags": json.dumps(bad)})
+    assert any(p.startswith("aisb:tags: got ") for p in problems)
+
+
+def test_tags_in_any_language_and_aws_punctuation_pass() -> None:
+    good = {"Équipe": "sécurité réseau", "部署": "設備", "path": "a/b=c+d-e@f_g.h:i", "n": "42"}
+    assert v.tags(good) == good
+
+
+def test_tag_limits_at_the_edge() -> None:
+    assert v.tags({"k" * 128: "v" * 256})
+    with pytest.raises(v.InvalidValue):
+        v.tags({"k" * 129: "v"})
+    with pytest.raises(v.InvalidValue):
+        v.tags({"k": "v" * 257})
+    assert len(v.tags({f"k{i}": "v" for i in range(40)})) == 40
+    with pytest.raises(v.InvalidValue, match="at most 40 tags"):
+        v.tags({f"k{i}": "v" for i in range(41)})
+
+
+# --- rules: one value each ------------------------------------------------------------------
+
+
+def test_a_rule_with_a_second_value_key_is_refused() -> None:
+    rule = {
+        "name": "listening",
+        "metric": "aws:listening-tcp-ports",
+        "operator": "in-port-set",
+        "ports": [8883],
+        "cidrs": ["10.0.0.0/8"],
+    }
+    problems = config_problems({**ML, "aisb:detectRules": json.dumps([rule])})
+    assert problems == [
+        "aisb:detectRules[0].cidrs: got ['10.0.0.0/8']; expected only ports as the value for "
+        "aws:listening-tcp-ports"
+    ]
+
+
+def test_custom_metric_names_colliding_after_truncation_name_the_key_that_was_set() -> None:
+    stem = "m" * 125
+    metrics = [
+        {"name": stem + "abc", "type": "number", "rule": {"operator": "less-than", "value": 1}},
+        {"name": stem + "abd", "type": "number", "rule": {"operator": "less-than", "value": 1}},
+    ]
+    problems = config_problems({**ML, "aisb:customMetrics": json.dumps(metrics)})
+    (problem,) = problems
+    assert problem.startswith("aisb:customMetrics[1].name: got 'custom-")
+    assert "a behaviour name used once per security profile" in problem
+
+
+# --- secrets are never shown, cross-key checks included ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("override", "secret", "start"),
+    [
+        (
+            {"aisb:guardDutyDetectorId": "12abc34d567e8fa901bc2d34e56789f0"},
+            "aisb:guardDutyDetectorId",
+            "aisb:guardDutyDetectorId: got [secret]; expected it unset unless aisb:guardDuty",
+        ),
+        (
+            {"aisb:detectTargetGroups": '["hidden-fleet"]'},
+            "aisb:detectTargetGroups",
+            "aisb:detectTargetGroups: got [secret]; expected it unset",
+        ),
+        (
+            {**ML, "aisb:detectTargetGroups": '["hidden/fleet"]'},
+            "aisb:detectTargetGroups",
+            "aisb:detectTargetGroups[0]: got [secret]; expected a thing group name",
+        ),
+        (
+            {"aisb:certMaxAgeDays": "100", "aisb:certRotationWarningDays": "200"},
+            "aisb:certRotationWarningDays",
+            "aisb:certRotationWarningDays: got [secret]; expected fewer days than "
+            "aisb:certMaxAgeDays (100)",
+        ),
+    ],
+)
+def test_cross_key_checks_never_show_a_secret(
+    override: dict[str, str], secret: str, start: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse({**MINIMAL_CONFIG, **override}, secret_keys={secret})
+    text = "\n".join(err.value.problems)
+    assert any(p.startswith(start) for p in err.value.problems), text
+    assert "hidden" not in text and "12abc34d" not in text and "200" not in text
+
+
+# --- the documented range works on its own --------------------------------------------------
+
+
+def test_the_shortest_rotation_period_works_without_touching_the_warning() -> None:
+    settings = parse({**MINIMAL_CONFIG, "aisb:certMaxAgeDays": "30"})
+    assert (settings.cert_max_age_days, settings.cert_rotation_warning_days) == (30, 29)
+    # A warning the user chose is theirs: too long is still an error.
+    problems = config_problems({"aisb:certMaxAgeDays": "30", "aisb:certRotationWarningDays": "45"})
+    assert problems == [
+        "aisb:certRotationWarningDays: got 45; expected fewer days than aisb:certMaxAgeDays (30)"
+    ]
+    rec = run(
+        lambda: CertificateRotationMonitor(
+            "certs", {**COMMON, "alert_topic_arn": "arn:aws:sns:us-east-1:1:t", "rotation_days": 30}
+        )
+    )
+    env = rec.one("aws:lambda/function:Function").inputs["environment"]["variables"]
+    assert (env["ROTATION_DAYS"], env["WARNING_DAYS"]) == ("30", "29")
+
+
+# --- the certificate monitor's environment, read strictly ------------------------------------
+
+GOOD_ENV = {"TOPIC_ARN": "arn:aws:sns:us-east-1:1:t", "ROTATION_DAYS": "365"}
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"TOPIC_ARN": ""}, "TOPIC_ARN: required"),
+        ({"TOPIC_ARN": "  "}, "TOPIC_ARN: required"),
+        ({"ROTATION_DAYS": "a year"}, "ROTATION_DAYS='a year': expected a whole number"),
+        ({"ROTATION_DAYS": "0"}, "ROTATION_DAYS=0: expected a whole number of 1 or more"),
+        ({"WARNING_DAYS": "-1"}, "WARNING_DAYS=-1: expected a whole number of 0 or more"),
+        ({"THING_NAMES": "yes"}, "THING_NAMES='yes': expected true or false"),
+        ({"ALWAYS_REPORT": "1"}, "ALWAYS_REPORT='1': expected true or false"),
+        ({"THING_NAME_CALL_BUDGET": "-5"}, "THING_NAME_CALL_BUDGET=-5"),
+        ({"MAX_LISTED": "0"}, "MAX_LISTED=0"),
+        ({"RESERVE_SECONDS": "0"}, "RESERVE_SECONDS=0"),
+        ({"LEASE_SECONDS": "ten"}, "LEASE_SECONDS='ten'"),
+    ],
+)
+def test_a_bad_environment_variable_is_named(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        cr.Options.from_env({**GOOD_ENV, **env})
+
+
+def test_missing_required_variables_are_named() -> None:
+    with pytest.raises(ValueError, match="ROTATION_DAYS: required"):
+        cr.Options.from_env({"TOPIC_ARN": "t"})
+    with pytest.raises(ValueError, match="TOPIC_ARN: required"):
+        cr.Options.from_env({"ROTATION_DAYS": "365"})
+
+
+def test_every_variable_is_read_by_its_name() -> None:
+    options = cr.Options.from_env(
+        {
+            **GOOD_ENV,
+            "WARNING_DAYS": "10",
+            "REPORT_BUCKET": "b",
+            "REPORT_PREFIX": "p/",
+            "REPORT_FORMAT": "jsonl",
+            "THING_NAMES": "TRUE",
+            "THING_NAME_CALL_BUDGET": "7",
+            "ALWAYS_REPORT": "true",
+            "MAX_LISTED": "3",
+            "RESERVE_SECONDS": "90",
+            "LOCK_TABLE": "lock",
+            "LEASE_SECONDS": "600",
+        }
+    )
+    assert options == cr.Options(
+        topic_arn="arn:aws:sns:us-east-1:1:t",
+        rotation_days=365,
+        warning_days=10,
+        report_bucket="b",
+        report_prefix="p/",
+        report_format="jsonl",
+        thing_names=True,
+        thing_name_budget=7,
+        always_report=True,
+        max_listed=3,
+        reserve_seconds=90,
+        lock_table="lock",
+        lease_seconds=600,
+    )
+    defaults = cr.Options.from_env(GOOD_ENV)
+    assert (defaults.thing_names, defaults.always_report, defaults.lock_table) == (
+        False,
+        False,
+        None,
+    )
