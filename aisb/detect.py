@@ -347,6 +347,53 @@ def target_groups(groups: Sequence[Any]) -> list[str]:
     return names
 
 
+def plan_profiles(
+    *,
+    device_metrics: bool,
+    confidence: str,
+    datapoints_to_alarm: int,
+    datapoints_to_clear: int,
+    rules: Sequence[Any],
+    custom_metrics: Sequence[Any],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[CustomMetric]]:
+    """(ML behaviours, rules behaviours, custom metrics), validated; raises ``RuleError`` with
+    a path such as ``rules[2].operator`` or ``custom_metrics[0].monitor``."""
+    for path, n in (
+        ("datapoints_to_alarm", datapoints_to_alarm),
+        ("datapoints_to_clear", datapoints_to_clear),
+    ):
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 10:
+            raise RuleError(path, n, "a whole number from 1 to 10")
+    if confidence not in CONFIDENCE_LEVELS:
+        raise RuleError("confidence", confidence, "one of " + ", ".join(CONFIDENCE_LEVELS))
+    customs = [custom_metric(f"custom_metrics[{i}]", c) for i, c in enumerate(custom_metrics)]
+    names = [c.name for c in customs]
+    for i, c in enumerate(customs):
+        if names.count(c.name) > 1:
+            raise RuleError(f"custom_metrics[{i}].name", c.name, "each custom metric name once")
+    metrics = {**METRICS_BY_NAME, **{c.name: c.metric for c in customs}}
+    ml = ml_behaviors(
+        ml_metrics(device_metrics), confidence, datapoints_to_alarm, datapoints_to_clear
+    )
+    ml_origins = ["device_metrics"] * len(ml) + [
+        f"custom_metrics[{i}].name" for i, c in enumerate(customs) if c.ml
+    ]
+    ml += [
+        {**b, "name": f"ml-custom-{c.name}"[:128], "metric": c.name}
+        for c in customs
+        if c.ml
+        for b in ml_behaviors([c.name], confidence, datapoints_to_alarm, datapoints_to_clear)
+    ]
+    rule_behaviors = [rule_behavior(f"rules[{i}]", r, metrics) for i, r in enumerate(rules)]
+    rule_behaviors += [c.rule for c in customs if c.rule is not None]
+    rule_origins = [f"rules[{i}].name" for i in range(len(rules))] + [
+        f"custom_metrics[{i}].name" for i, c in enumerate(customs) if c.rule is not None
+    ]
+    check_profile_size("ML profile", ml, ml_origins)
+    check_profile_size("rules", rule_behaviors, rule_origins)
+    return ml, rule_behaviors, customs
+
+
 @dataclass(frozen=True)
 class FleetAlarm:
     """A CloudWatch anomaly-detection alarm on one AWS IoT Core account metric."""

@@ -21,7 +21,6 @@ from aisb import detect
 from aisb import validation as v
 from aisb.baseline import IotSecurityBaselineArgs
 from aisb.catalog import AUDIT_CHECK_NAMES, scheduled_audit_checks
-from aisb.components.behavior import plan_profiles
 from aisb.components.device_logs import DEFAULT_LOG_PATHS
 
 NAMESPACE = "aisb"
@@ -655,7 +654,7 @@ def _check_detection(values: Mapping[str, Any], show: Callable[[str, Any], str])
         ]
     try:
         detect.target_groups(values["detectTargetGroups"])
-        plan_profiles(
+        detect.plan_profiles(
             device_metrics=values["mlDeviceMetrics"],
             confidence=values.get("mlConfidence", "HIGH"),
             datapoints_to_alarm=values.get("mlDatapointsToAlarm", 1),

@@ -15,7 +15,7 @@ from aisb import (
     detect,
 )
 from aisb.settings import parse
-from tests.conftest import (
+from tests.harness import (
     ACCOUNT,
     MINIMAL_CONFIG,
     Recording,

@@ -13,7 +13,7 @@ from aisb.catalog import (
     scheduled_audit_checks,
 )
 from aisb.docs import render
-from tests.conftest import ROOT
+from tests.harness import ROOT
 
 
 def test_seventeen_distinct_checks() -> None:

@@ -10,7 +10,7 @@ import pytest
 from aisb import CertificateRotationMonitor, CertificateRotationMonitorArgs
 from aisb.components.cert_rotation import FUNCTION_DIR, schedule_expression
 from aisb.settings import parse
-from tests.conftest import (
+from tests.harness import (
     ACCOUNT,
     Recording,
     parliament_findings,

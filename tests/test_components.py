@@ -16,7 +16,7 @@ from aisb import (
     SecurityAlerts,
 )
 from aisb.catalog import AUDIT_CHECKS
-from tests.conftest import ACCOUNT, Recording, parliament_findings, policy_documents, run
+from tests.harness import ACCOUNT, Recording, parliament_findings, policy_documents, run
 
 TOPIC = f"arn:aws:sns:us-east-1:{ACCOUNT}:alerts"
 KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"

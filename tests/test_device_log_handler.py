@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.conftest import ROOT
+from tests.harness import ROOT
 
 HANDLER = ROOT / "device" / "collect-device-logs.py"
 BUCKET = "aisb-device-logs-test"

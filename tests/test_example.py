@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import ROOT, Recording, run
+from tests.harness import ROOT, Recording, run
 
 EXAMPLE = ROOT / "examples" / "consumer"
 REGIONS = ["us-east-1", "eu-central-1"]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from aisb import grants
-from tests.conftest import (
+from tests.harness import (
     PolicyDocument,
     Recording,
     policy_documents,

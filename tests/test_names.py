@@ -10,7 +10,7 @@ import pytest
 import aisb
 from aisb import IotSecurityBaseline, IotSecurityBaselineArgs
 from aisb.components._util import RANDOM_SUFFIX
-from tests.conftest import ACCOUNT, Recording, run
+from tests.harness import ACCOUNT, Recording, run
 
 COMPONENTS = [getattr(aisb, n) for n in aisb.__all__ if not n.endswith("Args")]
 

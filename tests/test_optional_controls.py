@@ -18,7 +18,7 @@ from aisb import (
 from aisb.components.device_logs import job_document
 from aisb.components.threat_detection import console_host, finding_email, finding_pattern
 from aisb.settings import parse
-from tests.conftest import (
+from tests.harness import (
     ACCOUNT,
     Recording,
     cfn_lint_errors,

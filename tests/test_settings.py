@@ -8,7 +8,7 @@ import pytest
 
 from aisb import settings
 from aisb.settings import KEYS, ConfigError, parse
-from tests.conftest import ROOT, Recording, project_file, run_main
+from tests.harness import ROOT, Recording, project_file, run_main
 
 BASE = {
     "aws:region": "eu-west-1",

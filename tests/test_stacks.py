@@ -9,7 +9,7 @@ import pytest
 
 from aisb.catalog import AUDIT_CHECKS, CONTROLS, scheduled_audit_checks
 from aisb.settings import parse
-from tests.conftest import (
+from tests.harness import (
     CliConfigError,
     Recording,
     cfn_lint_errors,
@@ -191,7 +191,7 @@ def test_the_validators_catch_what_they_are_for(stack_recordings: dict[str, Reco
     schedule.inputs["frequency"] = "HOURLY"
     assert any("HOURLY" in e for e in cfn_lint_errors(rec))
 
-    from tests.conftest import PolicyDocument
+    from tests.harness import PolicyDocument
 
     role = next(r for r in rec.resources if r.type == "aws:iam/rolePolicy:RolePolicy")
     wide = {
@@ -229,7 +229,7 @@ def test_the_readmes_import_commands_name_what_the_program_declares(
 ) -> None:
     import re
 
-    from tests.conftest import ROOT
+    from tests.harness import ROOT
 
     readme = (ROOT / "README.md").read_text()
     commands = re.findall(

@@ -12,7 +12,7 @@ from aisb import CertificateRotationMonitor, DeviceLogCollection, ProtectedAudit
 from aisb import validation as v
 from aisb.functions.cert_rotation import handler as cr
 from aisb.settings import ConfigError, parse
-from tests.conftest import ACCOUNT, MINIMAL_CONFIG, Recording, config_problems, run
+from tests.harness import ACCOUNT, MINIMAL_CONFIG, Recording, config_problems, run
 
 COMMON: dict[str, Any] = {"account_id": ACCOUNT, "region": "us-east-1", "partition": "aws"}
 ML = {"aisb:behaviorDetection": "ml-detect"}

@@ -2,7 +2,7 @@
 
 import yaml
 
-from tests.conftest import ROOT, stack_files, stack_name
+from tests.harness import ROOT, stack_files, stack_name
 
 
 def _workflow() -> dict:

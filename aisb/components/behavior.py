@@ -62,59 +62,6 @@ class BehaviorMonitoringArgs(TypedDict, total=False):
     """Tags for every taggable child."""
 
 
-def plan_profiles(
-    *,
-    device_metrics: bool,
-    confidence: str,
-    datapoints_to_alarm: int,
-    datapoints_to_clear: int,
-    rules: Sequence[Any],
-    custom_metrics: Sequence[Any],
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[detect.CustomMetric]]:
-    """(ML behaviours, rules behaviours, custom metrics), validated; raises ``RuleError`` with
-    a path such as ``rules[2].operator`` or ``custom_metrics[0].monitor``."""
-    for path, n in (
-        ("datapoints_to_alarm", datapoints_to_alarm),
-        ("datapoints_to_clear", datapoints_to_clear),
-    ):
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 10:
-            raise detect.RuleError(path, n, "a whole number from 1 to 10")
-    if confidence not in detect.CONFIDENCE_LEVELS:
-        raise detect.RuleError(
-            "confidence", confidence, "one of " + ", ".join(detect.CONFIDENCE_LEVELS)
-        )
-    customs = [
-        detect.custom_metric(f"custom_metrics[{i}]", c) for i, c in enumerate(custom_metrics)
-    ]
-    names = [c.name for c in customs]
-    for i, c in enumerate(customs):
-        if names.count(c.name) > 1:
-            raise detect.RuleError(
-                f"custom_metrics[{i}].name", c.name, "each custom metric name once"
-            )
-    metrics = {**detect.METRICS_BY_NAME, **{c.name: c.metric for c in customs}}
-    ml = detect.ml_behaviors(
-        detect.ml_metrics(device_metrics), confidence, datapoints_to_alarm, datapoints_to_clear
-    )
-    ml_origins = ["device_metrics"] * len(ml) + [
-        f"custom_metrics[{i}].name" for i, c in enumerate(customs) if c.ml
-    ]
-    ml += [
-        {**b, "name": f"ml-custom-{c.name}"[:128], "metric": c.name}
-        for c in customs
-        if c.ml
-        for b in detect.ml_behaviors([c.name], confidence, datapoints_to_alarm, datapoints_to_clear)
-    ]
-    rule_behaviors = [detect.rule_behavior(f"rules[{i}]", r, metrics) for i, r in enumerate(rules)]
-    rule_behaviors += [c.rule for c in customs if c.rule is not None]
-    rule_origins = [f"rules[{i}].name" for i in range(len(rules))] + [
-        f"custom_metrics[{i}].name" for i, c in enumerate(customs) if c.rule is not None
-    ]
-    detect.check_profile_size("ML profile", ml, ml_origins)
-    detect.check_profile_size("rules", rule_behaviors, rule_origins)
-    return ml, rule_behaviors, customs
-
-
 def all_registered_things(partition: str, region: str, account_id: str) -> str:
     """The target that attaches a profile to every registered thing."""
     return f"arn:{partition}:iot:{region}:{account_id}:all/registered-things"
@@ -160,7 +107,7 @@ class BehaviorMonitoring(pulumi.ComponentResource):
         require_args(c, args, "account_id", "region", "partition", "alert_topic_arn")
         try:
             groups = detect.target_groups(list(args.get("target_groups", [])))
-            ml, rules, customs = plan_profiles(
+            ml, rules, customs = detect.plan_profiles(
                 device_metrics=bool(args.get("device_metrics", False)),
                 confidence=args.get("confidence", "HIGH"),
                 datapoints_to_alarm=args.get("datapoints_to_alarm", 1),
