@@ -1,9 +1,8 @@
 """``IotSecurityBaseline``: the AISB controls composed for one account and region."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, TypedDict
+from types import MappingProxyType
+from typing import Any, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -134,24 +133,26 @@ class IotSecurityBaseline(pulumi.ComponentResource):
 
     # Each child component's name is this name and a suffix; the GuardDuty findings rule is
     # named outright (EventBridge rule names take 64 characters).
-    name_limits: ClassVar[dict[str, int]] = {
-        **nested_limits(
-            {
-                "-alerts": SecurityAlerts.name_limits,
-                "-logging": IotLogging.name_limits,
-                "-audit": DeviceDefenderAudit.name_limits,
-                "-cert-rotation": CertificateRotationMonitor.name_limits,
-                "-behavior": BehaviorMonitoring.name_limits,
-                "-fleet-alarms": FleetAnomalyAlarms.name_limits,
-                "-mitigations": DetectMitigations.name_limits,
-                "-access-analyzer": AccessAnalyzer.name_limits,
-                "-trail": ProtectedAuditTrail.name_limits,
-                "-guardduty": ThreatDetection.name_limits,
-                "-device-logs": DeviceLogCollection.name_limits,
-            }
-        ),
-        "-guardduty-findings": 64,
-    }
+    name_limits = MappingProxyType(
+        {
+            **nested_limits(
+                {
+                    "-alerts": SecurityAlerts.name_limits,
+                    "-logging": IotLogging.name_limits,
+                    "-audit": DeviceDefenderAudit.name_limits,
+                    "-cert-rotation": CertificateRotationMonitor.name_limits,
+                    "-behavior": BehaviorMonitoring.name_limits,
+                    "-fleet-alarms": FleetAnomalyAlarms.name_limits,
+                    "-mitigations": DetectMitigations.name_limits,
+                    "-access-analyzer": AccessAnalyzer.name_limits,
+                    "-trail": ProtectedAuditTrail.name_limits,
+                    "-guardduty": ThreatDetection.name_limits,
+                    "-device-logs": DeviceLogCollection.name_limits,
+                }
+            ),
+            "-guardduty-findings": 64,
+        }
+    )
 
     account_id: pulumi.Output[str]
     region: pulumi.Output[str]

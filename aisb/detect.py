@@ -14,16 +14,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from aisb import choices
 from aisb.validation import InvalidValue
 
 MAX_BEHAVIORS = 100  # per security profile
 DURATIONS = (300, 600, 900, 1800, 3600)
-CONFIDENCE_LEVELS = ("LOW", "MEDIUM", "HIGH")
-DETECTION_MODES = ("ml-detect", "cloudwatch", "off")
-COMPARISONS = ("less-than", "less-than-equals", "greater-than", "greater-than-equals")
-CIDR_SETS = ("in-cidr-set", "not-in-cidr-set")
-PORT_SETS = ("in-port-set", "not-in-port-set")
-VALUE_SETS = ("in-set", "not-in-set")
+CONFIDENCE_LEVELS = choices.values(choices.Confidence)
+DETECTION_MODES = choices.values(choices.BehaviorDetection)
+_OPS = choices.RuleOperator
+COMPARISONS = choices.values(_OPS)[:4]
+CIDR_SETS = (str(_OPS.IN_CIDR_SET), str(_OPS.NOT_IN_CIDR_SET))
+PORT_SETS = (str(_OPS.IN_PORT_SET), str(_OPS.NOT_IN_PORT_SET))
+VALUE_SETS = (str(_OPS.IN_SET), str(_OPS.NOT_IN_SET))
 DEVICE_METRICS_TOPIC = "$aws/things/<thingName>/defender/metrics/json"
 _NAME = re.compile(r"[a-zA-Z0-9:_-]{1,128}")
 

@@ -456,7 +456,7 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "anomalyBandWidth": lambda x: v.int_in_range(x, *detect.BAND_WIDTH_RANGE),
     "cloudTrailArchiveDays": lambda x: v.int_in_range(x, 1, 3650),
     "cloudTrailObjectLockDays": lambda x: v.int_in_range(x, 0, 3650),
-    "cloudTrailObjectLockMode": lambda x: v.one_of(x, ("GOVERNANCE", "COMPLIANCE")),
+    "cloudTrailObjectLockMode": lambda x: v.one_of(x, v.OBJECT_LOCK_MODES),
     "guardDutyDetectorId": v.guardduty_detector_id,
     "guardDutyMinSeverity": lambda x: v.int_in_range(x, 1, 10),
     "deviceLogsRetentionDays": lambda x: v.int_in_range(x, 1, 3650),

@@ -12,18 +12,20 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from aisb import choices
 from aisb.catalog import AUDIT_CHECK_NAMES
 
-LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARN", "ERROR", "DISABLED")
-AUDIT_FREQUENCIES: tuple[str, ...] = ("DAILY", "WEEKLY", "BIWEEKLY", "MONTHLY")
-DAYS_OF_WEEK: tuple[str, ...] = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+LOG_LEVELS = choices.values(choices.LogLevel)
+AUDIT_FREQUENCIES = choices.values(choices.AuditFrequency)
+DAYS_OF_WEEK = choices.values(choices.DayOfWeek)
 # The values CloudWatch Logs accepts for retentionInDays (0, "never expire", is left out on
 # purpose: security logs get an explicit retention).
 LOG_RETENTION_DAYS: tuple[int, ...] = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
     1096, 1827, 2192, 2557, 2922, 3288, 3653,
 )  # fmt: skip
-REPORT_FORMATS: tuple[str, ...] = ("csv", "jsonl")
+REPORT_FORMATS = choices.values(choices.ReportFormat)
+OBJECT_LOCK_MODES = choices.values(choices.ObjectLockMode)
 CERT_AGE_RANGE = (30, 3652)
 CERT_SCAN_INTERVAL_RANGE = (1, 365)
 CERT_EXPIRY_RANGE = (30, 3652)
@@ -49,7 +51,7 @@ def one_of(value: Any, allowed: Iterable[str]) -> str:
     allowed = tuple(allowed)
     if not isinstance(value, str) or value not in allowed:
         raise InvalidValue(value, "one of " + ", ".join(allowed))
-    return value
+    return str(value)
 
 
 def int_in_range(value: Any, low: int, high: int) -> int:
@@ -105,8 +107,10 @@ def audit_schedule(
     The ``InvalidValue`` raised names the offending part in ``.field``: ``frequency``,
     ``day_of_week`` or ``day_of_month``.
     """
-    if frequency not in AUDIT_FREQUENCIES:
+    if not isinstance(frequency, str) or frequency not in AUDIT_FREQUENCIES:
         raise InvalidValue(frequency, "one of " + ", ".join(AUDIT_FREQUENCIES), field="frequency")
+    frequency = str(frequency)
+    day_of_week = str(day_of_week) if isinstance(day_of_week, str) else day_of_week
     weekly = frequency in ("WEEKLY", "BIWEEKLY")
     if weekly and day_of_week not in DAYS_OF_WEEK:
         raise InvalidValue(

@@ -94,7 +94,7 @@ BAD_VALUES = [
     ("certReportFormat", "xml", "got 'xml'", "one of csv, jsonl"),
     ("certReportThingNames", "sure", "got 'sure'", "true or false"),
     ("certReportAlways", "always", "got 'always'", "true or false"),
-    ("behaviorDetection", "guardduty", "got 'guardduty'", "one of ml-detect, cloudwatch, off"),
+    ("behaviorDetection", "guardduty", "got 'guardduty'", "one of cloudwatch, ml-detect, off"),
     ("mlDeviceMetrics", "maybe", "got 'maybe'", "true or false"),
     ("mlConfidence", "VERY_HIGH", "got 'VERY_HIGH'", "one of LOW, MEDIUM, HIGH"),
     ("mlDatapointsToAlarm", "11", "got 11", "a whole number from 1 to 10"),

@@ -1,7 +1,5 @@
 """Small helpers every component uses: child options, tags and JSON policies from Outputs."""
 
-from __future__ import annotations
-
 import json
 import re
 from collections.abc import Callable, Mapping

@@ -1,9 +1,8 @@
 """AISB #2: IAM Access Analyzer for the account."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping
-from typing import ClassVar, TypedDict
+from types import MappingProxyType
+from typing import TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -37,7 +36,7 @@ class AccessAnalyzer(pulumi.ComponentResource):
 
     analyzer_arn: pulumi.Output[str]
 
-    name_limits: ClassVar[dict[str, int]] = {}
+    name_limits = MappingProxyType({})
 
     def __init__(
         self, name: str, args: AccessAnalyzerArgs, opts: pulumi.ResourceOptions | None = None

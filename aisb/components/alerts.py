@@ -1,10 +1,9 @@
 """AISB #7: the alert topic every control publishes to."""
 
-from __future__ import annotations
-
 import hashlib
 from collections.abc import Mapping, Sequence
-from typing import ClassVar, TypedDict
+from types import MappingProxyType
+from typing import TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -71,7 +70,7 @@ class SecurityAlerts(pulumi.ComponentResource):
     topic_arn: pulumi.Output[str]
     kms_key_arn: pulumi.Output[str | None]
 
-    name_limits: ClassVar[dict[str, int]] = {"-topic": 256 - RANDOM_SUFFIX}
+    name_limits = MappingProxyType({"-topic": 256 - RANDOM_SUFFIX})
 
     def __init__(
         self, name: str, args: SecurityAlertsArgs, opts: pulumi.ResourceOptions | None = None

@@ -1,10 +1,9 @@
 """AISB #4 (with the checks of #1 and #2): Device Defender audit."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping, Sequence
 from functools import partial
-from typing import ClassVar, TypedDict
+from types import MappingProxyType
+from typing import TypedDict
 
 import pulumi
 import pulumi_aws_native as aws_native
@@ -157,11 +156,13 @@ class DeviceDefenderAudit(pulumi.ComponentResource):
     enabled_checks: list[str]
     scheduled_checks: list[str]
 
-    name_limits: ClassVar[dict[str, int]] = {
-        "-audit-role": IAM_ROLE,
-        "-notify-role": IAM_ROLE,
-        "-schedule": IOT_NAME,
-    }
+    name_limits = MappingProxyType(
+        {
+            "-audit-role": IAM_ROLE,
+            "-notify-role": IAM_ROLE,
+            "-schedule": IOT_NAME,
+        }
+    )
 
     def __init__(
         self, name: str, args: DeviceDefenderAuditArgs, opts: pulumi.ResourceOptions | None = None

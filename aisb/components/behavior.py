@@ -1,10 +1,9 @@
 """AISB #5, #7 and #11: behaviour detection with Device Defender, or CloudWatch for accounts
 that cannot use Detect."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, TypedDict
+from types import MappingProxyType
+from typing import Any, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -93,11 +92,13 @@ class BehaviorMonitoring(pulumi.ComponentResource):
     rules_profile_name: pulumi.Output[str | None]
     alert_role_arn: pulumi.Output[str]
 
-    name_limits: ClassVar[dict[str, int]] = {
-        "-alert-role": IAM_ROLE,
-        "-ml-profile": IOT_NAME,
-        "-rules-profile": IOT_NAME,
-    }
+    name_limits = MappingProxyType(
+        {
+            "-alert-role": IAM_ROLE,
+            "-ml-profile": IOT_NAME,
+            "-rules-profile": IOT_NAME,
+        }
+    )
 
     def __init__(
         self, name: str, args: BehaviorMonitoringArgs, opts: pulumi.ResourceOptions | None = None
@@ -257,10 +258,13 @@ class FleetAnomalyAlarms(pulumi.ComponentResource):
 
     alarm_arns: pulumi.Output[list[str]]
     # CloudWatch alarm names take 255 characters; the longest child adds its metric.
-    name_limits: ClassVar[dict[str, int]] = {
-        "-" + max((a.metric.lower().replace(".", "-") for a in detect.FLEET_ALARMS), key=len): 255
-        - RANDOM_SUFFIX
-    }
+    name_limits = MappingProxyType(
+        {
+            "-"
+            + max((a.metric.lower().replace(".", "-") for a in detect.FLEET_ALARMS), key=len): 255
+            - RANDOM_SUFFIX
+        }
+    )
 
     def __init__(
         self, name: str, args: FleetAnomalyAlarmsArgs, opts: pulumi.ResourceOptions | None = None

@@ -1,7 +1,5 @@
 """A protected S3 bucket for security evidence, shared by the controls that keep files."""
 
-from __future__ import annotations
-
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any

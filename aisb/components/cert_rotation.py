@@ -1,12 +1,11 @@
 """AISB #6: the certificate-rotation monitor."""
 
-from __future__ import annotations
-
 import json
 from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
-from typing import ClassVar, TypedDict
+from types import MappingProxyType
+from typing import TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -128,13 +127,15 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
     dead_letter_queue_arn: pulumi.Output[str]
     report_bucket_name: pulumi.Output[str | None]
 
-    name_limits: ClassVar[dict[str, int]] = {
-        "-role": IAM_ROLE,
-        "-function": LAMBDA_FUNCTION,
-        "-dlq": SQS_QUEUE,
-        "-reports": S3_BUCKET,
-        "-schedule": EVENT_RULE,
-    }
+    name_limits = MappingProxyType(
+        {
+            "-role": IAM_ROLE,
+            "-function": LAMBDA_FUNCTION,
+            "-dlq": SQS_QUEUE,
+            "-reports": S3_BUCKET,
+            "-schedule": EVENT_RULE,
+        }
+    )
 
     def __init__(
         self,

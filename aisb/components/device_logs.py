@@ -1,11 +1,10 @@
 """AISB #10 (optional): fetch a device's logs through an AWS IoT job after an alert."""
 
-from __future__ import annotations
-
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, TypedDict
+from types import MappingProxyType
+from typing import Any, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -121,11 +120,13 @@ class DeviceLogCollection(pulumi.ComponentResource):
     device_policy_name: pulumi.Output[str]
     job_template_arn: pulumi.Output[str | None]
 
-    name_limits: ClassVar[dict[str, int]] = {
-        "-bucket": S3_BUCKET,
-        "-role": IAM_ROLE,
-        "-device-policy": IOT_NAME,
-    }
+    name_limits = MappingProxyType(
+        {
+            "-bucket": S3_BUCKET,
+            "-role": IAM_ROLE,
+            "-device-policy": IOT_NAME,
+        }
+    )
 
     def __init__(
         self, name: str, args: DeviceLogCollectionArgs, opts: pulumi.ResourceOptions | None = None

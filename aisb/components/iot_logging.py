@@ -1,9 +1,8 @@
 """AISB #3: AWS IoT Core logs to CloudWatch Logs."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping
-from typing import ClassVar, TypedDict
+from types import MappingProxyType
+from typing import TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -63,7 +62,7 @@ class IotLogging(pulumi.ComponentResource):
     log_group_arn: pulumi.Output[str]
     role_arn: pulumi.Output[str]
 
-    name_limits: ClassVar[dict[str, int]] = {"-role": IAM_ROLE}
+    name_limits = MappingProxyType({"-role": IAM_ROLE})
 
     def __init__(
         self, name: str, args: IotLoggingArgs, opts: pulumi.ResourceOptions | None = None

@@ -1,9 +1,8 @@
 """AISB #7 (respond): mitigation actions ready to apply to Device Defender violations."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping
-from typing import ClassVar, TypedDict
+from types import MappingProxyType
+from typing import TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -68,14 +67,16 @@ class DetectMitigations(pulumi.ComponentResource):
     ``deactivate_action_name``, ``publish_action_name``.
     """
 
-    name_limits: ClassVar[dict[str, int]] = {
-        "-quarantine-group": IOT_NAME,
-        "-quarantine-policy": IOT_NAME,
-        "-deactivate-certificate": IOT_NAME,
-        "-quarantine-role": IAM_ROLE,
-        "-deactivate-role": IAM_ROLE,
-        "-publish-role": IAM_ROLE,
-    }
+    name_limits = MappingProxyType(
+        {
+            "-quarantine-group": IOT_NAME,
+            "-quarantine-policy": IOT_NAME,
+            "-deactivate-certificate": IOT_NAME,
+            "-quarantine-role": IAM_ROLE,
+            "-deactivate-role": IAM_ROLE,
+            "-publish-role": IAM_ROLE,
+        }
+    )
 
     quarantine_group_name: pulumi.Output[str]
     quarantine_action_name: pulumi.Output[str | None]

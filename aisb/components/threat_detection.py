@@ -1,11 +1,10 @@
 """AISB #9 (optional): GuardDuty and e-mail notifications of its findings."""
 
-from __future__ import annotations
-
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar, TypedDict
+from types import MappingProxyType
+from typing import Any, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -108,7 +107,7 @@ class ThreatDetection(pulumi.ComponentResource):
     rule_arn: pulumi.Output[str]
     dead_letter_queue_arn: pulumi.Output[str]
 
-    name_limits: ClassVar[dict[str, int]] = {"-dlq": SQS_QUEUE}
+    name_limits = MappingProxyType({"-dlq": SQS_QUEUE})
 
     def __init__(
         self, name: str, args: ThreatDetectionArgs, opts: pulumi.ResourceOptions | None = None

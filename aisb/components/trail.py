@@ -1,10 +1,9 @@
 """AISB #8 (optional): a multi-region CloudTrail trail delivering to a protected bucket."""
 
-from __future__ import annotations
-
 import re
 from collections.abc import Mapping
-from typing import ClassVar, TypedDict
+from types import MappingProxyType
+from typing import TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -26,7 +25,6 @@ from aisb.components.bucket import protected_bucket
 
 ARCHIVE_DAYS_RANGE = (1, 3650)
 OBJECT_LOCK_DAYS_RANGE = (0, 3650)
-OBJECT_LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
 _TRAIL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{2,127}")
 
 
@@ -72,7 +70,7 @@ class ProtectedAuditTrail(pulumi.ComponentResource):
     bucket_name: pulumi.Output[str]
     key_arn: pulumi.Output[str]
 
-    name_limits: ClassVar[dict[str, int]] = {"-bucket": S3_BUCKET}
+    name_limits = MappingProxyType({"-bucket": S3_BUCKET})
 
     def __init__(
         self, name: str, args: ProtectedAuditTrailArgs, opts: pulumi.ResourceOptions | None = None
@@ -102,7 +100,7 @@ class ProtectedAuditTrail(pulumi.ComponentResource):
         lock_mode = check_arg(
             c,
             "object_lock_mode",
-            lambda x: v.one_of(x, OBJECT_LOCK_MODES),
+            lambda x: v.one_of(x, v.OBJECT_LOCK_MODES),
             args.get("object_lock_mode", "GOVERNANCE"),
         )
         super().__init__("aisb:index:ProtectedAuditTrail", name, None, opts)
