@@ -391,7 +391,7 @@ def plan_profiles(
     rule_origins = [f"rules[{i}].name" for i in range(len(rules))] + [
         f"custom_metrics[{i}].name" for i, c in enumerate(customs) if c.rule is not None
     ]
-    check_profile_size("ML profile", ml, ml_origins)
+    check_profile_size("custom_metrics", ml, ml_origins)
     check_profile_size("rules", rule_behaviors, rule_origins)
     return ml, rule_behaviors, customs
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from aisb import choices
@@ -59,6 +59,24 @@ def int_in_range(value: Any, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise InvalidValue(value, f"a whole number from {low} to {high}")
     return value
+
+
+def boolean(value: Any) -> bool:
+    """true or false."""
+    if not isinstance(value, bool):
+        raise InvalidValue(value, "true or false")
+    return value
+
+
+def in_range(low: int, high: int) -> Callable[[Any], int]:
+    """A check for whole numbers from ``low`` to ``high``."""
+    return lambda value: int_in_range(value, low, high)
+
+
+def choice(allowed: Iterable[str]) -> Callable[[Any], str]:
+    """A check for one of ``allowed``."""
+    allowed = tuple(allowed)
+    return lambda value: one_of(value, allowed)
 
 
 def log_retention(value: Any) -> int:

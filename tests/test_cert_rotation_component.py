@@ -221,7 +221,7 @@ def test_policies_are_parliament_clean() -> None:
         ({"rotation_days": 10}, "argument 'rotation_days' got 10"),
         (
             {"warning_days": 365},
-            "argument 'warning_days' got 365; expected a whole number from 0 to 364",
+            "argument 'warning_days' got 365; expected fewer days than rotation_days \\(365\\)",
         ),
         ({"scan_interval_days": 0}, "argument 'scan_interval_days' got 0"),
         ({"max_listed": 5000}, "argument 'max_listed' got 5000"),

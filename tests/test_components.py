@@ -316,7 +316,7 @@ def test_scheduled_audit_frequencies(schedule: dict[str, str], expected: dict[st
         ({**AUDIT, "checks_disabled": ["X"]}, "argument 'checks_disabled' got 'X'"),
         (
             {**AUDIT, "checks_disabled": [c.name for c in AUDIT_CHECKS if c.schedulable]},
-            "at least one check the scheduled audit can run",
+            "at least one check left on that the scheduled audit can run",
         ),
         ({**AUDIT, "cert_max_age_days": 10}, "argument 'cert_max_age_days' got 10"),
         (

@@ -1,9 +1,8 @@
 """AISB #4 (with the checks of #1 and #2): Device Defender audit."""
 
 from collections.abc import Mapping, Sequence
-from functools import partial
 from types import MappingProxyType
-from typing import TypedDict
+from typing import Any, Required, TypedDict
 
 import pulumi
 import pulumi_aws_native as aws_native
@@ -11,11 +10,10 @@ import pulumi_aws_native as aws_native
 from aisb import iam
 from aisb import validation as v
 from aisb.catalog import AUDIT_CHECKS, scheduled_audit_checks
+from aisb.choices import AuditFrequency, DayOfWeek
 from aisb.components._util import (
     IAM_ROLE,
     IOT_NAME,
-    arg_error,
-    check_arg,
     check_name,
     child,
     iam_settled,
@@ -27,34 +25,39 @@ from aisb.components._util import (
     require_args,
     service_role,
 )
+from aisb.options import Option, Problem, Rule, resolve
 
 
 class DeviceDefenderAuditArgs(TypedDict, total=False):
     """Arguments of ``DeviceDefenderAudit``."""
 
-    account_id: pulumi.Input[str]
-    """The AWS account id (required)."""
-    partition: pulumi.Input[str]
-    """The AWS partition (required)."""
+    account_id: Required[pulumi.Input[str]]
+    """The AWS account id."""
+    partition: Required[pulumi.Input[str]]
+    """The AWS partition."""
     region: pulumi.Input[str]
     """The AWS region; when given, the roles also require Device Defender's ``aws:SourceArn``
     in this region (recommended; the baseline passes it)."""
-    alert_topic_arn: pulumi.Input[str]
-    """The SNS topic audit findings are sent to (required)."""
+    alert_topic_arn: Required[pulumi.Input[str]]
+    """The SNS topic audit findings are sent to."""
     alert_topic_kms_key_arn: pulumi.Input[str | None]
     """The KMS key encrypting the topic, if any."""
-    frequency: str
-    """DAILY (default), WEEKLY, BIWEEKLY or MONTHLY."""
-    day_of_week: str | None
-    """SUN..SAT, for WEEKLY and BIWEEKLY."""
-    day_of_month: str | None
-    """"1".."31" or "LAST", for MONTHLY."""
+    frequency: AuditFrequency
+    """How often the Device Defender scheduled audit runs (AISB #4): DAILY, WEEKLY, BIWEEKLY or
+    MONTHLY."""
+    day_of_week: DayOfWeek
+    """Day of the scheduled audit for WEEKLY and BIWEEKLY: SUN, MON, TUE, WED, THU, FRI or SAT."""
+    day_of_month: str
+    """Day of the scheduled audit for MONTHLY: "1" to "31" (quoted), or LAST."""
     checks_disabled: Sequence[str]
-    """Audit checks to leave off; the other of the 17 are on."""
+    """Device Defender audit checks to leave off (names as in the API); all 17 are on by
+    default."""
     cert_max_age_days: int
-    """DEVICE_CERTIFICATE_AGE_CHECK threshold (30-3652, default 365)."""
+    """Certificate rotation period in days (30-3652): DEVICE_CERTIFICATE_AGE_CHECK flags
+    certificates at least this old."""
     cert_expiry_warning_days: int
-    """DEVICE_CERTIFICATE_EXPIRING_CHECK threshold (30-3652, default 30)."""
+    """DEVICE_CERTIFICATE_EXPIRING_CHECK flags certificates expiring within this many days
+    (30-3652)."""
     tags: Mapping[str, str]
     """Tags for every taggable child."""
 
@@ -93,42 +96,45 @@ def audit_check_configurations(
     return iot.AccountAuditConfigurationAuditCheckConfigurationsArgs(**configs)  # type: ignore[arg-type]
 
 
-def _check_args(
-    component: str, args: DeviceDefenderAuditArgs
-) -> tuple[tuple[str, str | None, str | None], frozenset[str], int, int]:
-    require_args(component, args, "account_id", "partition", "alert_topic_arn")
+def _schedule(values: dict[str, Any]) -> list[Problem]:
+    """The frequency and its day, as ScheduledAudit accepts them together."""
     try:
-        schedule = v.audit_schedule(
-            args.get("frequency", "DAILY"), args.get("day_of_week"), args.get("day_of_month")
+        values["frequency"], values["day_of_week"], values["day_of_month"] = v.audit_schedule(
+            values["frequency"], values["day_of_week"], values["day_of_month"]
         )
     except v.InvalidValue as e:
-        raise arg_error(component, e.field or "frequency", e) from None
-    disabled = check_arg(
-        component, "checks_disabled", v.audit_check_names, list(args.get("checks_disabled", []))
-    )
-    enabled = frozenset(c.name for c in AUDIT_CHECKS) - disabled
-    if not scheduled_audit_checks(enabled):
-        raise arg_error(
-            component,
+        return [(e.field or "frequency", e)]
+    return []
+
+
+def _something_scheduled(values: dict[str, Any]) -> list[Problem]:
+    """The scheduled audit needs at least one check it can run."""
+    disabled = frozenset(values["checks_disabled"])
+    if scheduled_audit_checks(frozenset(c.name for c in AUDIT_CHECKS) - disabled):
+        return []
+    return [
+        (
             "checks_disabled",
             v.InvalidValue(
-                sorted(disabled), "at least one check the scheduled audit can run left on"
+                sorted(disabled),
+                "at least one check left on that the scheduled audit can run (AISB #4)",
             ),
         )
-    ages = []
-    for arg, default, bounds in (
-        ("cert_max_age_days", 365, v.CERT_AGE_RANGE),
-        ("cert_expiry_warning_days", 30, v.CERT_EXPIRY_RANGE),
-    ):
-        ages.append(
-            check_arg(
-                component,
-                arg,
-                partial(v.int_in_range, low=bounds[0], high=bounds[1]),
-                args.get(arg, default),
-            )
-        )
-    return schedule, enabled, ages[0], ages[1]
+    ]
+
+
+OPTIONS = {
+    "frequency": Option("DAILY", v.choice(v.AUDIT_FREQUENCIES)),
+    "day_of_week": Option(None, v.choice(v.DAYS_OF_WEEK)),
+    "day_of_month": Option(None),
+    "checks_disabled": Option((), v.audit_check_names),
+    "cert_max_age_days": Option(365, v.in_range(*v.CERT_AGE_RANGE)),
+    "cert_expiry_warning_days": Option(30, v.in_range(*v.CERT_EXPIRY_RANGE)),
+}
+RULES = (
+    Rule(("frequency", "day_of_week", "day_of_month"), _schedule),
+    Rule(("checks_disabled",), _something_scheduled),
+)
 
 
 class DeviceDefenderAudit(pulumi.ComponentResource):
@@ -168,9 +174,11 @@ class DeviceDefenderAudit(pulumi.ComponentResource):
         self, name: str, args: DeviceDefenderAuditArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         check_name("DeviceDefenderAudit", name, self.name_limits)
-        (frequency, day_of_week, day_of_month), enabled, max_age, expiry = _check_args(
-            "DeviceDefenderAudit", args
-        )
+        require_args("DeviceDefenderAudit", args, "account_id", "partition", "alert_topic_arn")
+        a = resolve("DeviceDefenderAudit", OPTIONS, RULES, args)
+        frequency, day_of_week, day_of_month = a["frequency"], a["day_of_week"], a["day_of_month"]
+        enabled = frozenset(c.name for c in AUDIT_CHECKS) - frozenset(a["checks_disabled"])
+        max_age, expiry = a["cert_max_age_days"], a["cert_expiry_warning_days"]
         super().__init__("aisb:index:DeviceDefenderAudit", name, None, opts)
 
         account_id, partition = args["account_id"], args["partition"]

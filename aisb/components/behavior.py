@@ -3,7 +3,7 @@ that cannot use Detect."""
 
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, TypedDict
+from typing import Any, Required, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -11,11 +11,11 @@ import pulumi_aws_native as aws_native
 
 from aisb import detect, iam
 from aisb import validation as v
+from aisb.choices import Confidence, CustomMetricType, MetricMonitor, RuleOperator
 from aisb.components._util import (
     IAM_ROLE,
     IOT_NAME,
     RANDOM_SUFFIX,
-    arg_error,
     check_arg,
     check_name,
     child,
@@ -27,36 +27,103 @@ from aisb.components._util import (
     require_args,
     service_role,
 )
+from aisb.options import Option, Problem, Rule, resolve
+
+
+class DetectRuleArgs(TypedDict, total=False):
+    """A static Device Defender rule. The keys are those of ``aisb:detectRules`` in stack
+    config; which operator and which value key a rule takes depends on its metric."""
+
+    name: Required[str]
+    """The behaviour's name: 1 to 128 letters, digits, ':', '_' or '-'."""
+    metric: Required[str]
+    """A Device Defender metric (``aws:num-messages-sent``, ``aws:source-ip-address``, ...)."""
+    operator: Required[RuleOperator]
+    """The comparison: less-than, less-than-equals, greater-than or greater-than-equals for
+    counts; in-cidr-set or not-in-cidr-set for addresses; in-port-set or not-in-port-set for
+    ports."""
+    value: float
+    """The threshold of a count metric (a whole number)."""
+    cidrs: Sequence[str]
+    """The CIDR blocks of an address metric."""
+    ports: Sequence[int]
+    """The ports of a port metric."""
+    durationSeconds: int
+    """The period a count is taken over: 300, 600, 900, 1800 or 3600, for the metrics that
+    need one."""
+    consecutiveDatapointsToAlarm: int
+    """Consecutive violating datapoints before an alarm (1-10)."""
+    consecutiveDatapointsToClear: int
+    """Consecutive normal datapoints before an alarm clears (1-10)."""
+
+
+class CustomMetricRuleArgs(TypedDict, total=False):
+    """The rule that watches a custom metric (instead of ML Detect)."""
+
+    operator: Required[RuleOperator]
+    """less-than, less-than-equals, greater-than or greater-than-equals for a number; in-set or
+    not-in-set for number and string lists; in-cidr-set or not-in-cidr-set for address lists."""
+    value: float
+    """The threshold of a number metric."""
+    numbers: Sequence[float]
+    """The set of a number-list metric."""
+    strings: Sequence[str]
+    """The set of a string-list metric."""
+    cidrs: Sequence[str]
+    """The CIDR blocks of an ip-address-list metric."""
+    consecutiveDatapointsToAlarm: int
+    """Consecutive violating datapoints before an alarm (1-10)."""
+    consecutiveDatapointsToClear: int
+    """Consecutive normal datapoints before an alarm clears (1-10)."""
+
+
+class CustomMetricArgs(TypedDict, total=False):
+    """A Device Defender custom metric (AISB #11) and how it is watched. The keys are those of
+    ``aisb:customMetrics`` in stack config."""
+
+    name: Required[str]
+    """The metric's name: 1 to 128 letters, digits, ':', '_' or '-', not starting with aws:."""
+    type: Required[CustomMetricType]
+    """number, number-list, string-list or ip-address-list."""
+    displayName: str
+    """A friendly name for the console."""
+    monitor: MetricMonitor
+    """ml: watched by ML Detect (number metrics only). Give either this or a rule."""
+    rule: CustomMetricRuleArgs
+    """Watched by this rule. Give either this or monitor."""
 
 
 class BehaviorMonitoringArgs(TypedDict, total=False):
     """Arguments of ``BehaviorMonitoring``."""
 
-    account_id: pulumi.Input[str]
-    """The AWS account id (required)."""
-    region: pulumi.Input[str]
-    """The AWS region the providers deploy to (required)."""
-    partition: pulumi.Input[str]
-    """The AWS partition (required)."""
-    alert_topic_arn: pulumi.Input[str]
-    """The SNS topic alarms go to (required)."""
+    account_id: Required[pulumi.Input[str]]
+    """The AWS account id."""
+    region: Required[pulumi.Input[str]]
+    """The AWS region the providers deploy to."""
+    partition: Required[pulumi.Input[str]]
+    """The AWS partition."""
+    alert_topic_arn: Required[pulumi.Input[str]]
+    """The SNS topic alarms go to."""
     alert_topic_kms_key_arn: pulumi.Input[str | None]
     """The KMS key encrypting the topic, if any."""
     device_metrics: bool
-    """Also watch the 7 device-side metrics (devices run an agent such as AWS IoT Device
-    Client); default false."""
-    confidence: str
-    """ML Detect confidence: LOW, MEDIUM or HIGH (default)."""
+    """Also watch the 7 device-side metrics with ML Detect (devices run an agent such as AWS
+    IoT Device Client)."""
+    confidence: Confidence
+    """ML Detect confidence level: LOW, MEDIUM or HIGH (fewest alarms)."""
     datapoints_to_alarm: int
-    """Consecutive anomalous datapoints before an ML alarm (1-10, default 1)."""
+    """Consecutive anomalous datapoints before a detect alarm (1-10)."""
     datapoints_to_clear: int
-    """Consecutive normal datapoints before an ML alarm clears (1-10, default 1)."""
+    """Consecutive normal datapoints before a detect alarm clears (1-10)."""
     target_groups: Sequence[str]
-    """Thing group names to watch; empty (default) watches all registered things."""
-    rules: Sequence[Mapping[str, Any]]
-    """Static rules for a rules-based profile (see README: detectRules)."""
-    custom_metrics: Sequence[Mapping[str, Any]]
-    """Custom metrics, each watched by ML or by a rule (see README: customMetrics)."""
+    """Thing groups the security profiles watch; empty watches all registered things. Each
+    must exist."""
+    rules: Sequence[DetectRuleArgs]
+    """Static rules for a rules-based security profile: name, metric, operator, the value the
+    metric takes (value, cidrs or ports), durationSeconds where the metric needs one."""
+    custom_metrics: Sequence[CustomMetricArgs]
+    """Device Defender custom metrics (AISB #11): name, type (number, number-list,
+    string-list, ip-address-list), displayName, and monitor: ml (number only) or a rule."""
     tags: Mapping[str, str]
     """Tags for every taggable child."""
 
@@ -64,6 +131,53 @@ class BehaviorMonitoringArgs(TypedDict, total=False):
 def all_registered_things(partition: str, region: str, account_id: str) -> str:
     """The target that attaches a profile to every registered thing."""
     return f"arn:{partition}:iot:{region}:{account_id}:all/registered-things"
+
+
+def _profiles(values: dict[str, Any]) -> list[Problem]:
+    """Rules and custom metrics, checked metric by metric, and the profiles they make."""
+    try:
+        detect.plan_profiles(
+            device_metrics=values["device_metrics"],
+            confidence=values["confidence"],
+            datapoints_to_alarm=values["datapoints_to_alarm"],
+            datapoints_to_clear=values["datapoints_to_clear"],
+            rules=list(values["rules"]),
+            custom_metrics=list(values["custom_metrics"]),
+        )
+    except detect.RuleError as e:
+        return [(e.path, e)]
+    return []
+
+
+def _items(value: Any) -> list[Any]:
+    """A list of rules or metrics (each is checked by the profiles rule)."""
+    if not isinstance(value, list | tuple):
+        raise v.InvalidValue(value, "a list of maps")
+    return list(value)
+
+
+OPTIONS = {
+    "device_metrics": Option(False, v.boolean),
+    "confidence": Option("HIGH", v.choice(detect.CONFIDENCE_LEVELS)),
+    "datapoints_to_alarm": Option(1, v.in_range(1, 10)),
+    "datapoints_to_clear": Option(1, v.in_range(1, 10)),
+    "target_groups": Option((), lambda x: tuple(detect.target_groups(_items(x)))),
+    "rules": Option((), _items),
+    "custom_metrics": Option((), _items),
+}
+RULES = (
+    Rule(
+        (
+            "device_metrics",
+            "confidence",
+            "datapoints_to_alarm",
+            "datapoints_to_clear",
+            "rules",
+            "custom_metrics",
+        ),
+        _profiles,
+    ),
+)
 
 
 class BehaviorMonitoring(pulumi.ComponentResource):
@@ -106,18 +220,16 @@ class BehaviorMonitoring(pulumi.ComponentResource):
         check_name("BehaviorMonitoring", name, self.name_limits)
         c = "BehaviorMonitoring"
         require_args(c, args, "account_id", "region", "partition", "alert_topic_arn")
-        try:
-            groups = detect.target_groups(list(args.get("target_groups", [])))
-            ml, rules, customs = detect.plan_profiles(
-                device_metrics=bool(args.get("device_metrics", False)),
-                confidence=args.get("confidence", "HIGH"),
-                datapoints_to_alarm=args.get("datapoints_to_alarm", 1),
-                datapoints_to_clear=args.get("datapoints_to_clear", 1),
-                rules=list(args.get("rules", [])),
-                custom_metrics=list(args.get("custom_metrics", [])),
-            )
-        except detect.RuleError as e:
-            raise arg_error(c, e.path, e) from None
+        a = resolve(c, OPTIONS, RULES, args)
+        groups = list(a["target_groups"])
+        ml, rules, customs = detect.plan_profiles(
+            device_metrics=a["device_metrics"],
+            confidence=a["confidence"],
+            datapoints_to_alarm=a["datapoints_to_alarm"],
+            datapoints_to_clear=a["datapoints_to_clear"],
+            rules=list(a["rules"]),
+            custom_metrics=list(a["custom_metrics"]),
+        )
         super().__init__("aisb:index:BehaviorMonitoring", name, None, opts)
 
         account_id, region, partition = args["account_id"], args["region"], args["partition"]
@@ -166,7 +278,7 @@ class BehaviorMonitoring(pulumi.ComponentResource):
         # The profiles name custom metrics, so those must exist first; alerts need the role.
         settled = iam_settled(self, f"{name}-iam-settled", [alert])
         after = child(self, depends_on=[*custom_resources, settled])
-        device_metrics = bool(args.get("device_metrics", False))
+        device_metrics = a["device_metrics"]
         ml_profile = aws_native.iot.SecurityProfile(
             f"{name}-ml-profile",
             security_profile_description="aisb: ML Detect on device behaviour (AISB #5)",

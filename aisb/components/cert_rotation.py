@@ -2,10 +2,9 @@
 
 import json
 from collections.abc import Mapping
-from functools import partial
 from pathlib import Path
 from types import MappingProxyType
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -19,8 +18,6 @@ from aisb.components._util import (
     S3_BUCKET,
     SQS_QUEUE,
     alarm_to_topic,
-    arg_error,
-    check_arg,
     check_name,
     child,
     customer_key,
@@ -30,6 +27,7 @@ from aisb.components._util import (
     service_role,
 )
 from aisb.components.bucket import protected_bucket
+from aisb.options import Option, Problem, Rule, resolve
 
 FUNCTION_DIR = Path(__file__).resolve().parent.parent / "functions" / "cert_rotation"
 REPORT_PREFIX = "certificate-rotation/"
@@ -92,6 +90,49 @@ def schedule_expression(days: int) -> str:
     return "rate(1 day)" if days == 1 else f"rate({days} days)"
 
 
+def _warning_within_rotation(values: dict[str, Any]) -> list[Problem]:
+    """The warning window is shorter than the rotation period; the default one shrinks to fit
+    a short period, so the whole documented range of the period works on its own."""
+    rotation, warning = values["rotation_days"], values["warning_days"]
+    if warning >= rotation and warning == OPTIONS["warning_days"].default:
+        values["warning_days"] = rotation - 1
+    elif warning >= rotation:
+        return [
+            (
+                "warning_days",
+                v.InvalidValue(warning, f"fewer days than {{rotation_days}} ({rotation})"),
+            )
+        ]
+    return []
+
+
+def _thing_names_need_the_report(values: dict[str, Any]) -> list[Problem]:
+    """Thing names only go into the report."""
+    if values["thing_names"] and not values["report_bucket"]:
+        return [("thing_names", v.InvalidValue(True, "false unless {report_bucket} is true"))]
+    return []
+
+
+OPTIONS = {
+    "rotation_days": Option(365, v.in_range(*v.CERT_AGE_RANGE)),
+    "warning_days": Option(30, v.in_range(0, v.CERT_AGE_RANGE[1] - 1)),
+    "scan_interval_days": Option(30, v.in_range(*v.CERT_SCAN_INTERVAL_RANGE)),
+    "report_bucket": Option(False, v.boolean),
+    "report_format": Option("csv", v.choice(v.REPORT_FORMATS)),
+    "report_retention_days": Option(365, v.in_range(1, 3650)),
+    "thing_names": Option(False, v.boolean),
+    "thing_name_call_budget": Option(1000, v.in_range(*THING_NAME_BUDGET_RANGE)),
+    "always_report": Option(False, v.boolean),
+    "max_listed": Option(25, v.in_range(*MAX_LISTED_RANGE)),
+    "log_retention_days": Option(365, v.log_retention),
+    "reserved_concurrency": Option(None, v.in_range(*RESERVED_CONCURRENCY_RANGE)),
+}
+RULES = (
+    Rule(("rotation_days", "warning_days"), _warning_within_rotation),
+    Rule(("thing_names", "report_bucket"), _thing_names_need_the_report),
+)
+
+
 class CertificateRotationMonitor(pulumi.ComponentResource):
     """AISB #6 -- finds certificates due for rotation every ``scan_interval_days`` and e-mails
     a summary (see ``aisb/functions/cert_rotation/handler.py`` for how it scales).
@@ -146,46 +187,14 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
         check_name("CertificateRotationMonitor", name, self.name_limits)
         c = "CertificateRotationMonitor"
         require_args(c, args, "account_id", "region", "partition", "alert_topic_arn")
-        rotation = check_arg(
-            c,
-            "rotation_days",
-            lambda x: v.int_in_range(x, *v.CERT_AGE_RANGE),
-            args.get("rotation_days", 365),
+        a = resolve(c, OPTIONS, RULES, args)
+        rotation, log_retention, report_format = (
+            a["rotation_days"],
+            a["log_retention_days"],
+            a["report_format"],
         )
-        checks: list[tuple[str, int, tuple[int, int]]] = [
-            # The default window shrinks to fit a short rotation period.
-            ("warning_days", min(30, rotation - 1), (0, rotation - 1)),
-            ("scan_interval_days", 30, v.CERT_SCAN_INTERVAL_RANGE),
-            ("max_listed", 25, MAX_LISTED_RANGE),
-            ("thing_name_call_budget", 1000, THING_NAME_BUDGET_RANGE),
-            ("report_retention_days", 365, (1, 3650)),
-        ]
-        reserved = args.get("reserved_concurrency")
-        if reserved is not None:
-            checks.append(("reserved_concurrency", reserved, RESERVED_CONCURRENCY_RANGE))
-        numbers: dict[str, int] = {}
-        for arg, default, bounds in checks:
-            numbers[arg] = check_arg(
-                c,
-                arg,
-                partial(v.int_in_range, low=bounds[0], high=bounds[1]),
-                args.get(arg, default),
-            )
-        log_retention = check_arg(
-            c, "log_retention_days", v.log_retention, args.get("log_retention_days", 365)
-        )
-        report_format = check_arg(
-            c,
-            "report_format",
-            lambda x: v.one_of(x, v.REPORT_FORMATS),
-            args.get("report_format", "csv"),
-        )
-        keep_report = bool(args.get("report_bucket", False))
-        thing_names = bool(args.get("thing_names", False))
-        if thing_names and not keep_report:
-            raise arg_error(
-                c, "thing_names", v.InvalidValue(True, "false unless report_bucket is true")
-            )
+        keep_report, thing_names = a["report_bucket"], a["thing_names"]
+        numbers: dict[str, int] = a
         super().__init__("aisb:index:CertificateRotationMonitor", name, None, opts)
 
         account_id, region, partition = args["account_id"], args["region"], args["partition"]
@@ -284,7 +293,7 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
                     "REPORT_FORMAT": report_format,
                     "THING_NAMES": str(thing_names).lower(),
                     "THING_NAME_CALL_BUDGET": str(numbers["thing_name_call_budget"]),
-                    "ALWAYS_REPORT": str(bool(args.get("always_report", False))).lower(),
+                    "ALWAYS_REPORT": str(a["always_report"]).lower(),
                     "MAX_LISTED": str(numbers["max_listed"]),
                     "RESERVE_SECONDS": "60",
                     "LOCK_TABLE": lock.name,

@@ -2,16 +2,16 @@
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TypedDict
+from typing import Required, TypedDict
 
 import pulumi
 import pulumi_aws as aws
 
 from aisb import iam
 from aisb import validation as v
+from aisb.choices import LogLevel
 from aisb.components._util import (
     IAM_ROLE,
-    check_arg,
     check_name,
     child,
     customer_key,
@@ -21,6 +21,7 @@ from aisb.components._util import (
     require_args,
     service_role,
 )
+from aisb.options import Option, resolve
 
 # AWS IoT Core (v2 logging) always writes to this log group: it cannot be renamed, which also
 # makes it one per account and region.
@@ -30,18 +31,25 @@ IOT_LOG_GROUP = "AWSIotLogsV2"
 class IotLoggingArgs(TypedDict, total=False):
     """Arguments of ``IotLogging``."""
 
-    account_id: pulumi.Input[str]
-    """The AWS account id (required)."""
-    region: pulumi.Input[str]
-    """The AWS region the providers deploy to (required)."""
-    partition: pulumi.Input[str]
-    """The AWS partition (required)."""
-    log_level: str
-    """DEBUG, INFO, WARN, ERROR (default) or DISABLED."""
+    account_id: Required[pulumi.Input[str]]
+    """The AWS account id."""
+    region: Required[pulumi.Input[str]]
+    """The AWS region the providers deploy to."""
+    partition: Required[pulumi.Input[str]]
+    """The AWS partition."""
+    log_level: LogLevel
+    """AWS IoT Core log level (AISB #3): DEBUG, INFO, WARN, ERROR or DISABLED."""
     retention_days: int
-    """Retention of the ``AWSIotLogsV2`` log group (default 365)."""
+    """Retention of the ``AWSIotLogsV2`` log group in days; a value CloudWatch Logs accepts
+    (never-expiring is not: security logs get an explicit retention)."""
     tags: Mapping[str, str]
     """Tags for every taggable child."""
+
+
+OPTIONS = {
+    "log_level": Option("ERROR", v.choice(v.LOG_LEVELS)),
+    "retention_days": Option(365, v.log_retention),
+}
 
 
 class IotLogging(pulumi.ComponentResource):
@@ -70,15 +78,8 @@ class IotLogging(pulumi.ComponentResource):
         check_name("IotLogging", name, self.name_limits)
         component = "IotLogging"
         require_args(component, args, "account_id", "region", "partition")
-        level = check_arg(
-            component,
-            "log_level",
-            lambda x: v.one_of(x, v.LOG_LEVELS),
-            args.get("log_level", "ERROR"),
-        )
-        retention = check_arg(
-            component, "retention_days", v.log_retention, args.get("retention_days", 365)
-        )
+        a = resolve(component, OPTIONS, (), args)
+        level, retention = a["log_level"], a["retention_days"]
         super().__init__("aisb:index:IotLogging", name, None, opts)
 
         account_id, region, partition = args["account_id"], args["region"], args["partition"]

@@ -1,0 +1,163 @@
+"""One declaration per argument.
+
+An argument's name, type and description are its field in the component's ``Args`` TypedDict
+(the package schema other Pulumi languages use is inferred from it); its default and its check
+are an ``Option`` beside it, in the component's ``OPTIONS``; a check over several arguments is a
+``Rule`` in its ``RULES``. The component resolves its arguments with them, ``IotSecurityBaseline``
+reuses its children's options and rules for the arguments it passes down, and the stack
+configuration (keys, types, defaults, descriptions, ``Pulumi.yaml``, the README's tables) is
+derived from the baseline's: nothing is stated twice.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import itertools
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from aisb.validation import InvalidValue
+
+Problem = tuple[str, InvalidValue]
+"""An argument and what is wrong with its value."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """The default and the check of one argument."""
+
+    default: Any = None
+    """The value when the argument is not given; None leaves it unset."""
+    check: Callable[[Any], Any] | None = None
+    """Validates a given value and returns it normalised; raises ``InvalidValue``."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A check over several arguments, run once each of them is valid on its own.
+
+    ``check(values)`` returns the problems it finds, each against the argument to blame. It may
+    also normalise ``values`` (a default that must shrink to fit another argument, say).
+    """
+
+    fields: tuple[str, ...]
+    check: Callable[[dict[str, Any]], list[Problem]]
+    names: Mapping[str, str] = field(default_factory=dict)
+    """How the check's own argument names map to the arguments of the caller (a component
+    that passes its arguments down under other names reuses the child's rules renamed)."""
+
+    def renamed(self, names: Mapping[str, str]) -> Rule:
+        """This rule over arguments that another component calls ``names[field]``."""
+        current = {f: self.names.get(f, f) for f in self.fields}
+        return replace(self, names={f: names.get(n, n) for f, n in current.items()})
+
+    def run(
+        self, values: dict[str, Any], display: Callable[[str], str] = lambda n: n
+    ) -> list[Problem]:
+        """Check ``values`` (the caller's names). What a problem says it expects may name the
+        rule's arguments as ``{field}``: they are shown as ``display`` renders the caller's
+        names (``cert_max_age_days``, or ``aisb:certMaxAgeDays`` in stack config)."""
+        local = {f: values.get(self.names.get(f, f)) for f in self.fields}
+        problems = self.check(local)
+        for f in self.fields:  # normalised values go back under the caller's names
+            values[self.names.get(f, f)] = local[f]
+        def said(expected: str) -> str:
+            for f in self.fields:
+                expected = expected.replace("{" + f + "}", display(self.names.get(f, f)))
+            return expected
+
+        return [
+            (
+                self.names.get(_head(arg), _head(arg)) + arg[len(_head(arg)) :],
+                InvalidValue(err.value, said(err.expected), field=err.field),
+            )
+            for arg, err in problems
+        ]
+
+
+def _head(path: str) -> str:
+    """The argument a path such as ``rules[2].operator`` starts with."""
+    return re.split(r"[\[.]", path, maxsplit=1)[0]
+
+
+def collect(
+    options: Mapping[str, Option],
+    rules: Sequence[Rule],
+    args: Mapping[str, Any],
+    display: Callable[[str], str] = lambda n: n,
+) -> tuple[dict[str, Any], list[Problem]]:
+    """Every argument's value (given, or its default) and every problem, all at once; rules
+    name other arguments as ``display`` renders them."""
+    values: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for name, option in options.items():
+        given = args.get(name)
+        if given is None:
+            values[name] = option.default
+            continue
+        try:
+            values[name] = option.check(given) if option.check else given
+        except InvalidValue as err:
+            # A check may say which item is at fault (``target_groups[2]``).
+            where = err.field if isinstance(err.field, str) and err.field.startswith(name) else name
+            problems.append((where, err))
+    bad = {_head(name) for name, _ in problems}
+    for rule in rules:
+        fields = {rule.names.get(f, f) for f in rule.fields}
+        if not fields & bad:
+            problems += rule.run(values, display)
+    return values, problems
+
+
+def resolve(
+    component: str,
+    options: Mapping[str, Option],
+    rules: Sequence[Rule],
+    args: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The arguments' values, or a ``ValueError`` naming the component, the first argument at
+    fault, its value and what is accepted."""
+    values, problems = collect(options, rules, args)
+    if problems:
+        name, err = problems[0]
+        raise ValueError(f"{component}: argument {name!r} {err}")
+    return values
+
+
+def renamed(options: Mapping[str, Option], names: Mapping[str, str]) -> dict[str, Option]:
+    """A child's options under the names its parent gives them (``{child: parent}``)."""
+    return {names[child]: option for child, option in options.items() if child in names}
+
+
+def field_docs(typed_dict: type) -> dict[str, str]:
+    """The docstring under each field of a TypedDict (the description of each argument)."""
+    source = inspect.getsource(typed_dict)
+    body = ast.parse(source).body[0]
+    assert isinstance(body, ast.ClassDef)
+    docs: dict[str, str] = {}
+    statements = body.body
+    for node, after in itertools.pairwise(statements):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(after.value.value.split())
+    return docs
+
+
+def camel(name: str) -> str:
+    """``cert_max_age_days`` -> ``certMaxAgeDays``: how the stack config and the package
+    schema name an argument."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def snake(name: str) -> str:
+    """``certMaxAgeDays`` -> ``cert_max_age_days``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
