@@ -64,6 +64,7 @@ class Rule:
         problems = self.check(local)
         for f in self.fields:  # normalised values go back under the caller's names
             values[self.names.get(f, f)] = local[f]
+
         def said(expected: str) -> str:
             for f in self.fields:
                 expected = expected.replace("{" + f + "}", display(self.names.get(f, f)))

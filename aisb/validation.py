@@ -61,6 +61,18 @@ def int_in_range(value: Any, low: int, high: int) -> int:
     return value
 
 
+def matching(pattern: str, expected: str) -> Callable[[Any], str]:
+    """A check for strings that match ``pattern`` whole."""
+    compiled = re.compile(pattern)
+    return lambda value: _matching(value, compiled, expected)
+
+
+def _matching(value: Any, pattern: re.Pattern[str], expected: str) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise InvalidValue(value, expected)
+    return value
+
+
 def boolean(value: Any) -> bool:
     """true or false."""
     if not isinstance(value, bool):

@@ -7,11 +7,13 @@ from typing import TypedDict
 import pulumi
 import pulumi_aws as aws
 
+from aisb import validation as v
 from aisb.components._util import (
     check_name,
     child,
     merge_tags,
 )
+from aisb.options import Option, resolve
 
 
 class AccessAnalyzerArgs(TypedDict, total=False):
@@ -21,6 +23,19 @@ class AccessAnalyzerArgs(TypedDict, total=False):
     """Name of the analyzer (default ``aisb-account``); unique in the account and region."""
     tags: Mapping[str, str]
     """Tags for the analyzer."""
+
+
+OPTIONS = {
+    # The analyzer name AWS accepts: ^[A-Za-z][A-Za-z0-9_.-]*$, 1 to 255 characters.
+    "analyzer_name": Option(
+        "aisb-account",
+        v.matching(
+            r"[A-Za-z][A-Za-z0-9_.-]{0,254}",
+            "a name of 1 to 255 letters, digits, '_', '.' or '-', starting with a letter",
+        ),
+    ),
+    "tags": Option(MappingProxyType({}), v.tags),
+}
 
 
 class AccessAnalyzer(pulumi.ComponentResource):
@@ -42,19 +57,15 @@ class AccessAnalyzer(pulumi.ComponentResource):
         self, name: str, args: AccessAnalyzerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         check_name("AccessAnalyzer", name, self.name_limits)
-        analyzer_name = args.get("analyzer_name", "aisb-account")
-        if not isinstance(analyzer_name, str) or not 1 <= len(analyzer_name) <= 255:
-            raise ValueError(
-                f"AccessAnalyzer: argument 'analyzer_name' got {analyzer_name!r}; "
-                "expected a name of 1 to 255 characters"
-            )
+        a = resolve("AccessAnalyzer", OPTIONS, (), args)
+        analyzer_name = a["analyzer_name"]
         super().__init__("aisb:index:AccessAnalyzer", name, None, opts)
         analyzer = aws.accessanalyzer.Analyzer(
             f"{name}-analyzer",
             # AWS requires a name; the analyzer is one per account and region anyway.
             analyzer_name=analyzer_name,
             type="ACCOUNT",
-            tags=merge_tags(args.get("tags"), "AISB-2"),
+            tags=merge_tags(a["tags"], "AISB-2"),
             opts=child(self),
         )
         self.analyzer_arn = analyzer.arn

@@ -3,7 +3,7 @@
 import hashlib
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import TypedDict
+from typing import Any, Required, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -12,8 +12,6 @@ from aisb import iam
 from aisb import validation as v
 from aisb.components._util import (
     RANDOM_SUFFIX,
-    arg_error,
-    check_arg,
     check_name,
     child,
     customer_key,
@@ -21,15 +19,16 @@ from aisb.components._util import (
     policy_json,
     require_args,
 )
+from aisb.options import Option, resolve
 
 
 class SecurityAlertsArgs(TypedDict, total=False):
     """Arguments of ``SecurityAlerts``."""
 
-    account_id: pulumi.Input[str]
-    """The AWS account id (required)."""
-    partition: pulumi.Input[str]
-    """The AWS partition, e.g. ``aws`` (required)."""
+    account_id: Required[pulumi.Input[str]]
+    """The AWS account id."""
+    partition: Required[pulumi.Input[str]]
+    """The AWS partition, e.g. ``aws``."""
     region: pulumi.Input[str]
     """The AWS region of the topic; binds the key's service grants to this region's topics
     (without it, to this account's topics in any region). The baseline passes it."""
@@ -50,6 +49,31 @@ class SecurityAlertsArgs(TypedDict, total=False):
     """The KMS key encrypting ``existing_topic_arn``, if any: publishers are granted its use."""
     tags: Mapping[str, str]
     """Tags for every taggable child."""
+
+
+def _service_principals(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(p, str) for p in value):
+        raise v.InvalidValue(value, "a list of AWS service principals")
+    bad = [p for p in value if not p.endswith(".amazonaws.com")]
+    if bad:
+        raise v.InvalidValue(bad[0], "AWS service principals such as cloudwatch.amazonaws.com")
+    return tuple(value)
+
+
+def _by_service(value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise v.InvalidValue(value, "a map of AWS service principals to resource ARNs")
+    _service_principals(list(value))
+    return value
+
+
+OPTIONS = {
+    "emails": Option((), lambda x: v.emails(x, at_least_one=False)),
+    "emails_secret": Option(False, v.boolean),
+    "service_publishers": Option((), _service_principals),
+    "source_arn_publishers": Option(MappingProxyType({}), _by_service),
+    "tags": Option(MappingProxyType({}), v.tags),
+}
 
 
 class SecurityAlerts(pulumi.ComponentResource):
@@ -78,34 +102,15 @@ class SecurityAlerts(pulumi.ComponentResource):
         check_name("SecurityAlerts", name, self.name_limits)
         component = "SecurityAlerts"
         require_args(component, args, "account_id", "partition")
-        emails = check_arg(
-            component,
-            "emails",
-            lambda x: v.emails(x, at_least_one=False),
-            list(args.get("emails", [])),
-        )
-        publishers = sorted(set(args.get("service_publishers", [])))
-        bad = [p for p in publishers if not p.endswith(".amazonaws.com")]
-        if bad:
-            raise arg_error(
-                component,
-                "service_publishers",
-                v.InvalidValue(bad[0], "AWS service principals such as cloudwatch.amazonaws.com"),
-            )
-        by_source = {k: list(v_) for k, v_ in (args.get("source_arn_publishers") or {}).items()}
-        bad = [p for p in by_source if not p.endswith(".amazonaws.com")]
-        if bad:
-            raise arg_error(
-                component,
-                "source_arn_publishers",
-                v.InvalidValue(bad[0], "AWS service principals such as events.amazonaws.com"),
-            )
+        a = resolve(component, OPTIONS, (), args)
+        emails, publishers = a["emails"], sorted(set(a["service_publishers"]))
+        by_source = {k: list(v_) for k, v_ in a["source_arn_publishers"].items()}
         super().__init__("aisb:index:SecurityAlerts", name, None, opts)
         sources = pulumi.Output.from_input(by_source)
 
         account_id = args["account_id"]
         partition = args["partition"]
-        tags = merge_tags(args.get("tags"), "AISB-7")
+        tags = merge_tags(a["tags"], "AISB-7")
         existing = args.get("existing_topic_arn")
 
         if existing is not None:
@@ -156,7 +161,7 @@ class SecurityAlerts(pulumi.ComponentResource):
                 f"{name}-email-{digest}",
                 topic=self.topic_arn,
                 protocol="email",
-                endpoint=pulumi.Output.secret(address) if args.get("emails_secret") else address,
+                endpoint=pulumi.Output.secret(address) if a["emails_secret"] else address,
                 opts=child(self),
             )
 

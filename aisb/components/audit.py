@@ -130,6 +130,7 @@ OPTIONS = {
     "checks_disabled": Option((), v.audit_check_names),
     "cert_max_age_days": Option(365, v.in_range(*v.CERT_AGE_RANGE)),
     "cert_expiry_warning_days": Option(30, v.in_range(*v.CERT_EXPIRY_RANGE)),
+    "tags": Option(MappingProxyType({}), v.tags),
 }
 RULES = (
     Rule(("frequency", "day_of_week", "day_of_month"), _schedule),
@@ -184,7 +185,7 @@ class DeviceDefenderAudit(pulumi.ComponentResource):
         account_id, partition = args["account_id"], args["partition"]
         topic_arn = args["alert_topic_arn"]
         key_arn = args.get("alert_topic_kms_key_arn")
-        tags = merge_tags(args.get("tags"), "AISB-4")
+        tags = merge_tags(a["tags"], "AISB-4")
         region = args.get("region")
         source_arn = iot_source_arn(partition, region, account_id) if region is not None else None
         audit = service_role(

@@ -16,7 +16,6 @@ from aisb.components._util import (
     IAM_ROLE,
     IOT_NAME,
     RANDOM_SUFFIX,
-    check_arg,
     check_name,
     child,
     iam_settled,
@@ -164,6 +163,7 @@ OPTIONS = {
     "target_groups": Option((), lambda x: tuple(detect.target_groups(_items(x)))),
     "rules": Option((), _items),
     "custom_metrics": Option((), _items),
+    "tags": Option(MappingProxyType({}), v.tags),
 }
 RULES = (
     Rule(
@@ -234,7 +234,7 @@ class BehaviorMonitoring(pulumi.ComponentResource):
 
         account_id, region, partition = args["account_id"], args["region"], args["partition"]
         topic_arn = args["alert_topic_arn"]
-        tags = merge_tags(args.get("tags"), "AISB-5")
+        tags = merge_tags(a["tags"], "AISB-5")
         alert = service_role(
             self,
             f"{name}-alert-role",
@@ -346,12 +346,18 @@ def _behavior(b: Mapping[str, Any]) -> aws_native.iot.SecurityProfileBehaviorArg
 class FleetAnomalyAlarmsArgs(TypedDict, total=False):
     """Arguments of ``FleetAnomalyAlarms``."""
 
-    alert_topic_arn: pulumi.Input[str]
-    """The SNS topic alarms go to (required); CloudWatch must be allowed to publish to it."""
+    alert_topic_arn: Required[pulumi.Input[str]]
+    """The SNS topic alarms go to; CloudWatch must be allowed to publish to it."""
     band_width: int
     """Width of the anomaly-detection band in standard deviations (1-10, default 2)."""
     tags: Mapping[str, str]
     """Tags for every alarm."""
+
+
+FLEET_OPTIONS = {
+    "band_width": Option(2, v.in_range(*detect.BAND_WIDTH_RANGE)),
+    "tags": Option(MappingProxyType({}), v.tags),
+}
 
 
 class FleetAnomalyAlarms(pulumi.ComponentResource):
@@ -383,17 +389,12 @@ class FleetAnomalyAlarms(pulumi.ComponentResource):
     ) -> None:
         check_name("FleetAnomalyAlarms", name, self.name_limits)
         c = "FleetAnomalyAlarms"
-        if args.get("alert_topic_arn") is None:
-            raise ValueError(f"{c}: argument 'alert_topic_arn' is required")
-        band = check_arg(
-            c,
-            "band_width",
-            lambda x: v.int_in_range(x, *detect.BAND_WIDTH_RANGE),
-            args.get("band_width", 2),
-        )
+        require_args(c, args, "alert_topic_arn")
+        a = resolve(c, FLEET_OPTIONS, (), args)
+        band = a["band_width"]
         super().__init__("aisb:index:FleetAnomalyAlarms", name, None, opts)
         topic_arn = args["alert_topic_arn"]
-        tags = merge_tags(args.get("tags"), "AISB-5")
+        tags = merge_tags(a["tags"], "AISB-5")
         alarms = []
         for alarm in detect.FLEET_ALARMS:
             logical = alarm.metric.lower().replace(".", "-")

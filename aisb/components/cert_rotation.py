@@ -4,13 +4,14 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypedDict
+from typing import Any, Required, TypedDict
 
 import pulumi
 import pulumi_aws as aws
 
 from aisb import iam
 from aisb import validation as v
+from aisb.choices import ReportFormat
 from aisb.components._util import (
     EVENT_RULE,
     IAM_ROLE,
@@ -42,14 +43,14 @@ LEASE_SECONDS = 1200
 class CertificateRotationMonitorArgs(TypedDict, total=False):
     """Arguments of ``CertificateRotationMonitor``."""
 
-    account_id: pulumi.Input[str]
-    """The AWS account id (required)."""
-    region: pulumi.Input[str]
-    """The AWS region the providers deploy to (required)."""
-    partition: pulumi.Input[str]
-    """The AWS partition (required)."""
-    alert_topic_arn: pulumi.Input[str]
-    """The SNS topic the report, failures and alarms go to (required). CloudWatch must be
+    account_id: Required[pulumi.Input[str]]
+    """The AWS account id."""
+    region: Required[pulumi.Input[str]]
+    """The AWS region the providers deploy to."""
+    partition: Required[pulumi.Input[str]]
+    """The AWS partition."""
+    alert_topic_arn: Required[pulumi.Input[str]]
+    """The SNS topic the report, failures and alarms go to. CloudWatch must be
     allowed to publish to it (``SecurityAlerts`` with ``cloudwatch.amazonaws.com``)."""
     alert_topic_kms_key_arn: pulumi.Input[str | None]
     """The KMS key encrypting the topic, if any."""
@@ -62,7 +63,7 @@ class CertificateRotationMonitorArgs(TypedDict, total=False):
     """Days between scans (1-365, default 30)."""
     report_bucket: bool
     """Keep the full list of due and due-soon certificates in a private S3 bucket."""
-    report_format: str
+    report_format: ReportFormat
     """``csv`` (default) or ``jsonl``."""
     report_retention_days: int
     """Days reports are kept (default 365)."""
@@ -126,6 +127,7 @@ OPTIONS = {
     "max_listed": Option(25, v.in_range(*MAX_LISTED_RANGE)),
     "log_retention_days": Option(365, v.log_retention),
     "reserved_concurrency": Option(None, v.in_range(*RESERVED_CONCURRENCY_RANGE)),
+    "tags": Option(MappingProxyType({}), v.tags),
 }
 RULES = (
     Rule(("rotation_days", "warning_days"), _warning_within_rotation),
@@ -200,7 +202,7 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
         account_id, region, partition = args["account_id"], args["region"], args["partition"]
         topic_arn = args["alert_topic_arn"]
         topic_key_arn = args.get("alert_topic_kms_key_arn")
-        tags = merge_tags(args.get("tags"), "AISB-6")
+        tags = merge_tags(a["tags"], "AISB-6")
         log_prefix = f"/aisb/{name}-"
 
         key = customer_key(

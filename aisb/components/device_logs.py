@@ -1,10 +1,9 @@
 """AISB #10 (optional): fetch a device's logs through an AWS IoT job after an alert."""
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, TypedDict
+from typing import Any, Required, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -16,8 +15,6 @@ from aisb.components._util import (
     IAM_ROLE,
     IOT_NAME,
     S3_BUCKET,
-    arg_error,
-    check_arg,
     check_name,
     child,
     customer_key,
@@ -27,11 +24,11 @@ from aisb.components._util import (
     service_role,
 )
 from aisb.components.bucket import protected_bucket
+from aisb.options import Option, resolve
 
 HANDLER = "collect-device-logs.py"
 DEFAULT_LOG_PATHS = ("/var/log/syslog", "/var/log/aws-iot-device-client/aws-iot-device-client.log")
 RETENTION_RANGE = (1, 3650)
-_ALIAS = re.compile(r"[\w=,@-]{1,128}")
 
 
 def job_document(
@@ -73,14 +70,14 @@ def job_document(
 class DeviceLogCollectionArgs(TypedDict, total=False):
     """Arguments of ``DeviceLogCollection``."""
 
-    account_id: pulumi.Input[str]
-    """The AWS account id (required)."""
-    region: pulumi.Input[str]
-    """The AWS region the providers deploy to (required)."""
-    partition: pulumi.Input[str]
-    """The AWS partition (required)."""
-    credential_endpoint: pulumi.Input[str]
-    """The account's AWS IoT credential provider endpoint (required;
+    account_id: Required[pulumi.Input[str]]
+    """The AWS account id."""
+    region: Required[pulumi.Input[str]]
+    """The AWS region the providers deploy to."""
+    partition: Required[pulumi.Input[str]]
+    """The AWS partition."""
+    credential_endpoint: Required[pulumi.Input[str]]
+    """The account's AWS IoT credential provider endpoint (
     ``aws.iot.get_endpoint(endpoint_type="iot:CredentialProvider")``)."""
     role_alias: str
     """The role alias name (default ``aisb-device-logs``); it names the job template too."""
@@ -90,6 +87,16 @@ class DeviceLogCollectionArgs(TypedDict, total=False):
     """Absolute paths of the files devices upload."""
     tags: Mapping[str, str]
     """Tags for every taggable child."""
+
+
+OPTIONS = {
+    "role_alias": Option(
+        "aisb-device-logs", v.matching(r"[\w=,@-]{1,128}", "1 to 128 letters, digits or =,@-_")
+    ),
+    "retention_days": Option(30, v.in_range(*RETENTION_RANGE)),
+    "log_paths": Option(DEFAULT_LOG_PATHS, v.log_paths),
+    "tags": Option(MappingProxyType({}), v.tags),
+}
 
 
 class DeviceLogCollection(pulumi.ComponentResource):
@@ -134,23 +141,11 @@ class DeviceLogCollection(pulumi.ComponentResource):
         check_name("DeviceLogCollection", name, self.name_limits)
         c = "DeviceLogCollection"
         require_args(c, args, "account_id", "region", "partition", "credential_endpoint")
-        retention = check_arg(
-            c,
-            "retention_days",
-            lambda x: v.int_in_range(x, *RETENTION_RANGE),
-            args.get("retention_days", 30),
-        )
-        paths = check_arg(
-            c, "log_paths", v.log_paths, list(args.get("log_paths", DEFAULT_LOG_PATHS))
-        )
-        alias = args.get("role_alias", "aisb-device-logs")
-        if not isinstance(alias, str) or not _ALIAS.fullmatch(alias):
-            raise arg_error(
-                c, "role_alias", v.InvalidValue(alias, "1 to 128 letters, digits or =,@-_")
-            )
+        a = resolve(c, OPTIONS, (), args)
+        retention, paths, alias = a["retention_days"], a["log_paths"], a["role_alias"]
         super().__init__("aisb:index:DeviceLogCollection", name, None, opts)
         account_id, region, partition = args["account_id"], args["region"], args["partition"]
-        tags = merge_tags(args.get("tags"), "AISB-10")
+        tags = merge_tags(a["tags"], "AISB-10")
 
         key = customer_key(
             self,

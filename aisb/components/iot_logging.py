@@ -49,6 +49,7 @@ class IotLoggingArgs(TypedDict, total=False):
 OPTIONS = {
     "log_level": Option("ERROR", v.choice(v.LOG_LEVELS)),
     "retention_days": Option(365, v.log_retention),
+    "tags": Option(MappingProxyType({}), v.tags),
 }
 
 
@@ -83,7 +84,7 @@ class IotLogging(pulumi.ComponentResource):
         super().__init__("aisb:index:IotLogging", name, None, opts)
 
         account_id, region, partition = args["account_id"], args["region"], args["partition"]
-        tags = merge_tags(args.get("tags"), "AISB-3")
+        tags = merge_tags(a["tags"], "AISB-3")
 
         key = customer_key(
             self,

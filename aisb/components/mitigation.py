@@ -2,13 +2,14 @@
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TypedDict
+from typing import Required, TypedDict
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
 from aisb import iam
+from aisb import validation as v
 from aisb.components._util import (
     IAM_ROLE,
     IOT_NAME,
@@ -22,23 +23,27 @@ from aisb.components._util import (
     require_args,
     service_role,
 )
+from aisb.options import Option, resolve
 
 
 class DetectMitigationsArgs(TypedDict, total=False):
     """Arguments of ``DetectMitigations``."""
 
-    account_id: pulumi.Input[str]
-    """The AWS account id (required)."""
-    region: pulumi.Input[str]
-    """The AWS region the providers deploy to (required)."""
-    partition: pulumi.Input[str]
-    """The AWS partition (required)."""
-    alert_topic_arn: pulumi.Input[str]
-    """The SNS topic findings are published to (required)."""
+    account_id: Required[pulumi.Input[str]]
+    """The AWS account id."""
+    region: Required[pulumi.Input[str]]
+    """The AWS region the providers deploy to."""
+    partition: Required[pulumi.Input[str]]
+    """The AWS partition."""
+    alert_topic_arn: Required[pulumi.Input[str]]
+    """The SNS topic findings are published to."""
     alert_topic_kms_key_arn: pulumi.Input[str | None]
     """The KMS key encrypting the topic, if any."""
     tags: Mapping[str, str]
     """Tags for every taggable child."""
+
+
+OPTIONS = {"tags": Option(MappingProxyType({}), v.tags)}
 
 
 class DetectMitigations(pulumi.ComponentResource):
@@ -93,7 +98,8 @@ class DetectMitigations(pulumi.ComponentResource):
         super().__init__("aisb:index:DetectMitigations", name, None, opts)
         account_id, region, partition = args["account_id"], args["region"], args["partition"]
         topic_arn = args["alert_topic_arn"]
-        tags = merge_tags(args.get("tags"), "AISB-7")
+        a = resolve("DetectMitigations", OPTIONS, (), args)
+        tags = merge_tags(a["tags"], "AISB-7")
 
         group = aws.iot.ThingGroup(
             f"{name}-quarantine-group",

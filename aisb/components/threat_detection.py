@@ -1,10 +1,9 @@
 """AISB #9 (optional): GuardDuty and e-mail notifications of its findings."""
 
 import json
-import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, TypedDict
+from typing import Any, Required, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -14,17 +13,15 @@ from aisb import validation as v
 from aisb.components._util import (
     SQS_QUEUE,
     alarm_to_topic,
-    arg_error,
-    check_arg,
     check_name,
     child,
     merge_tags,
     policy_json,
     require_args,
 )
+from aisb.options import Option, resolve
 
 SEVERITY_RANGE = (1, 10)
-_RULE_NAME = re.compile(r"[.\-_A-Za-z0-9]{1,64}")
 
 
 def finding_pattern(min_severity: int) -> dict[str, Any]:
@@ -68,14 +65,14 @@ def console_host(partition: str) -> str:
 class ThreatDetectionArgs(TypedDict, total=False):
     """Arguments of ``ThreatDetection``."""
 
-    partition: pulumi.Input[str]
-    """The AWS partition (required)."""
-    alert_topic_arn: pulumi.Input[str]
-    """The SNS topic findings go to (required). Its policy and key must let this rule publish:
+    partition: Required[pulumi.Input[str]]
+    """The AWS partition."""
+    alert_topic_arn: Required[pulumi.Input[str]]
+    """The SNS topic findings go to. Its policy and key must let this rule publish:
     give ``SecurityAlerts`` ``source_arn_publishers={"events.amazonaws.com": [rule ARN]}``;
     the delivery alarms publish as ``cloudwatch.amazonaws.com``, which it must allow too."""
-    rule_name: str
-    """The EventBridge rule's name (required), so its ARN can be granted before it exists."""
+    rule_name: Required[str]
+    """The EventBridge rule's name, so its ARN can be granted before it exists."""
     min_severity: int
     """Findings at or above this severity are e-mailed (1-10, default 4: medium and up)."""
     existing_detector_id: str
@@ -83,6 +80,16 @@ class ThreatDetectionArgs(TypedDict, total=False):
     no detector is created, only the notifications."""
     tags: Mapping[str, str]
     """Tags for every taggable child."""
+
+
+OPTIONS = {
+    "rule_name": Option(
+        None, v.matching(r"[.\-_A-Za-z0-9]{1,64}", "1 to 64 letters, digits, '.', '-' or '_'")
+    ),
+    "min_severity": Option(4, v.in_range(*SEVERITY_RANGE)),
+    "existing_detector_id": Option(None, v.guardduty_detector_id),
+    "tags": Option(MappingProxyType({}), v.tags),
+}
 
 
 class ThreatDetection(pulumi.ComponentResource):
@@ -115,24 +122,10 @@ class ThreatDetection(pulumi.ComponentResource):
         check_name("ThreatDetection", name, self.name_limits)
         c = "ThreatDetection"
         require_args(c, args, "partition", "alert_topic_arn", "rule_name")
-        severity = check_arg(
-            c,
-            "min_severity",
-            lambda x: v.int_in_range(x, *SEVERITY_RANGE),
-            args.get("min_severity", 4),
-        )
-        existing = args.get("existing_detector_id")
-        if existing is not None:
-            check_arg(c, "existing_detector_id", v.guardduty_detector_id, existing)
-        rule_name = args["rule_name"]
-        if not _RULE_NAME.fullmatch(rule_name):
-            raise arg_error(
-                c,
-                "rule_name",
-                v.InvalidValue(rule_name, "1 to 64 letters, digits, '.', '-' or '_'"),
-            )
+        a = resolve(c, OPTIONS, (), args)
+        severity, existing, rule_name = a["min_severity"], a["existing_detector_id"], a["rule_name"]
         super().__init__("aisb:index:ThreatDetection", name, None, opts)
-        tags = merge_tags(args.get("tags"), "AISB-9")
+        tags = merge_tags(a["tags"], "AISB-9")
 
         if existing is None:
             detector = aws.guardduty.Detector(

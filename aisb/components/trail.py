@@ -1,19 +1,17 @@
 """AISB #8 (optional): a multi-region CloudTrail trail delivering to a protected bucket."""
 
-import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TypedDict
+from typing import Required, TypedDict
 
 import pulumi
 import pulumi_aws as aws
 
 from aisb import iam
 from aisb import validation as v
+from aisb.choices import ObjectLockMode
 from aisb.components._util import (
     S3_BUCKET,
-    arg_error,
-    check_arg,
     check_name,
     child,
     customer_key,
@@ -22,21 +20,21 @@ from aisb.components._util import (
     require_args,
 )
 from aisb.components.bucket import protected_bucket
+from aisb.options import Option, resolve
 
 ARCHIVE_DAYS_RANGE = (1, 3650)
 OBJECT_LOCK_DAYS_RANGE = (0, 3650)
-_TRAIL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{2,127}")
 
 
 class ProtectedAuditTrailArgs(TypedDict, total=False):
     """Arguments of ``ProtectedAuditTrail``."""
 
-    account_id: pulumi.Input[str]
-    """The AWS account id (required)."""
-    region: pulumi.Input[str]
-    """The trail's home region (required)."""
-    partition: pulumi.Input[str]
-    """The AWS partition (required)."""
+    account_id: Required[pulumi.Input[str]]
+    """The AWS account id."""
+    region: Required[pulumi.Input[str]]
+    """The trail's home region."""
+    partition: Required[pulumi.Input[str]]
+    """The AWS partition."""
     trail_name: str
     """The trail's name (default ``aisb-audit-trail``); the key and bucket policies name it."""
     archive_days: int
@@ -44,10 +42,24 @@ class ProtectedAuditTrailArgs(TypedDict, total=False):
     90); smaller files stay in S3 Standard, where they cost less than the move would."""
     object_lock_days: int
     """S3 Object Lock retention in days; 0 (default) leaves Object Lock off."""
-    object_lock_mode: str
+    object_lock_mode: ObjectLockMode
     """GOVERNANCE (default) or COMPLIANCE (not even the root user can shorten it)."""
     tags: Mapping[str, str]
     """Tags for every taggable child."""
+
+
+OPTIONS = {
+    "trail_name": Option(
+        "aisb-audit-trail",
+        v.matching(
+            r"[A-Za-z0-9][A-Za-z0-9._-]{2,127}", "3 to 128 letters, digits, '.', '_' or '-'"
+        ),
+    ),
+    "archive_days": Option(90, v.in_range(*ARCHIVE_DAYS_RANGE)),
+    "object_lock_days": Option(0, v.in_range(*OBJECT_LOCK_DAYS_RANGE)),
+    "object_lock_mode": Option("GOVERNANCE", v.choice(v.OBJECT_LOCK_MODES)),
+    "tags": Option(MappingProxyType({}), v.tags),
+}
 
 
 class ProtectedAuditTrail(pulumi.ComponentResource):
@@ -78,35 +90,13 @@ class ProtectedAuditTrail(pulumi.ComponentResource):
         check_name("ProtectedAuditTrail", name, self.name_limits)
         c = "ProtectedAuditTrail"
         require_args(c, args, "account_id", "region", "partition")
-        trail_name = args.get("trail_name", "aisb-audit-trail")
-        if not isinstance(trail_name, str) or not _TRAIL_NAME.fullmatch(trail_name):
-            raise arg_error(
-                c,
-                "trail_name",
-                v.InvalidValue(trail_name, "3 to 128 letters, digits, '.', '_' or '-'"),
-            )
-        archive = check_arg(
-            c,
-            "archive_days",
-            lambda x: v.int_in_range(x, *ARCHIVE_DAYS_RANGE),
-            args.get("archive_days", 90),
-        )
-        lock_days = check_arg(
-            c,
-            "object_lock_days",
-            lambda x: v.int_in_range(x, *OBJECT_LOCK_DAYS_RANGE),
-            args.get("object_lock_days", 0),
-        )
-        lock_mode = check_arg(
-            c,
-            "object_lock_mode",
-            lambda x: v.one_of(x, v.OBJECT_LOCK_MODES),
-            args.get("object_lock_mode", "GOVERNANCE"),
-        )
+        a = resolve(c, OPTIONS, (), args)
+        trail_name, archive = a["trail_name"], a["archive_days"]
+        lock_days, lock_mode = a["object_lock_days"], a["object_lock_mode"]
         super().__init__("aisb:index:ProtectedAuditTrail", name, None, opts)
 
         account_id, region, partition = args["account_id"], args["region"], args["partition"]
-        tags = merge_tags(args.get("tags"), "AISB-8")
+        tags = merge_tags(a["tags"], "AISB-8")
         # The key and bucket policies must name the trail before it exists.
         trail_arn = regional_arn(partition, "cloudtrail", region, account_id, f"trail/{trail_name}")
         key = customer_key(
