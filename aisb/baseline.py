@@ -7,105 +7,276 @@ from typing import Any, TypedDict
 import pulumi
 import pulumi_aws as aws
 
+from aisb import validation as v
+from aisb.choices import (
+    AuditFrequency,
+    BehaviorDetection,
+    Confidence,
+    DayOfWeek,
+    LogLevel,
+    ObjectLockMode,
+    ReportFormat,
+)
+from aisb.components import (
+    alerts,
+    audit,
+    behavior,
+    cert_rotation,
+    device_logs,
+    iot_logging,
+    threat_detection,
+    trail,
+)
 from aisb.components._util import check_name, nested_limits, regional_arn
 from aisb.components.access_analyzer import AccessAnalyzer
 from aisb.components.alerts import SecurityAlerts, SecurityAlertsArgs
 from aisb.components.audit import DeviceDefenderAudit
-from aisb.components.behavior import BehaviorMonitoring, FleetAnomalyAlarms
+from aisb.components.behavior import (
+    BehaviorMonitoring,
+    CustomMetricArgs,
+    DetectRuleArgs,
+    FleetAnomalyAlarms,
+)
 from aisb.components.cert_rotation import CertificateRotationMonitor
-from aisb.components.device_logs import DEFAULT_LOG_PATHS, DeviceLogCollection
+from aisb.components.device_logs import DeviceLogCollection
 from aisb.components.iot_logging import IotLogging
 from aisb.components.mitigation import DetectMitigations
 from aisb.components.threat_detection import ThreatDetection, ThreatDetectionArgs
 from aisb.components.trail import ProtectedAuditTrail
 from aisb.detect import DETECTION_MODES
+from aisb.options import Option, Problem, Rule, renamed, resolve
 
 
 class IotSecurityBaselineArgs(TypedDict, total=False):
-    """Arguments of ``IotSecurityBaseline``; each has the default the stack config has."""
+    """Arguments of ``IotSecurityBaseline``. The stack config of the aisb program is these
+    arguments, each as ``aisb:<camelCaseName>`` (except the library-only ones), with the
+    same defaults and checks."""
 
     alert_emails: Sequence[str]
-    """E-mail addresses subscribed to the alert topic."""
-    alert_emails_secret: bool
-    """Keep the addresses secret in the Pulumi state (the stack config has them as secrets)."""
-    existing_alert_topic_arn: pulumi.Input[str]
-    """Publish to this SNS topic instead of creating one."""
-    existing_alert_topic_kms_key_arn: pulumi.Input[str]
-    """The KMS key of ``existing_alert_topic_arn``, if it is encrypted."""
-    iot_log_level: str
-    """AWS IoT Core log level (default ERROR)."""
-    log_retention_days: int
-    """Retention of the log groups created (default 365)."""
-    audit_frequency: str
-    """Scheduled audit frequency (default DAILY)."""
-    audit_day_of_week: str | None
-    """Day of week for WEEKLY and BIWEEKLY audits."""
-    audit_day_of_month: str | None
-    """Day of month ("1".."31" or "LAST") for MONTHLY audits."""
+    """E-mail addresses subscribed to the alert topic (AISB #7); each must confirm the
+    subscription e-mail from SNS."""
+    iot_log_level: LogLevel
+    """AWS IoT Core log level (AISB #3): DEBUG, INFO, WARN, ERROR or DISABLED."""
+    audit_frequency: AuditFrequency
+    """How often the Device Defender scheduled audit runs (AISB #4): DAILY, WEEKLY, BIWEEKLY or
+    MONTHLY."""
+    audit_day_of_week: DayOfWeek
+    """Day of the scheduled audit for WEEKLY and BIWEEKLY: SUN, MON, TUE, WED, THU, FRI or SAT."""
+    audit_day_of_month: str
+    """Day of the scheduled audit for MONTHLY: "1" to "31" (quoted), or LAST."""
     audit_checks_disabled: Sequence[str]
-    """Audit checks to leave off."""
+    """Device Defender audit checks to leave off (names as in the API); all 17 are on by
+    default."""
     cert_max_age_days: int
-    """Certificate rotation period: DEVICE_CERTIFICATE_AGE_CHECK threshold (default 365)."""
+    """Certificate rotation period in days (30-3652): DEVICE_CERTIFICATE_AGE_CHECK flags
+    certificates at least this old."""
     cert_expiry_warning_days: int
-    """DEVICE_CERTIFICATE_EXPIRING_CHECK threshold (default 30)."""
+    """DEVICE_CERTIFICATE_EXPIRING_CHECK flags certificates expiring within this many days
+    (30-3652)."""
+    log_retention_days: int
+    """Retention of the log groups aisb creates, in days; a value CloudWatch Logs accepts."""
     access_analyzer: bool
-    """Create an account-zone IAM Access Analyzer (default true)."""
+    """Create an account-zone IAM Access Analyzer (AISB #2); false where the account already
+    has one."""
     cert_rotation: bool
-    """Deploy the certificate-rotation monitor (default true)."""
+    """Deploy the certificate-rotation monitor (AISB #6); its rotation period is
+    certMaxAgeDays."""
     cert_scan_interval_days: int
-    """Days between certificate scans (default 30)."""
+    """Days between certificate-rotation scans (1-365)."""
     cert_rotation_warning_days: int
-    """Warning window before the rotation period, in days (default 30)."""
+    """Certificates this close to the rotation period are reported as due soon (0 to
+    certMaxAgeDays - 1; 0 turns the warning off; the default 30 shrinks to certMaxAgeDays - 1
+    for shorter rotation periods)."""
     cert_report_bucket: bool
-    """Keep full certificate reports in S3 (default false)."""
-    cert_report_format: str
-    """csv (default) or jsonl."""
+    """Keep the full list of due and due-soon certificates in a private, encrypted S3 bucket
+    (kept on destroy)."""
+    cert_report_format: ReportFormat
+    """Format of the certificate report files: csv or jsonl."""
     cert_report_thing_names: bool
-    """Add attached thing names to the report (default false)."""
+    """Add the things attached to each reported certificate (one ListPrincipalThings call each,
+    at most 1000 per run); needs certReportBucket."""
     cert_report_always: bool
-    """E-mail the report even when nothing is due (default false)."""
-    behavior_detection: str
-    """cloudwatch (default: every account), ml-detect (accounts open to Detect) or off."""
+    """E-mail the certificate report even when no certificate is due or due soon."""
+    behavior_detection: BehaviorDetection
+    """How device behaviour is watched (AISB #5): cloudwatch (fleet-level anomaly alarms;
+    works on every account), ml-detect (Device Defender ML Detect, per device; only for
+    accounts that used Detect before 31 August 2026) or off."""
     ml_device_metrics: bool
-    """Watch device-side metrics with ML Detect too (default false)."""
-    ml_confidence: str
-    """ML Detect confidence: LOW, MEDIUM, HIGH (default)."""
+    """Also watch the 7 device-side metrics with ML Detect (devices run an agent such as AWS
+    IoT Device Client)."""
+    ml_confidence: Confidence
+    """ML Detect confidence level: LOW, MEDIUM or HIGH (fewest alarms)."""
     ml_datapoints_to_alarm: int
-    """Consecutive anomalous datapoints before an alarm (default 1)."""
+    """Consecutive anomalous datapoints before a detect alarm (1-10)."""
     ml_datapoints_to_clear: int
-    """Consecutive normal datapoints before an alarm clears (default 1)."""
+    """Consecutive normal datapoints before a detect alarm clears (1-10)."""
     detect_target_groups: Sequence[str]
-    """Thing groups to watch; empty watches all registered things."""
-    detect_rules: Sequence[Mapping[str, Any]]
-    """Static rules for a rules-based profile."""
-    custom_metrics: Sequence[Mapping[str, Any]]
-    """Device Defender custom metrics and how each is watched."""
+    """Thing groups the security profiles watch; empty watches all registered things. Each
+    must exist."""
+    detect_rules: Sequence[DetectRuleArgs]
+    """Static rules for a rules-based security profile: name, metric, operator, the value the
+    metric takes (value, cidrs or ports), durationSeconds where the metric needs one."""
+    custom_metrics: Sequence[CustomMetricArgs]
+    """Device Defender custom metrics (AISB #11): name, type (number, number-list,
+    string-list, ip-address-list), displayName, and monitor: ml (number only) or a rule."""
     mitigation_actions: bool
-    """Create the mitigation actions (default true)."""
+    """Create the quarantine, deactivate-certificate and publish-finding mitigation actions
+    (applied by an operator, never automatically)."""
     anomaly_band_width: int
-    """CloudWatch anomaly band width in standard deviations (default 2)."""
+    """Width in standard deviations of the CloudWatch anomaly band (behaviorDetection:
+    cloudwatch; 1-10)."""
     cloud_trail: bool
-    """Deploy the protected multi-region trail (default false)."""
+    """Deploy a multi-region CloudTrail trail to a protected bucket (AISB #8); turn it on in
+    one home-region stack only."""
     cloud_trail_archive_days: int
-    """Days before trail logs move to Deep Archive (default 90)."""
+    """Days after which trail log files of 128 KB or more move to S3 Glacier Deep Archive;
+    smaller ones stay in S3 Standard, which costs less for them (1-3650)."""
     cloud_trail_object_lock_days: int
-    """Object Lock retention of trail logs; 0 (default) is off."""
-    cloud_trail_object_lock_mode: str
-    """GOVERNANCE (default) or COMPLIANCE."""
+    """S3 Object Lock retention of trail log files in days, for write-once evidence; 0 leaves
+    Object Lock off (0-3650). Only takes effect on a new bucket."""
+    cloud_trail_object_lock_mode: ObjectLockMode
+    """Object Lock mode: GOVERNANCE, or COMPLIANCE (nobody, not even the root user, can shorten
+    the retention)."""
     guard_duty: bool
-    """Enable GuardDuty and e-mail its findings (default false)."""
-    guard_duty_detector_id: str | None
-    """Adopt this existing detector instead of creating one."""
+    """Enable GuardDuty and e-mail its findings (AISB #9)."""
+    guard_duty_detector_id: str
+    """The id of a GuardDuty detector that already exists in this account and region (enabled
+    by an organisation, say): no detector is created, findings are still e-mailed."""
     guard_duty_min_severity: int
-    """Minimum severity e-mailed (default 4)."""
+    """GuardDuty findings at or above this severity are e-mailed (1-10; 4 is medium)."""
     device_logs: bool
-    """Set up device-log collection (default false)."""
+    """Set up device-log collection through an AWS IoT job (AISB #10)."""
     device_logs_retention_days: int
-    """Days device logs are kept (default 30)."""
+    """Days collected device logs are kept (1-3650)."""
     device_logs_paths: Sequence[str]
-    """Files devices upload."""
+    """Absolute paths of the files a device uploads when the job runs (1-20)."""
     tags: Mapping[str, str]
-    """Tags for every taggable resource."""
+    """Tags added to every taggable resource, as a map of names to string values."""
+    alert_emails_secret: bool
+    """Keep the alert addresses secret in the Pulumi state (the program sets it when the stack
+    config has them as secrets)."""
+    existing_alert_topic_arn: pulumi.Input[str]
+    """Publish to this SNS topic instead of creating one (library use)."""
+    existing_alert_topic_kms_key_arn: pulumi.Input[str]
+    """The KMS key of ``existing_alert_topic_arn``, if it is encrypted (library use)."""
+
+
+# Arguments a program sets itself or that only a library user can give (an existing topic):
+# they are not stack config keys.
+LIBRARY_ONLY = frozenset(
+    {"alert_emails_secret", "existing_alert_topic_arn", "existing_alert_topic_kms_key_arn"}
+)
+
+# How the baseline names the arguments it passes to each child: {child's name: baseline's}.
+_AUDIT = {
+    "frequency": "audit_frequency",
+    "day_of_week": "audit_day_of_week",
+    "day_of_month": "audit_day_of_month",
+    "checks_disabled": "audit_checks_disabled",
+    "cert_max_age_days": "cert_max_age_days",
+    "cert_expiry_warning_days": "cert_expiry_warning_days",
+}
+_CERTS = {
+    "rotation_days": "cert_max_age_days",
+    "warning_days": "cert_rotation_warning_days",
+    "scan_interval_days": "cert_scan_interval_days",
+    "report_bucket": "cert_report_bucket",
+    "report_format": "cert_report_format",
+    "thing_names": "cert_report_thing_names",
+    "always_report": "cert_report_always",
+}
+_DETECT = {
+    "device_metrics": "ml_device_metrics",
+    "confidence": "ml_confidence",
+    "datapoints_to_alarm": "ml_datapoints_to_alarm",
+    "datapoints_to_clear": "ml_datapoints_to_clear",
+    "target_groups": "detect_target_groups",
+    "rules": "detect_rules",
+    "custom_metrics": "custom_metrics",
+}
+_ML_ONLY = ("ml_device_metrics", "detect_target_groups", "detect_rules", "custom_metrics")
+
+
+def _detection(values: dict[str, Any]) -> list[Problem]:
+    """Rules, custom metrics, device metrics and target groups are Device Defender Detect's:
+    refused in another mode, checked as BehaviorMonitoring checks them in ml-detect."""
+    mode = values["behavior_detection"]
+    if mode != "ml-detect":
+        return [
+            (
+                key,
+                v.InvalidValue(
+                    values[key],
+                    "it unset: it applies to Device Defender Detect, and "
+                    f"{{behavior_detection}} is {mode!r}",
+                ),
+            )
+            for key in _ML_ONLY
+            if values[key]
+        ]
+    return behavior.RULES[0].renamed(_DETECT).run(values)
+
+
+def _detector_needs_guard_duty(values: dict[str, Any]) -> list[Problem]:
+    if values["guard_duty_detector_id"] and not values["guard_duty"]:
+        problem = v.InvalidValue(
+            values["guard_duty_detector_id"], "it unset unless {guard_duty} is true"
+        )
+        return [("guard_duty_detector_id", problem)]
+    return []
+
+
+def _someone_to_alert(values: dict[str, Any]) -> list[Problem]:
+    if not values["alert_emails"] and values["existing_alert_topic_arn"] is None:
+        return [("alert_emails", v.InvalidValue([], "at least one e-mail address"))]
+    return []
+
+
+OPTIONS: dict[str, Option] = {
+    **renamed(alerts.OPTIONS, {"emails": "alert_emails", "emails_secret": "alert_emails_secret"}),
+    **renamed(iot_logging.OPTIONS, {"log_level": "iot_log_level"}),
+    **renamed(audit.OPTIONS, _AUDIT),
+    "log_retention_days": iot_logging.OPTIONS["retention_days"],
+    "access_analyzer": Option(True, v.boolean),
+    "cert_rotation": Option(True, v.boolean),
+    **renamed(cert_rotation.OPTIONS, {k: n for k, n in _CERTS.items() if k != "rotation_days"}),
+    "behavior_detection": Option("cloudwatch", v.choice(DETECTION_MODES)),
+    **renamed(behavior.OPTIONS, _DETECT),
+    "mitigation_actions": Option(True, v.boolean),
+    "anomaly_band_width": behavior.FLEET_OPTIONS["band_width"],
+    "cloud_trail": Option(False, v.boolean),
+    **renamed(
+        trail.OPTIONS,
+        {
+            "archive_days": "cloud_trail_archive_days",
+            "object_lock_days": "cloud_trail_object_lock_days",
+            "object_lock_mode": "cloud_trail_object_lock_mode",
+        },
+    ),
+    "guard_duty": Option(False, v.boolean),
+    **renamed(
+        threat_detection.OPTIONS,
+        {
+            "existing_detector_id": "guard_duty_detector_id",
+            "min_severity": "guard_duty_min_severity",
+        },
+    ),
+    "device_logs": Option(False, v.boolean),
+    **renamed(
+        device_logs.OPTIONS,
+        {"retention_days": "device_logs_retention_days", "log_paths": "device_logs_paths"},
+    ),
+    "tags": Option(MappingProxyType({}), v.tags),
+    "existing_alert_topic_arn": Option(None),
+    "existing_alert_topic_kms_key_arn": Option(None),
+}
+RULES: tuple[Rule, ...] = (
+    *(rule.renamed(_AUDIT) for rule in audit.RULES),
+    *(rule.renamed(_CERTS) for rule in cert_rotation.RULES),
+    Rule(("behavior_detection", *_DETECT.values()), _detection),
+    Rule(("guard_duty", "guard_duty_detector_id"), _detector_needs_guard_duty),
+    Rule(("alert_emails", "existing_alert_topic_arn"), _someone_to_alert),
+)
 
 
 class IotSecurityBaseline(pulumi.ComponentResource):
@@ -176,25 +347,21 @@ class IotSecurityBaseline(pulumi.ComponentResource):
         self.account_id = aws.get_caller_identity_output(opts=invoke).account_id
         self.region = aws.get_region_output(opts=invoke).region
         self.partition = aws.get_partition_output(opts=invoke).partition
-        tags = dict(args.get("tags", {}))
+        a = resolve("IotSecurityBaseline", OPTIONS, RULES, args)
+        tags = dict(a["tags"])
         child = pulumi.ResourceOptions(parent=self)
 
-        cert_rotation = bool(args.get("cert_rotation", True))
+        cert_rotation = a["cert_rotation"]
         # CloudWatch by default: Device Defender Detect answers accounts that had not used it
         # by 31 August 2026 with UnauthorizedException, so ML Detect is opt-in.
-        detection = args.get("behavior_detection", "cloudwatch")
-        if detection not in DETECTION_MODES:
-            raise ValueError(
-                f"IotSecurityBaseline: argument 'behavior_detection' got {detection!r}; "
-                f"expected one of {', '.join(DETECTION_MODES)}"
-            )
-        guard_duty = bool(args.get("guard_duty", False))
+        detection = a["behavior_detection"]
+        guard_duty = a["guard_duty"]
         alerts_args: SecurityAlertsArgs = {
             "account_id": self.account_id,
             "partition": self.partition,
             "region": self.region,
-            "emails": list(args.get("alert_emails", [])),
-            "emails_secret": bool(args.get("alert_emails_secret", False)),
+            "emails": list(a["alert_emails"]),
+            "emails_secret": a["alert_emails_secret"],
             # CloudWatch alarms publish to the topic themselves.
             "service_publishers": (
                 ["cloudwatch.amazonaws.com"]
@@ -217,9 +384,9 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                     )
                 ]
             }
-        if (existing_topic := args.get("existing_alert_topic_arn")) is not None:
+        if (existing_topic := a["existing_alert_topic_arn"]) is not None:
             alerts_args["existing_topic_arn"] = existing_topic
-            if (existing_key := args.get("existing_alert_topic_kms_key_arn")) is not None:
+            if (existing_key := a["existing_alert_topic_kms_key_arn"]) is not None:
                 alerts_args["existing_topic_kms_key_arn"] = existing_key
         alerts = SecurityAlerts(f"{name}-alerts", alerts_args, opts=child)
         logging = IotLogging(
@@ -228,8 +395,8 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                 "account_id": self.account_id,
                 "region": self.region,
                 "partition": self.partition,
-                "log_level": args.get("iot_log_level", "ERROR"),
-                "retention_days": args.get("log_retention_days", 365),
+                "log_level": a["iot_log_level"],
+                "retention_days": a["log_retention_days"],
                 "tags": tags,
             },
             opts=child,
@@ -242,12 +409,8 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                 "region": self.region,
                 "alert_topic_arn": alerts.topic_arn,
                 "alert_topic_kms_key_arn": alerts.kms_key_arn,
-                "frequency": args.get("audit_frequency", "DAILY"),
-                "day_of_week": args.get("audit_day_of_week"),
-                "day_of_month": args.get("audit_day_of_month"),
-                "checks_disabled": list(args.get("audit_checks_disabled", [])),
-                "cert_max_age_days": args.get("cert_max_age_days", 365),
-                "cert_expiry_warning_days": args.get("cert_expiry_warning_days", 30),
+                **{child: a[mine] for child, mine in _AUDIT.items()},  # type: ignore[typeddict-item]
+                "checks_disabled": sorted(a["audit_checks_disabled"]),
                 "tags": tags,
             },
             opts=child,
@@ -262,14 +425,8 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                     "partition": self.partition,
                     "alert_topic_arn": alerts.topic_arn,
                     "alert_topic_kms_key_arn": alerts.kms_key_arn,
-                    "rotation_days": args.get("cert_max_age_days", 365),
-                    "warning_days": args.get("cert_rotation_warning_days", 30),
-                    "scan_interval_days": args.get("cert_scan_interval_days", 30),
-                    "report_bucket": args.get("cert_report_bucket", False),
-                    "report_format": args.get("cert_report_format", "csv"),
-                    "thing_names": args.get("cert_report_thing_names", False),
-                    "always_report": args.get("cert_report_always", False),
-                    "log_retention_days": args.get("log_retention_days", 365),
+                    **{child: a[mine] for child, mine in _CERTS.items()},  # type: ignore[typeddict-item]
+                    "log_retention_days": a["log_retention_days"],
                     "tags": tags,
                 },
                 opts=child,
@@ -290,13 +447,7 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                 f"{name}-behavior",
                 {
                     **common,  # type: ignore[typeddict-item]
-                    "device_metrics": args.get("ml_device_metrics", False),
-                    "confidence": args.get("ml_confidence", "HIGH"),
-                    "datapoints_to_alarm": args.get("ml_datapoints_to_alarm", 1),
-                    "datapoints_to_clear": args.get("ml_datapoints_to_clear", 1),
-                    "target_groups": list(args.get("detect_target_groups", [])),
-                    "rules": list(args.get("detect_rules", [])),
-                    "custom_metrics": list(args.get("custom_metrics", [])),
+                    **{child: a[mine] for child, mine in _DETECT.items()},  # type: ignore[typeddict-item]
                 },
                 opts=child,
             )
@@ -308,12 +459,12 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                 f"{name}-fleet-alarms",
                 {
                     "alert_topic_arn": alerts.topic_arn,
-                    "band_width": args.get("anomaly_band_width", 2),
+                    "band_width": a["anomaly_band_width"],
                     "tags": tags,
                 },
                 opts=child,
             )
-        if args.get("mitigation_actions", True):
+        if a["mitigation_actions"]:
             mitigations = DetectMitigations(f"{name}-mitigations", common, opts=child)  # type: ignore[arg-type]
             self.mitigation_action_names = pulumi.Output.all(
                 quarantine=mitigations.quarantine_action_name,
@@ -321,16 +472,16 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                 publishFinding=mitigations.publish_action_name,
             )
 
-        if args.get("cloud_trail", False):
+        if a["cloud_trail"]:
             ProtectedAuditTrail(
                 f"{name}-trail",
                 {
                     "account_id": self.account_id,
                     "region": self.region,
                     "partition": self.partition,
-                    "archive_days": args.get("cloud_trail_archive_days", 90),
-                    "object_lock_days": args.get("cloud_trail_object_lock_days", 0),
-                    "object_lock_mode": args.get("cloud_trail_object_lock_mode", "GOVERNANCE"),
+                    "archive_days": a["cloud_trail_archive_days"],
+                    "object_lock_days": a["cloud_trail_object_lock_days"],
+                    "object_lock_mode": a["cloud_trail_object_lock_mode"],
                     "tags": tags,
                 },
                 opts=child,
@@ -340,14 +491,14 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                 "partition": self.partition,
                 "alert_topic_arn": alerts.topic_arn,
                 "rule_name": findings_rule,
-                "min_severity": args.get("guard_duty_min_severity", 4),
+                "min_severity": a["guard_duty_min_severity"],
                 "tags": tags,
             }
-            if detector := args.get("guard_duty_detector_id"):
+            if detector := a["guard_duty_detector_id"]:
                 threat_args["existing_detector_id"] = detector
             ThreatDetection(f"{name}-guardduty", threat_args, opts=child)
         self.device_logs: pulumi.Output[dict[str, str]] = pulumi.Output.from_input({})
-        if args.get("device_logs", False):
+        if a["device_logs"]:
             endpoint = aws.iot.get_endpoint_output(
                 endpoint_type="iot:CredentialProvider", opts=invoke
             ).endpoint_address
@@ -358,8 +509,8 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                     "region": self.region,
                     "partition": self.partition,
                     "credential_endpoint": endpoint,
-                    "retention_days": args.get("device_logs_retention_days", 30),
-                    "log_paths": list(args.get("device_logs_paths", DEFAULT_LOG_PATHS)),
+                    "retention_days": a["device_logs_retention_days"],
+                    "log_paths": list(a["device_logs_paths"]),
                     "tags": tags,
                 },
                 opts=child,
@@ -371,7 +522,7 @@ class IotSecurityBaseline(pulumi.ComponentResource):
             )
 
         self.access_analyzer_arn = pulumi.Output.from_input(None)
-        if args.get("access_analyzer", True):
+        if a["access_analyzer"]:
             analyzer = AccessAnalyzer(f"{name}-access-analyzer", {"tags": tags}, opts=child)
             self.access_analyzer_arn = analyzer.analyzer_arn
 
