@@ -1,19 +1,29 @@
-"""Keep the README's generated sections in step with the code.
+"""Keep the files derived from the code in step with it.
 
-``python -m aisb.docs`` rewrites the blocks between ``<!-- NAME:start -->`` and
-``<!-- NAME:end -->`` in README.md: ``controls`` from ``aisb.catalog`` and ``config`` from
-``aisb.settings.KEYS``. The tests fail when the README differs from what this renders.
+``python -m aisb.docs`` rewrites them; ``python -m aisb.docs --check`` changes nothing and
+exits 1 naming each file that is stale (the tests run it):
+
+- ``Pulumi.yaml``: the project and its typed ``config:`` block, from ``aisb.settings.KEYS``;
+- ``README.md``: the blocks between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``:
+  ``controls`` from ``aisb.catalog``, ``config`` from ``aisb.settings.KEYS`` and
+  ``components`` from each component's ``Args`` and outputs.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import sys
+import typing
+from collections.abc import Callable
 from pathlib import Path
 
+import aisb
 from aisb.catalog import control_table_markdown
 from aisb.settings import KEYS
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def config_table_markdown() -> str:
@@ -30,7 +40,40 @@ def config_table_markdown() -> str:
     return "\n".join(lines)
 
 
-SECTIONS = {"controls": control_table_markdown, "config": config_table_markdown}
+def components() -> list[type]:
+    """The components ``aisb`` exports, in the order it exports them."""
+    return [getattr(aisb, n) for n in aisb.__all__ if not n.endswith("Args")]
+
+
+def component_args(component: type) -> type:
+    """A component's ``Args`` TypedDict, from its constructor's annotation."""
+    return typing.cast(type, inspect.get_annotations(component.__init__)["args"])  # type: ignore[misc]
+
+
+def component_outputs(component: type) -> list[str]:
+    """The outputs a component declares (its annotated public attributes)."""
+    return [n for n in inspect.get_annotations(component) if not n.startswith("_")]
+
+
+def component_table_markdown() -> str:
+    """The README's table of components: required arguments in bold, then the others."""
+    lines = ["| component | arguments (**required**) | outputs |", "|---|---|---|"]
+    for component in components():
+        args = component_args(component)
+        required = [f"**`{a}`**" for a in args.__annotations__ if a in args.__required_keys__]
+        optional = [f"`{a}`" for a in args.__annotations__ if a not in args.__required_keys__]
+        outputs = ", ".join(f"`{o}`" for o in component_outputs(component))
+        lines.append(
+            f"| `{component.__name__}` | {', '.join(required + optional)} | {outputs} |"
+        )
+    return "\n".join(lines)
+
+
+SECTIONS: dict[str, Callable[[], str]] = {
+    "controls": control_table_markdown,
+    "config": config_table_markdown,
+    "components": component_table_markdown,
+}
 
 
 def render(readme: str) -> str:
@@ -45,11 +88,63 @@ def render(readme: str) -> str:
     return readme
 
 
-def main(path: str = "README.md") -> int:
-    readme = Path(path)
-    readme.write_text(render(readme.read_text()))
+PULUMI_YAML_HEAD = """\
+# Generated from aisb/baseline.py by `uv run python -m aisb.docs`: edit the arguments there.
+name: aisb
+description: The AWS IoT Security Baseline (AISB), one stack per account and region
+runtime:
+  name: python
+  options:
+    toolchain: uv
+stackConfigDir: stacks
+config:
+  # Keys without a namespace are aisb:<key>. Every key is validated by aisb/settings.py before
+  # anything is created, and documented in the README. `aisb:tags` (a map), `aisb:detectRules`
+  # and `aisb:customMetrics` (lists of maps) are not declared here: Pulumi.yaml types are
+  # string, integer, boolean and arrays of those only.
+  # The CLI requires every declared key that has no default, so optional keys default to "".
+"""
+
+
+def pulumi_yaml() -> str:
+    """The project file, its typed config declared from ``KEYS`` (JSON scalars are YAML)."""
+    lines = [PULUMI_YAML_HEAD.rstrip("\n")]
+    for key in KEYS:
+        if not key.declared:
+            continue
+        lines.append(f"  {key.name}:")
+        lines.append(f"    type: {key.type}")
+        if key.type == "array":
+            lines += ["    items:", "      type: string"]
+        if not key.required:
+            lines.append(f"    default: {json.dumps(key.default)}")
+        lines.append(f"    description: {json.dumps(key.description)}")
+    return "\n".join(lines) + "\n"
+
+
+def derived_files(root: Path = ROOT) -> dict[Path, str]:
+    """Each derived file and what it should hold."""
+    readme = root / "README.md"
+    return {
+        root / "Pulumi.yaml": pulumi_yaml(),
+        readme: render(readme.read_text()),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    check = "--check" in args
+    stale = []
+    for path, text in derived_files().items():
+        if path.read_text() != text:
+            stale.append(path.name)
+            if not check:
+                path.write_text(text)
+    if check and stale:
+        print(f"stale: {', '.join(stale)}; run `uv run python -m aisb.docs`", file=sys.stderr)
+        return 1
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:]))
+    sys.exit(main())

@@ -15,7 +15,7 @@ import ast
 import inspect
 import itertools
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -89,9 +89,11 @@ def collect(
     rules: Sequence[Rule],
     args: Mapping[str, Any],
     display: Callable[[str], str] = lambda n: n,
+    known_bad: Collection[str] = (),
 ) -> tuple[dict[str, Any], list[Problem]]:
     """Every argument's value (given, or its default) and every problem, all at once; rules
-    name other arguments as ``display`` renders them."""
+    name other arguments as ``display`` renders them. Rules over ``known_bad`` arguments
+    (already reported by the caller) are not run."""
     values: dict[str, Any] = {}
     problems: list[Problem] = []
     for name, option in options.items():
@@ -102,10 +104,11 @@ def collect(
         try:
             values[name] = option.check(given) if option.check else given
         except InvalidValue as err:
-            # A check may say which item is at fault (``target_groups[2]``).
-            where = err.field if isinstance(err.field, str) and err.field.startswith(name) else name
-            problems.append((where, err))
-    bad = {_head(name) for name, _ in problems}
+            # A check may say which item is at fault (``target_groups[2]``): keep the item,
+            # under this caller's name for the argument.
+            field = err.field if isinstance(err.field, str) else ""
+            problems.append((name + field[len(_head(field)) :], err))
+    bad = {_head(name) for name, _ in problems} | set(known_bad)
     for rule in rules:
         fields = {rule.names.get(f, f) for f in rule.fields}
         if not fields & bad:

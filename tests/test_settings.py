@@ -24,7 +24,7 @@ def test_defaults() -> None:
     assert (s.iot_log_level, s.audit_frequency) == ("ERROR", "DAILY")
     assert (s.cert_max_age_days, s.cert_expiry_warning_days, s.log_retention_days) == (365, 30, 365)
     assert s.access_analyzer is True
-    assert s.audit_checks_disabled == frozenset()
+    assert set(s.audit_checks_disabled) == set()
     assert dict(s.tags) == {}
 
 
@@ -74,7 +74,7 @@ BAD_VALUES = [
     ("alertEmails", "sec@example.com", "got 'sec@example.com'", "a YAML list"),
     ("iotLogLevel", "VERBOSE", "got 'VERBOSE'", "one of DEBUG, INFO, WARN, ERROR, DISABLED"),
     ("auditFrequency", "HOURLY", "got 'HOURLY'", "one of DAILY, WEEKLY, BIWEEKLY, MONTHLY"),
-    ("auditDayOfWeek", "MONDAY", "got 'MONDAY'", "no day of week"),
+    ("auditDayOfWeek", "MONDAY", "got 'MONDAY'", "one of SUN, MON, TUE, WED, THU, FRI, SAT"),
     ("auditDayOfMonth", "15", "got '15'", "no day of month"),
     (
         "auditChecksDisabled",
