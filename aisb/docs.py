@@ -63,9 +63,7 @@ def component_table_markdown() -> str:
         required = [f"**`{a}`**" for a in args.__annotations__ if a in args.__required_keys__]
         optional = [f"`{a}`" for a in args.__annotations__ if a not in args.__required_keys__]
         outputs = ", ".join(f"`{o}`" for o in component_outputs(component))
-        lines.append(
-            f"| `{component.__name__}` | {', '.join(required + optional)} | {outputs} |"
-        )
+        lines.append(f"| `{component.__name__}` | {', '.join(required + optional)} | {outputs} |")
     return "\n".join(lines)
 
 
