@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aisb import choices
-from aisb.validation import InvalidValue
+from aisb.validation import InvalidValue, whole
 
 MAX_BEHAVIORS = 100  # per security profile
 DURATIONS = (300, 600, 900, 1800, 3600)
@@ -136,9 +136,10 @@ def _rule_value(path: str, metric: Metric, rule: Mapping[str, Any]) -> dict[str,
     value = rule.get(key)
     where = f"{path}.{key}"
     if metric.value == "count":
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        count = whole(value)
+        if count is None or count < 0:
             raise RuleError(where, value, f"a whole number of 0 or more for {metric.name}")
-        return {"count": str(value)}
+        return {"count": str(count)}
     if metric.value == "number":
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise RuleError(where, value, f"a number for {metric.name}")
@@ -155,10 +156,11 @@ def _rule_value(path: str, metric: Metric, rule: Mapping[str, Any]) -> dict[str,
                 raise RuleError(where, cidr, "CIDR blocks such as 10.0.0.0/8") from None
         return {"cidrs": [str(c) for c in value]}
     if metric.value == "ports":
-        for port in value:
-            if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        ports = [whole(port) for port in value]
+        for port, number in zip(value, ports, strict=True):
+            if number is None or not 0 <= number <= 65535:
                 raise RuleError(where, port, "port numbers from 0 to 65535")
-        return {"ports": list(value)}
+        return {"ports": ports}
     if metric.value == "numbers":
         if not all(isinstance(n, int | float) and not isinstance(n, bool) for n in value):
             raise RuleError(where, value, "a list of numbers")
@@ -203,7 +205,7 @@ def rule_behavior(path: str, rule: Any, metrics: Mapping[str, Metric]) -> dict[s
             f"{path}.operator", operator, f"one of {', '.join(metric.operators)} for {metric.name}"
         )
     criteria: dict[str, Any] = {
-        "comparison_operator": operator,
+        "comparison_operator": str(operator),
         "value": _rule_value(path, metric, rule),
     }
     duration = rule.get("durationSeconds")
@@ -214,7 +216,7 @@ def rule_behavior(path: str, rule: Any, metrics: Mapping[str, Metric]) -> dict[s
                 duration,
                 f"one of {', '.join(map(str, DURATIONS))} for {metric.name}",
             )
-        criteria["duration_seconds"] = duration
+        criteria["duration_seconds"] = whole(duration)
     elif duration is not None:
         raise RuleError(f"{path}.durationSeconds", duration, f"no duration for {metric.name}")
     for key, arg in (
@@ -223,9 +225,9 @@ def rule_behavior(path: str, rule: Any, metrics: Mapping[str, Metric]) -> dict[s
     ):
         if key in rule:
             n = rule[key]
-            if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 10:
+            if whole(n) is None or not 1 <= whole(n) <= 10:  # type: ignore[operator]
                 raise RuleError(f"{path}.{key}", n, "a whole number from 1 to 10")
-            criteria[arg] = n
+            criteria[arg] = whole(n)
     return {"name": name, "metric": metric.name, "criteria": criteria, "suppress_alerts": False}
 
 
@@ -364,7 +366,7 @@ def plan_profiles(
         ("datapoints_to_alarm", datapoints_to_alarm),
         ("datapoints_to_clear", datapoints_to_clear),
     ):
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 10:
+        if whole(n) is None or not 1 <= whole(n) <= 10:  # type: ignore[operator]
             raise RuleError(path, n, "a whole number from 1 to 10")
     if confidence not in CONFIDENCE_LEVELS:
         raise RuleError("confidence", confidence, "one of " + ", ".join(CONFIDENCE_LEVELS))

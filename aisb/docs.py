@@ -19,8 +19,8 @@ import typing
 from collections.abc import Callable
 from pathlib import Path
 
-import aisb
 from aisb.catalog import control_table_markdown
+from aisb.plugin import COMPONENTS
 from aisb.settings import KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,11 +40,6 @@ def config_table_markdown() -> str:
     return "\n".join(lines)
 
 
-def components() -> list[type]:
-    """The components ``aisb`` exports, in the order it exports them."""
-    return [getattr(aisb, n) for n in aisb.__all__ if not n.endswith("Args")]
-
-
 def component_args(component: type) -> type:
     """A component's ``Args`` TypedDict, from its constructor's annotation."""
     return typing.cast(type, inspect.get_annotations(component.__init__)["args"])  # type: ignore[misc]
@@ -58,7 +53,7 @@ def component_outputs(component: type) -> list[str]:
 def component_table_markdown() -> str:
     """The README's table of components: required arguments in bold, then the others."""
     lines = ["| component | arguments (**required**) | outputs |", "|---|---|---|"]
-    for component in components():
+    for component in COMPONENTS:
         args = component_args(component)
         required = [f"**`{a}`**" for a in args.__annotations__ if a in args.__required_keys__]
         optional = [f"`{a}`" for a in args.__annotations__ if a not in args.__required_keys__]

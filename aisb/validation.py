@@ -54,11 +54,24 @@ def one_of(value: Any, allowed: Iterable[str]) -> str:
     return str(value)
 
 
+def whole(value: Any) -> int | None:
+    """``value`` as a whole number, or None. Numbers from other Pulumi languages arrive as
+    floats, so an integral float counts; a boolean does not."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
 def int_in_range(value: Any, low: int, high: int) -> int:
     """A whole number from ``low`` to ``high``."""
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+    number = whole(value)
+    if number is None or not low <= number <= high:
         raise InvalidValue(value, f"a whole number from {low} to {high}")
-    return value
+    return number
 
 
 def matching(pattern: str, expected: str) -> Callable[[Any], str]:
