@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from aisb import choices
@@ -93,9 +94,21 @@ def boolean(value: Any) -> bool:
     return value
 
 
-def in_range(low: int, high: int) -> Callable[[Any], int]:
+@dataclass(frozen=True)
+class Range:
+    """A check for whole numbers from ``low`` to ``high`` (its bounds are visible, so tests
+    probe every range at its edges)."""
+
+    low: int
+    high: int
+
+    def __call__(self, value: Any) -> int:
+        return int_in_range(value, self.low, self.high)
+
+
+def in_range(low: int, high: int) -> Range:
     """A check for whole numbers from ``low`` to ``high``."""
-    return lambda value: int_in_range(value, low, high)
+    return Range(low, high)
 
 
 def choice(allowed: Iterable[str]) -> Callable[[Any], str]:
