@@ -529,3 +529,114 @@ def test_backoff_refuses_a_wait_past_the_deadline() -> None:
     with pytest.raises(cr.OutOfTime):
         cr.call_with_backoff(throttled, sleep=sleeps.append, overruns=lambda s: s > 1.5)
     assert sleeps == [0.5, 1.0] and len(calls) == 3
+
+
+# --- handler(): the Lambda entry point, end to end across invocations ------------------------
+
+
+class Context:
+    invoked_function_arn = FUNCTION
+
+    def __init__(self, remaining: list[int]) -> None:
+        self.remaining = remaining
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining.pop(0) if len(self.remaining) > 1 else self.remaining[0]
+
+
+def test_handler_hands_over_and_the_continuation_finishes_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env = {
+        "TOPIC_ARN": TOPIC,
+        "ROTATION_DAYS": "365",
+        "REPORT_BUCKET": "reports",
+        "THING_NAMES": "true",
+        "THING_NAME_CALL_BUDGET": "1",
+        "LOCK_TABLE": "lock",
+        "LEASE_SECONDS": "1200",
+        "RESERVE_SECONDS": "60",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    first_page = [_cert(1, _days_old(400))]
+    second_page = [_cert(2, _days_old(500))]
+
+    # Invocation 1: takes the lease, scans a page, runs low on time, hands over.
+    h = Harness(report_bucket="reports", thing_names=True, thing_name_budget=1)
+    ddb = _client("dynamodb")
+    ddb_stub = Stubber(ddb)
+    ddb_stub.add_response("put_item", {}, {"TableName": "lock", "Item": ANY, **_CONDITION})
+    ddb_stub.activate()
+    h.page(first_page, None, "m1")
+    _things(h, first_page[0], "pump-1")
+    _expect_report(h, 1)
+    invoked = _expect_invoke(h)
+    clients = {"iot": h.iot, "sns": h.sns, "s3": h.s3, "lambda_client": h.lam, "dynamodb": ddb}
+    monkeypatch.setattr(cr, "_clients", lambda: dict(clients))
+    summary = cr.handler({"source": "aisb.schedule"}, Context([800_000, 59_000]))
+    assert summary["continued"] is True
+    h.verify()
+    ddb_stub.assert_no_pending_responses()
+    event = json.loads(invoked[0]["Payload"])
+    state = event["continuation"]
+    assert (state["marker"], state["thing_calls"], state["invocation"]) == ("m1", 1, 2)
+
+    # Invocation 2: renews the same run's lease, finishes, e-mails, gives the lease up.
+    second = Harness(report_bucket="reports", thing_names=True, thing_name_budget=1)
+    ddb2 = _client("dynamodb")
+    ddb2_stub = Stubber(ddb2)
+    ddb2_stub.add_response(
+        "update_item",
+        {},
+        {
+            "TableName": "lock",
+            "Key": {"lock": {"S": "certificate-scan"}},
+            "UpdateExpression": "SET #expires = :expires",
+            "ConditionExpression": "#run = :run",
+            "ExpressionAttributeNames": {"#expires": "expires", "#run": "run_id"},
+            "ExpressionAttributeValues": {":expires": ANY, ":run": {"S": state["run_id"]}},
+        },
+    )
+    ddb2_stub.add_response(
+        "delete_item",
+        {},
+        {
+            "TableName": "lock",
+            "Key": {"lock": {"S": "certificate-scan"}},
+            "ConditionExpression": "#run = :run",
+            "ExpressionAttributeNames": {"#run": "run_id"},
+            "ExpressionAttributeValues": {":run": {"S": state["run_id"]}},
+        },
+    )
+    ddb2_stub.activate()
+    second.page(second_page, "m1", None)
+    uploaded: list[bytes] = []
+    second.s3.meta.events.register(
+        "provide-client-params.s3.UploadPart", lambda params, **_: uploaded.append(params["Body"])
+    )
+    _expect_report(second, 2)
+    published = _capture_publish(second)
+    second.expect_publish()
+    clients = {
+        "iot": second.iot,
+        "sns": second.sns,
+        "s3": second.s3,
+        "lambda_client": second.lam,
+        "dynamodb": ddb2,
+    }
+    monkeypatch.setattr(cr, "_clients", lambda: dict(clients))
+    summary = cr.handler(event, Context([800_000]))
+    assert (summary["continued"], summary["scanned"], summary["due"]) == (False, 2, 2)
+    # The thing-name budget of 1 was spent in the first invocation: none is looked up now.
+    assert uploaded[0].decode().splitlines()[1].endswith("(not looked up: call budget spent)")
+    assert "(2 invocations)" in published[0]["Message"]
+    second.verify()
+    ddb2_stub.assert_no_pending_responses()
+
+
+_CONDITION = {
+    "ConditionExpression": "attribute_not_exists(#lock) OR #expires < :now",
+    "ExpressionAttributeNames": {"#lock": "lock", "#expires": "expires"},
+    "ExpressionAttributeValues": {":now": ANY},
+}
