@@ -447,7 +447,7 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                 f"{name}-behavior",
                 {
                     **common,  # type: ignore[typeddict-item]
-                    **{child: a[mine] for child, mine in _DETECT.items()},  # type: ignore[typeddict-item]
+                    **{child: a[mine] for child, mine in _DETECT.items()},
                 },
                 opts=child,
             )

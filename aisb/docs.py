@@ -55,8 +55,9 @@ def component_table_markdown() -> str:
     lines = ["| component | arguments (**required**) | outputs |", "|---|---|---|"]
     for component in COMPONENTS:
         args = component_args(component)
-        required = [f"**`{a}`**" for a in args.__annotations__ if a in args.__required_keys__]
-        optional = [f"`{a}`" for a in args.__annotations__ if a not in args.__required_keys__]
+        needed: frozenset[str] = getattr(args, "__required_keys__", frozenset())
+        required = [f"**`{a}`**" for a in args.__annotations__ if a in needed]
+        optional = [f"`{a}`" for a in args.__annotations__ if a not in needed]
         outputs = ", ".join(f"`{o}`" for o in component_outputs(component))
         lines.append(f"| `{component.__name__}` | {', '.join(required + optional)} | {outputs} |")
     return "\n".join(lines)

@@ -14,6 +14,13 @@ from aisb import (
     FleetAnomalyAlarms,
     detect,
 )
+from aisb.choices import (
+    BehaviorDetection,
+    Confidence,
+    CustomMetricType,
+    MetricMonitor,
+    RuleOperator,
+)
 from aisb.settings import parse
 from tests.harness import (
     ACCOUNT,
@@ -345,7 +352,7 @@ def test_device_metrics_and_thing_groups() -> None:
                 **BASE,
                 "device_metrics": True,
                 "target_groups": ["pumps", "valves"],
-                "confidence": "LOW",
+                "confidence": Confidence.LOW,
             },
         )
     )
@@ -393,21 +400,21 @@ def test_custom_metrics_and_rules_are_wired_into_the_right_profiles() -> None:
                 "custom_metrics": [
                     {
                         "name": "battery",
-                        "type": "number",
+                        "type": CustomMetricType.NUMBER,
                         "displayName": "Battery",
-                        "monitor": "ml",
+                        "monitor": MetricMonitor.ML,
                     },
                     {
                         "name": "shells",
-                        "type": "number",
-                        "rule": {"operator": "less-than-equals", "value": 0},
+                        "type": CustomMetricType.NUMBER,
+                        "rule": {"operator": RuleOperator.LESS_THAN_EQUALS, "value": 0},
                     },
                 ],
                 "rules": [
                     {
                         "name": "src",
                         "metric": "aws:source-ip-address",
-                        "operator": "in-cidr-set",
+                        "operator": RuleOperator.IN_CIDR_SET,
                         "cidrs": ["10.0.0.0/8"],
                     }
                 ],
@@ -704,12 +711,12 @@ def test_baseline_exports_the_profile_and_action_names_operators_need() -> None:
             "b",
             {
                 "alert_emails": ["a@example.com"],
-                "behavior_detection": "ml-detect",
+                "behavior_detection": BehaviorDetection.ML_DETECT,
                 "detect_rules": [
                     {
                         "name": "src",
                         "metric": "aws:source-ip-address",
-                        "operator": "in-cidr-set",
+                        "operator": RuleOperator.IN_CIDR_SET,
                         "cidrs": ["10.0.0.0/8"],
                     }
                 ],

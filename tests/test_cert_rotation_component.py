@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from aisb import CertificateRotationMonitor, CertificateRotationMonitorArgs
+from aisb.choices import BehaviorDetection
 from aisb.components.cert_rotation import FUNCTION_DIR, schedule_expression
 from aisb.settings import parse
 from tests.harness import (
@@ -295,7 +296,7 @@ def test_baseline_without_the_monitor_grants_cloudwatch_nothing() -> None:
             {
                 "alert_emails": ["a@example.com"],
                 "cert_rotation": False,
-                "behavior_detection": "ml-detect",
+                "behavior_detection": BehaviorDetection.ML_DETECT,
             },
         )
     )

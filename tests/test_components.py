@@ -16,6 +16,7 @@ from aisb import (
     SecurityAlerts,
 )
 from aisb.catalog import AUDIT_CHECKS
+from aisb.choices import LogLevel
 from tests.harness import ACCOUNT, Recording, parliament_findings, policy_documents, run
 
 TOPIC = f"arn:aws:sns:us-east-1:{ACCOUNT}:alerts"
@@ -148,8 +149,8 @@ def test_alerts_bad_arguments(args: dict[str, Any], message: str) -> None:
 LOGGING: IotLoggingArgs = {**COMMON, "region": "us-east-1"}
 
 
-@pytest.mark.parametrize("level", ["DEBUG", "INFO", "WARN", "ERROR", "DISABLED"])
-def test_logging_options_at_the_configured_level(level: str) -> None:
+@pytest.mark.parametrize("level", list(LogLevel))
+def test_logging_options_at_the_configured_level(level: LogLevel) -> None:
     rec = run(lambda: IotLogging("logs", {**LOGGING, "log_level": level}))
     options = rec.one("aws:iot/loggingOptions:LoggingOptions")
     assert options.inputs["defaultLogLevel"] == level

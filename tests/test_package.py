@@ -55,7 +55,7 @@ def provider() -> ComponentProvider:
 @pytest.fixture(scope="module")
 def schema(provider: ComponentProvider) -> dict[str, Any]:
     assert provider.schema is not None
-    return json.loads(provider.schema)  # type: ignore[no-any-return]
+    return json.loads(provider.schema)
 
 
 def _refs(value: Any) -> list[str]:

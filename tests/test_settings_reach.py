@@ -35,11 +35,11 @@ def _named(rec: Recording, name: str) -> dict[str, Any]:
 
 
 def _env(rec: Recording) -> dict[str, str]:
-    return _one(rec, "aws:lambda/function:Function")["environment"]["variables"]  # type: ignore[no-any-return]
+    return _one(rec, "aws:lambda/function:Function")["environment"]["variables"]
 
 
 def _checks(rec: Recording) -> dict[str, Any]:
-    return _one(rec, "aws-native:iot:AccountAuditConfiguration")["auditCheckConfigurations"]  # type: ignore[no-any-return]
+    return _one(rec, "aws-native:iot:AccountAuditConfiguration")["auditCheckConfigurations"]
 
 
 def _ml(rec: Recording) -> dict[str, Any]:
@@ -47,7 +47,7 @@ def _ml(rec: Recording) -> dict[str, Any]:
 
 
 def _ml_criteria(rec: Recording) -> dict[str, Any]:
-    return _ml(rec)["behaviors"][0]["criteria"]  # type: ignore[no-any-return]
+    return _ml(rec)["behaviors"][0]["criteria"]
 
 
 def _alarm(rec: Recording) -> dict[str, Any]:

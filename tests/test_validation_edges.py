@@ -199,7 +199,14 @@ def test_the_shortest_rotation_period_works_without_touching_the_warning() -> No
     ]
     rec = run(
         lambda: CertificateRotationMonitor(
-            "certs", {**COMMON, "alert_topic_arn": "arn:aws:sns:us-east-1:1:t", "rotation_days": 30}
+            "certs",
+            {
+                "account_id": ACCOUNT,
+                "region": "us-east-1",
+                "partition": "aws",
+                "alert_topic_arn": "arn:aws:sns:us-east-1:1:t",
+                "rotation_days": 30,
+            },
         )
     )
     env = rec.one("aws:lambda/function:Function").inputs["environment"]["variables"]

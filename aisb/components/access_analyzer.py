@@ -51,7 +51,8 @@ class AccessAnalyzer(pulumi.ComponentResource):
 
     analyzer_arn: pulumi.Output[str]
 
-    name_limits = MappingProxyType({})
+    # No child name derives from it; typed by its value (an annotation would be an output).
+    name_limits = MappingProxyType(dict[str, int]())
 
     def __init__(
         self, name: str, args: AccessAnalyzerArgs, opts: pulumi.ResourceOptions | None = None
