@@ -1,0 +1,125 @@
+"""The ``aisb`` command: checks of an AWS account around a deploy of the baseline.
+
+``aisb preflight --stack <stack>`` reads the account and region a stack targets and reports
+what would make ``pulumi up`` fail or a control not work, each with its fix. Exit codes: 0 all
+clear, 1 something to fix, 2 the command could not run (no credentials, bad stack file). With
+``--json`` it prints exactly one JSON object on stdout. Requests go where botocore sends them
+(``AWS_ENDPOINT_URL`` included).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from aisb.cli.results import (
+    EXIT_ERROR,
+    FAIL,
+    PASS,
+    UNKNOWN,
+    Report,
+    Result,
+    aws_error,
+    render_table,
+)
+
+app = typer.Typer(
+    name="aisb",
+    help="Check an AWS account before and after deploying the AWS IoT Security Baseline.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+StackOption = Annotated[str, typer.Option("--stack", help="The stack: stacks/Pulumi.<stack>.yaml.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+RootOption = Annotated[
+    Path, typer.Option("--project", help="The aisb project folder (with Pulumi.yaml).")
+]
+
+# A stack file's encrypted alert addresses cannot be read without Pulumi: checked as present.
+_SECRET_PLACEHOLDERS = {"aisb:alertEmails": json.dumps(["encrypted@example.com"])}
+
+
+def _emit(report: Report, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(report.to_json() + "\n")
+    else:
+        from rich.console import Console
+
+        render_table(report, Console())
+
+
+def _could_not_run(stack: str, region: str, detail: str, as_json: bool) -> typer.Exit:
+    report = Report(stack, region, (Result("run", None, FAIL, detail),))
+    if as_json:
+        sys.stdout.write(report.to_json() + "\n")
+    else:
+        typer.echo(f"aisb: {detail}", err=True)
+    return typer.Exit(EXIT_ERROR)
+
+
+def _load(stack: str, root: Path, as_json: bool) -> tuple[Any, dict[str, str], list[Result]]:
+    """The stack's settings and raw config, or exit 2 naming what is wrong with its file."""
+    from aisb.settings import ConfigError, parse
+    from aisb.stackfile import StackFileError, secret_keys, stack_config, stack_path
+
+    try:
+        path = stack_path(stack, root)
+        config = stack_config(path, root, stack)
+        secrets = secret_keys(path, root)
+    except StackFileError as error:
+        raise _could_not_run(stack, "", str(error), as_json) from None
+    notes = []
+    for key in sorted(secrets):
+        if key in _SECRET_PLACEHOLDERS:
+            config[key] = _SECRET_PLACEHOLDERS[key]
+        notes.append(Result(f"secret:{key}", None, UNKNOWN, f"{key} is encrypted: not checked"))
+    try:
+        settings = parse(config, secrets)
+    except ConfigError as error:
+        region = config.get("aws:region", "")
+        raise _could_not_run(stack, region, "; ".join(error.problems), as_json) from None
+    return settings, config, notes
+
+
+@app.callback()
+def _commands() -> None:
+    """Check an AWS account before and after deploying the AWS IoT Security Baseline."""
+
+
+@app.command()
+def preflight(
+    stack: StackOption, as_json: JsonOption = False, root: RootOption = Path(".")
+) -> None:
+    """Before `pulumi up`: what in the account would make the deploy fail, with the fix."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from aisb.cli import preflight_checks as checks
+
+    settings, config, notes = _load(stack, root, as_json)
+    try:
+        session = boto3.Session(profile_name=config.get("aws:profile"), region_name=settings.region)
+        identity = session.client("sts").get_caller_identity()
+    except (BotoCoreError, ClientError) as error:
+        raise _could_not_run(stack, settings.region, aws_error(error), as_json) from None
+    partition = identity["Arn"].split(":")[1]
+    target = checks.Target(stack, identity["Account"], settings.region, partition)
+    clients = {service: session.client(service) for service in checks.SERVICES}
+    results = [
+        Result("stack-config", None, PASS, f"stacks/Pulumi.{stack}.yaml is valid"),
+        *notes,
+        *checks.preflight(clients, settings, target),
+    ]
+    report = Report(stack, settings.region, tuple(results))
+    _emit(report, as_json)
+    raise typer.Exit(report.exit_code)
+
+
+def main() -> None:
+    """The console script."""
+    app()
