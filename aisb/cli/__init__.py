@@ -120,6 +120,34 @@ def preflight(
     raise typer.Exit(report.exit_code)
 
 
+@app.command()
+def check(stack: StackOption, as_json: JsonOption = False, root: RootOption = Path(".")) -> None:
+    """After `pulumi up`: does each control of the deployed baseline work?"""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from aisb.cli import check_checks as checks
+
+    settings, config, notes = _load(stack, root, as_json)
+    try:
+        session = boto3.Session(profile_name=config.get("aws:profile"), region_name=settings.region)
+        session.client("sts").get_caller_identity()
+    except (BotoCoreError, ClientError) as error:
+        raise _could_not_run(stack, settings.region, aws_error(error), as_json) from None
+    clients = {service: session.client(service) for service in checks.SERVICES}
+    if as_json:
+        results = checks.check_all(clients, settings)
+    else:
+        from rich.progress import Progress
+
+        with Progress(transient=True) as bar:
+            task = bar.add_task("listing certificates", total=None)
+            results = checks.check_all(clients, settings, lambda n: bar.update(task, completed=n))
+    report = Report(stack, settings.region, (*notes, *results))
+    _emit(report, as_json)
+    raise typer.Exit(report.exit_code)
+
+
 def main() -> None:
     """The console script."""
     app()

@@ -1,0 +1,402 @@
+"""``aisb check``: the deployed baseline's posture, control by control.
+
+It finds what the baseline deployed by the ``aisb:control`` tag every taggable resource
+carries (the Resource Groups Tagging API), and by the names AWS fixes (logging options, the
+audit configuration, the trail), then asks each service whether the control works: logs at
+the configured level, the audit configured and scheduled as the stack says and notifying the
+topic, security profiles attached, alert subscriptions confirmed, the certificate monitor's
+last run and dead-letter queue, certificate ages, the trail logging, GuardDuty enabled and its
+findings delivered, the Access Analyzer active. Reads only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aisb.catalog import AUDIT_CHECKS, scheduled_audit_checks
+from aisb.cli.results import FAIL, PASS, Result, guarded
+from aisb.components.access_analyzer import OPTIONS as ANALYZER_OPTIONS
+from aisb.components.trail import OPTIONS as TRAIL_OPTIONS
+from aisb.functions.cert_rotation.handler import COUNTED_STATUSES, PAGE_SIZE, call_with_backoff
+from aisb.settings import Settings
+
+Clients = Mapping[str, Any]
+Check = Callable[[Clients, Settings], list[Result]]
+# How far back the alarms' metrics are read: a day and the certificate scan interval.
+LOOKBACK = timedelta(days=1)
+
+
+def tagged(clients: Clients, control: str, resource_type: str) -> list[str]:
+    """The ARNs of the resources of a type the baseline tagged for a control."""
+    paginator = clients["resourcegroupstaggingapi"].get_paginator("get_resources")
+    arns: list[str] = []
+    for page in paginator.paginate(
+        TagFilters=[{"Key": "aisb:control", "Values": [control]}],
+        ResourceTypeFilters=[resource_type],
+    ):
+        arns += [r["ResourceARN"] for r in page.get("ResourceTagMappingList", [])]
+    return sorted(arns)
+
+
+def _metric_sum(
+    clients: Clients, namespace: str, metric: str, dimension: dict[str, str], since: timedelta
+) -> float:
+    now = datetime.now(UTC)
+    stats = clients["cloudwatch"].get_metric_statistics(
+        Namespace=namespace,
+        MetricName=metric,
+        Dimensions=[{"Name": k, "Value": v} for k, v in dimension.items()],
+        StartTime=now - since,
+        EndTime=now,
+        Period=int(since.total_seconds()),
+        Statistics=["Sum"],
+    )
+    return float(sum(p["Sum"] for p in stats.get("Datapoints", [])))
+
+
+def logging_level(clients: Clients, settings: Settings) -> list[Result]:
+    def check() -> Result:
+        options = clients["iot"].get_v2_logging_options()
+        level, disabled = options.get("defaultLogLevel"), options.get("disableAllLogs", False)
+        wanted = settings.iot_log_level
+        if wanted != "DISABLED" and (disabled or level != wanted or not options.get("roleArn")):
+            return Result(
+                "iot-logging",
+                "AISB-3",
+                FAIL,
+                f"IoT logs at {level} (all disabled: {disabled}); the stack says {wanted}",
+                "run pulumi up: something changed the logging options",
+            )
+        return Result("iot-logging", "AISB-3", PASS, f"IoT logs at {level}")
+
+    return guarded("iot-logging", "AISB-3", check)
+
+
+def audit(clients: Clients, settings: Settings) -> list[Result]:
+    """The audit configuration: the checks the stack enables, and notifications to a topic."""
+
+    def check() -> list[Result]:
+        described = clients["iot"].describe_account_audit_configuration()
+        configured = described.get("auditCheckConfigurations", {})
+        wanted = {c.name for c in AUDIT_CHECKS} - set(settings.audit_checks_disabled)
+        on = {name for name, c in configured.items() if c.get("enabled")}
+        results = []
+        if on == wanted:
+            results.append(
+                Result("audit-checks", "AISB-4", PASS, f"{len(on)} audit checks enabled as set")
+            )
+        else:
+            results.append(
+                Result(
+                    "audit-checks",
+                    "AISB-4",
+                    FAIL,
+                    "audit checks differ from the stack: off but wanted "
+                    f"{sorted(wanted - on)}, on but not wanted {sorted(on - wanted)}",
+                    "run pulumi up",
+                )
+            )
+        sns = described.get("auditNotificationTargetConfigurations", {}).get("SNS", {})
+        topics = tagged(clients, "AISB-7", "sns:topic")
+        if sns.get("enabled") and sns.get("targetArn") in topics:
+            results.append(
+                Result("audit-notifications", "AISB-7", PASS, f"findings go to {sns['targetArn']}")
+            )
+        else:
+            results.append(
+                Result(
+                    "audit-notifications",
+                    "AISB-7",
+                    FAIL,
+                    f"audit findings are not sent to the alert topic ({sns or 'no target'})",
+                    "run pulumi up",
+                )
+            )
+        return results
+
+    return guarded("audit-configuration", "AISB-4", check)
+
+
+def schedule(clients: Clients, settings: Settings) -> list[Result]:
+    """The scheduled audit: present, at the frequency set, over the checks it can run."""
+
+    def check() -> Result:
+        audits = clients["iot"].list_scheduled_audits(maxResults=250).get("scheduledAudits", [])
+        ours = [a for a in audits if a.get("scheduledAuditName", "").startswith("aisb-audit-")]
+        if not ours:
+            return Result(
+                "scheduled-audit", "AISB-4", FAIL, "no aisb scheduled audit", "run pulumi up"
+            )
+        described = clients["iot"].describe_scheduled_audit(
+            scheduledAuditName=ours[0]["scheduledAuditName"]
+        )
+        wanted = scheduled_audit_checks(
+            frozenset(c.name for c in AUDIT_CHECKS) - set(settings.audit_checks_disabled)
+        )
+        if (
+            described.get("frequency") == settings.audit_frequency
+            and sorted(described.get("targetCheckNames", [])) == wanted
+        ):
+            return Result(
+                "scheduled-audit",
+                "AISB-4",
+                PASS,
+                f"{settings.audit_frequency} audit of {len(wanted)} checks",
+            )
+        return Result(
+            "scheduled-audit",
+            "AISB-4",
+            FAIL,
+            f"the scheduled audit runs {described.get('frequency')} over "
+            f"{len(described.get('targetCheckNames', []))} checks; the stack says "
+            f"{settings.audit_frequency} over {len(wanted)}",
+            "run pulumi up",
+        )
+
+    return guarded("scheduled-audit", "AISB-4", check)
+
+
+def security_profiles(clients: Clients, settings: Settings) -> list[Result]:
+    """ML Detect's profiles exist and are attached to their targets."""
+    if settings.behavior_detection != "ml-detect":
+        return []
+
+    def check() -> list[Result]:
+        profiles = tagged(clients, "AISB-5", "iot:securityprofile")
+        if not profiles:
+            return [Result("security-profiles", "AISB-5", FAIL, "no aisb security profile")]
+        results = []
+        for arn in profiles:
+            name = arn.rsplit("/", 1)[-1]
+            targets = clients["iot"].list_targets_for_security_profile(securityProfileName=name)
+            attached = targets.get("securityProfileTargets", [])
+            results.append(
+                Result(
+                    f"security-profile:{name}",
+                    "AISB-5",
+                    PASS if attached else FAIL,
+                    f"attached to {len(attached)} targets" if attached else "attached to nothing",
+                    None if attached else "run pulumi up",
+                )
+            )
+        return results
+
+    return guarded("security-profiles", "AISB-5", check)
+
+
+def subscriptions(clients: Clients, settings: Settings) -> list[Result]:
+    """Alerts reach an address only once its subscription is confirmed."""
+
+    def check() -> list[Result]:
+        topics = tagged(clients, "AISB-7", "sns:topic")
+        if not topics:
+            return [Result("alert-topic", "AISB-7", FAIL, "no aisb alert topic", "run pulumi up")]
+        subs = clients["sns"].list_subscriptions_by_topic(TopicArn=topics[0])["Subscriptions"]
+        pending = [s for s in subs if s["SubscriptionArn"] == "PendingConfirmation"]
+        if not subs:
+            return [Result("alert-subscriptions", "AISB-7", FAIL, "nobody is subscribed")]
+        if pending:
+            return [
+                Result(
+                    "alert-subscriptions",
+                    "AISB-7",
+                    FAIL,
+                    f"{len(pending)} of {len(subs)} subscriptions unconfirmed: alerts go nowhere "
+                    "for them",
+                    "confirm the SNS e-mail (or `aws sns subscribe` again to resend it)",
+                )
+            ]
+        return [Result("alert-subscriptions", "AISB-7", PASS, f"{len(subs)} confirmed")]
+
+    return guarded("alert-subscriptions", "AISB-7", check)
+
+
+def certificate_monitor(clients: Clients, settings: Settings) -> list[Result]:
+    """The certificate monitor's last runs did not fail, and nothing waits in its queue."""
+    if not settings.cert_rotation:
+        return []
+
+    def check() -> list[Result]:
+        functions = tagged(clients, "AISB-6", "lambda:function")
+        queues = tagged(clients, "AISB-6", "sqs")
+        if not functions:
+            return [Result("cert-monitor", "AISB-6", FAIL, "no certificate monitor", "pulumi up")]
+        name = functions[0].rsplit(":", 1)[-1]
+        since = timedelta(days=settings.cert_scan_interval_days) + LOOKBACK
+        errors = _metric_sum(clients, "AWS/Lambda", "Errors", {"FunctionName": name}, since)
+        results = [
+            Result(
+                "cert-monitor-runs",
+                "AISB-6",
+                FAIL if errors else PASS,
+                f"{int(errors)} failed runs of {name} in the last {since.days} days",
+                "read the function's log group" if errors else None,
+            )
+        ]
+        for arn in queues:
+            url = clients["sqs"].get_queue_url(QueueName=arn.rsplit(":", 1)[-1])["QueueUrl"]
+            waiting = int(
+                clients["sqs"].get_queue_attributes(
+                    QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+                )["Attributes"]["ApproximateNumberOfMessages"]
+            )
+            results.append(
+                Result(
+                    "cert-monitor-dead-letters",
+                    "AISB-6",
+                    FAIL if waiting else PASS,
+                    f"{waiting} undelivered scans wait in {arn.rsplit(':', 1)[-1]}",
+                    "read the messages, then purge the queue" if waiting else None,
+                )
+            )
+        return results
+
+    return guarded("cert-monitor", "AISB-6", check)
+
+
+def certificate_ages(
+    clients: Clients, settings: Settings, progress: Callable[[int], None] = lambda n: None
+) -> list[Result]:
+    """Certificates at least the rotation period old, streamed at the API's pace with the
+    scanner's own backoff; ``progress`` hears the count after each page."""
+
+    def check() -> Result:
+        cutoff = datetime.now(UTC) - timedelta(days=settings.cert_max_age_days)
+        marker, seen, due = None, 0, 0
+        while True:
+            kwargs: dict[str, Any] = {"pageSize": PAGE_SIZE, "ascendingOrder": True}
+            if marker:
+                kwargs["marker"] = marker
+            page = call_with_backoff(clients["iot"].list_certificates, **kwargs)
+            for cert in page.get("certificates", []):
+                seen += 1
+                created = cert["creationDate"]
+                created = created if created.tzinfo else created.replace(tzinfo=UTC)
+                if cert.get("status") in COUNTED_STATUSES and created <= cutoff:
+                    due += 1
+            progress(seen)
+            marker = page.get("nextMarker")
+            if not marker:
+                break
+        return Result(
+            "certificate-ages",
+            "AISB-6",
+            FAIL if due else PASS,
+            f"{due} of {seen} certificates are at least {settings.cert_max_age_days} days old",
+            "rotate them (the monitor's report lists them)" if due else None,
+        )
+
+    return guarded("certificate-ages", "AISB-6", check)
+
+
+def trail(clients: Clients, settings: Settings) -> list[Result]:
+    if not settings.cloud_trail:
+        return []
+
+    def check() -> Result:
+        name = TRAIL_OPTIONS["trail_name"].default
+        status = clients["cloudtrail"].get_trail_status(Name=name)
+        error = status.get("LatestDeliveryError")
+        if status.get("IsLogging") and not error:
+            return Result("trail", "AISB-8", PASS, f"{name} is logging and delivering")
+        return Result(
+            "trail",
+            "AISB-8",
+            FAIL,
+            f"{name}: logging {status.get('IsLogging')}, delivery error {error or 'none'}",
+            "check the bucket and key policies, then run pulumi up",
+        )
+
+    return guarded("trail", "AISB-8", check)
+
+
+def guardduty(clients: Clients, settings: Settings) -> list[Result]:
+    if not settings.guard_duty:
+        return []
+
+    def check() -> list[Result]:
+        detectors = clients["guardduty"].list_detectors().get("DetectorIds", [])
+        if not detectors:
+            return [Result("guardduty", "AISB-9", FAIL, "no GuardDuty detector", "pulumi up")]
+        status = clients["guardduty"].get_detector(DetectorId=detectors[0]).get("Status")
+        results = [
+            Result(
+                "guardduty",
+                "AISB-9",
+                PASS if status == "ENABLED" else FAIL,
+                f"detector {detectors[0]} is {status}",
+                None if status == "ENABLED" else "enable the detector",
+            )
+        ]
+        failed = _metric_sum(
+            clients,
+            "AWS/Events",
+            "FailedInvocations",
+            {"RuleName": "aisb-guardduty-findings"},
+            LOOKBACK,
+        )
+        results.append(
+            Result(
+                "guardduty-delivery",
+                "AISB-9",
+                FAIL if failed else PASS,
+                f"{int(failed)} findings failed to reach the alert topic in a day",
+                "check the topic and key policies; the findings wait in the dead-letter queue"
+                if failed
+                else None,
+            )
+        )
+        return results
+
+    return guarded("guardduty", "AISB-9", check)
+
+
+def access_analyzer(clients: Clients, settings: Settings) -> list[Result]:
+    if not settings.access_analyzer:
+        return []
+
+    def check() -> Result:
+        name = ANALYZER_OPTIONS["analyzer_name"].default
+        status = clients["accessanalyzer"].get_analyzer(analyzerName=name)["analyzer"]["status"]
+        return Result(
+            "access-analyzer",
+            "AISB-2",
+            PASS if status == "ACTIVE" else FAIL,
+            f"analyzer {name} is {status}",
+            None if status == "ACTIVE" else "see its status reason in the console",
+        )
+
+    return guarded("access-analyzer", "AISB-2", check)
+
+
+CHECKS: tuple[Check, ...] = (
+    logging_level,
+    audit,
+    schedule,
+    security_profiles,
+    subscriptions,
+    certificate_monitor,
+    trail,
+    guardduty,
+    access_analyzer,
+)
+SERVICES = (
+    "iot",
+    "sns",
+    "sqs",
+    "cloudwatch",
+    "cloudtrail",
+    "guardduty",
+    "accessanalyzer",
+    "resourcegroupstaggingapi",
+)
+
+
+def check_all(
+    clients: Clients, settings: Settings, progress: Callable[[int], None] = lambda n: None
+) -> list[Result]:
+    """Every posture check, then the certificate ages (the long one)."""
+    results = [result for check in CHECKS for result in check(clients, settings)]
+    return results + certificate_ages(clients, settings, progress)

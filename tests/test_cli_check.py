@@ -1,0 +1,261 @@
+"""``aisb check``: each posture check where it passes and where it fails (botocore's Stubber),
+and the command end to end against a moto server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+
+from aisb.catalog import AUDIT_CHECKS, scheduled_audit_checks
+from aisb.cli import check_checks as cc
+from aisb.cli.results import FAIL, PASS
+from aisb.settings import parse
+from tests.harness import MINIMAL_CONFIG
+from tests.test_cli_preflight import _aisb, _creds, moto_endpoint  # noqa: F401 - fixture
+
+TOPIC = "arn:aws:sns:us-east-1:123456789012:aisb-alerts-topic-1"
+ROLE = "arn:aws:iam::123456789012:role/aisb-audit-role-1"
+
+
+def _settings(**config: str) -> Any:
+    return parse({**MINIMAL_CONFIG, **{f"aisb:{k}": v for k, v in config.items()}})
+
+
+class Stubs:
+    def __init__(self) -> None:
+        self.clients = {
+            s: boto3.client(s, region_name="us-east-1", **_creds()) for s in cc.SERVICES
+        }
+        self.stubs = {s: Stubber(c) for s, c in self.clients.items()}
+        for stub in self.stubs.values():
+            stub.activate()
+
+    def ok(self, service: str, method: str, response: dict[str, Any], params: Any = None) -> None:
+        self.stubs[service].add_response(method, response, params)
+
+    def tagged(self, control: str, kind: str, arns: list[str]) -> None:
+        self.ok(
+            "resourcegroupstaggingapi",
+            "get_resources",
+            {"ResourceTagMappingList": [{"ResourceARN": a} for a in arns]},
+            {
+                "TagFilters": [{"Key": "aisb:control", "Values": [control]}],
+                "ResourceTypeFilters": [kind],
+            },
+        )
+
+    def metric(self, total: float) -> None:
+        self.ok(
+            "cloudwatch",
+            "get_metric_statistics",
+            {"Datapoints": [{"Sum": total}] if total else []},
+        )
+
+    def verify(self) -> None:
+        for stub in self.stubs.values():
+            stub.assert_no_pending_responses()
+
+
+@pytest.fixture
+def aws() -> Iterator[Stubs]:
+    stubs = Stubs()
+    yield stubs
+    stubs.verify()
+
+
+def _status(results: list[Any]) -> list[tuple[str, str]]:
+    return [(r.id, r.status) for r in results]
+
+
+def test_logging_level(aws: Stubs) -> None:
+    aws.ok("iot", "get_v2_logging_options", {"roleArn": ROLE, "defaultLogLevel": "ERROR"})
+    assert _status(cc.logging_level(aws.clients, _settings())) == [("iot-logging", PASS)]
+    aws.ok("iot", "get_v2_logging_options", {"roleArn": ROLE, "defaultLogLevel": "DISABLED"})
+    assert _status(cc.logging_level(aws.clients, _settings())) == [("iot-logging", FAIL)]
+
+
+def _audit_config(enabled: set[str], sns: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "roleArn": ROLE,
+        "auditCheckConfigurations": {c.name: {"enabled": c.name in enabled} for c in AUDIT_CHECKS},
+        "auditNotificationTargetConfigurations": {"SNS": sns} if sns else {},
+    }
+
+
+def test_audit_checks_and_notifications(aws: Stubs) -> None:
+    every = {c.name for c in AUDIT_CHECKS}
+    notify = {"targetArn": TOPIC, "roleArn": ROLE, "enabled": True}
+    aws.ok("iot", "describe_account_audit_configuration", _audit_config(every, notify))
+    aws.tagged("AISB-7", "sns:topic", [TOPIC])
+    assert _status(cc.audit(aws.clients, _settings())) == [
+        ("audit-checks", PASS),
+        ("audit-notifications", PASS),
+    ]
+    aws.ok(
+        "iot",
+        "describe_account_audit_configuration",
+        _audit_config(every - {"LOGGING_DISABLED_CHECK"}, {}),
+    )
+    aws.tagged("AISB-7", "sns:topic", [TOPIC])
+    results = cc.audit(aws.clients, _settings())
+    assert _status(results) == [("audit-checks", FAIL), ("audit-notifications", FAIL)]
+    assert "LOGGING_DISABLED_CHECK" in results[0].detail
+
+
+def test_scheduled_audit(aws: Stubs) -> None:
+    checks = scheduled_audit_checks(frozenset(c.name for c in AUDIT_CHECKS))
+    listed = {"scheduledAudits": [{"scheduledAuditName": "aisb-audit-schedule-1"}]}
+    for frequency, status in (("DAILY", PASS), ("WEEKLY", FAIL)):
+        aws.ok("iot", "list_scheduled_audits", listed)
+        aws.ok(
+            "iot",
+            "describe_scheduled_audit",
+            {"frequency": frequency, "targetCheckNames": checks},
+            {"scheduledAuditName": "aisb-audit-schedule-1"},
+        )
+        assert _status(cc.schedule(aws.clients, _settings())) == [("scheduled-audit", status)]
+    aws.ok("iot", "list_scheduled_audits", {"scheduledAudits": []})
+    assert _status(cc.schedule(aws.clients, _settings())) == [("scheduled-audit", FAIL)]
+
+
+def test_security_profiles(aws: Stubs) -> None:
+    assert cc.security_profiles(aws.clients, _settings()) == []
+    ml = _settings(behaviorDetection="ml-detect")
+    arn = "arn:aws:iot:us-east-1:123456789012:securityprofile/aisb-behavior-ml-profile-1"
+    aws.tagged("AISB-5", "iot:securityprofile", [arn])
+    aws.ok(
+        "iot",
+        "list_targets_for_security_profile",
+        {"securityProfileTargets": [{"arn": "t"}]},
+        {"securityProfileName": "aisb-behavior-ml-profile-1"},
+    )
+    assert _status(cc.security_profiles(aws.clients, ml)) == [
+        ("security-profile:aisb-behavior-ml-profile-1", PASS)
+    ]
+    aws.tagged("AISB-5", "iot:securityprofile", [arn])
+    aws.ok("iot", "list_targets_for_security_profile", {"securityProfileTargets": []})
+    assert _status(cc.security_profiles(aws.clients, ml))[0][1] == FAIL
+
+
+def test_a_pending_subscription_is_a_failure(aws: Stubs) -> None:
+    def subs(*arns: str) -> dict[str, Any]:
+        return {
+            "Subscriptions": [
+                {"SubscriptionArn": a, "Protocol": "email", "Endpoint": "x@example.com"}
+                for a in arns
+            ]
+        }
+
+    aws.tagged("AISB-7", "sns:topic", [TOPIC])
+    aws.ok("sns", "list_subscriptions_by_topic", subs(f"{TOPIC}:1"), {"TopicArn": TOPIC})
+    assert _status(cc.subscriptions(aws.clients, _settings())) == [("alert-subscriptions", PASS)]
+    aws.tagged("AISB-7", "sns:topic", [TOPIC])
+    aws.ok("sns", "list_subscriptions_by_topic", subs(f"{TOPIC}:1", "PendingConfirmation"))
+    (result,) = cc.subscriptions(aws.clients, _settings())
+    assert result.status == FAIL and "1 of 2 subscriptions unconfirmed" in result.detail
+
+
+def test_certificate_monitor_runs_and_dead_letters(aws: Stubs) -> None:
+    fn = "arn:aws:lambda:us-east-1:123456789012:function:aisb-cert-rotation-function-1"
+    queue = "arn:aws:sqs:us-east-1:123456789012:aisb-cert-rotation-dlq-1"
+    for errors, waiting, status in ((0, "0", PASS), (2, "3", FAIL)):
+        aws.tagged("AISB-6", "lambda:function", [fn])
+        aws.tagged("AISB-6", "sqs", [queue])
+        aws.metric(errors)
+        aws.ok("sqs", "get_queue_url", {"QueueUrl": "https://q"}, {"QueueName": queue[-24:]})
+        aws.ok(
+            "sqs",
+            "get_queue_attributes",
+            {"Attributes": {"ApproximateNumberOfMessages": waiting}},
+            {"QueueUrl": "https://q", "AttributeNames": ["ApproximateNumberOfMessages"]},
+        )
+        assert _status(cc.certificate_monitor(aws.clients, _settings())) == [
+            ("cert-monitor-runs", status),
+            ("cert-monitor-dead-letters", status),
+        ]
+
+
+def test_certificate_ages_stream_every_page(aws: Stubs) -> None:
+    now = datetime.now(UTC)
+
+    def cert(n: int, age: int, status: str = "ACTIVE") -> dict[str, Any]:
+        return {
+            "certificateId": f"{n:064x}",
+            "certificateArn": f"arn:aws:iot:us-east-1:1:cert/{n:064x}",
+            "status": status,
+            "creationDate": now - timedelta(days=age),
+        }
+
+    aws.ok(
+        "iot",
+        "list_certificates",
+        {"certificates": [cert(1, 400), cert(2, 10)], "nextMarker": "m"},
+        {"pageSize": 250, "ascendingOrder": True},
+    )
+    aws.ok(
+        "iot",
+        "list_certificates",
+        {"certificates": [cert(3, 500, "REVOKED")]},
+        {"pageSize": 250, "ascendingOrder": True, "marker": "m"},
+    )
+    seen: list[int] = []
+    (result,) = cc.certificate_ages(aws.clients, _settings(), seen.append)
+    assert (result.status, result.detail) == (
+        FAIL,
+        "1 of 3 certificates are at least 365 days old",
+    )
+    assert seen == [2, 3]
+
+
+def test_trail_guardduty_and_analyzer(aws: Stubs) -> None:
+    on = _settings(cloudTrail="true", guardDuty="true")
+    aws.ok("cloudtrail", "get_trail_status", {"IsLogging": True}, {"Name": "aisb-audit-trail"})
+    assert _status(cc.trail(aws.clients, on)) == [("trail", PASS)]
+    aws.ok("cloudtrail", "get_trail_status", {"IsLogging": True, "LatestDeliveryError": "Denied"})
+    assert _status(cc.trail(aws.clients, on)) == [("trail", FAIL)]
+    aws.ok("guardduty", "list_detectors", {"DetectorIds": ["d"]})
+    aws.ok(
+        "guardduty",
+        "get_detector",
+        {"Status": "ENABLED", "ServiceRole": ROLE},
+        {"DetectorId": "d"},
+    )
+    aws.metric(3)
+    assert _status(cc.guardduty(aws.clients, on)) == [
+        ("guardduty", PASS),
+        ("guardduty-delivery", FAIL),
+    ]
+    analyzer = {
+        "arn": "a",
+        "name": "aisb-account",
+        "type": "ACCOUNT",
+        "createdAt": datetime(2026, 1, 1, tzinfo=UTC),
+        "status": "ACTIVE",
+    }
+    aws.ok("accessanalyzer", "get_analyzer", {"analyzer": analyzer}, {"analyzerName": ANY})
+    assert _status(cc.access_analyzer(aws.clients, _settings())) == [("access-analyzer", PASS)]
+    aws.ok("accessanalyzer", "get_analyzer", {"analyzer": {**analyzer, "status": "FAILED"}})
+    assert _status(cc.access_analyzer(aws.clients, _settings())) == [("access-analyzer", FAIL)]
+
+
+def test_the_command_against_a_local_aws(moto_endpoint: str) -> None:  # noqa: F811
+    env = {
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    iot = boto3.client("iot", region_name="eu-west-1", endpoint_url=moto_endpoint, **_creds())
+    iot.create_keys_and_certificate(setAsActive=True)
+    done = _aisb("check", "--stack", "prod-eu-west-1", "--json", env=env)
+    report = json.loads(done.stdout)
+    assert done.returncode == 1, done.stderr  # nothing is deployed in this empty account
+    by_id = {r["id"]: r for r in report["results"]}
+    assert by_id["certificate-ages"]["status"] == PASS
+    assert by_id["certificate-ages"]["detail"].startswith("0 of 1 certificates")
+    assert by_id["alert-topic"]["status"] == FAIL
