@@ -148,6 +148,41 @@ def check(stack: StackOption, as_json: JsonOption = False, root: RootOption = Pa
     raise typer.Exit(report.exit_code)
 
 
+TimeoutOption = Annotated[
+    int, typer.Option("--timeout", help="Seconds to wait for every alert to arrive.", min=1)
+]
+
+
+@app.command()
+def drill(
+    stack: StackOption,
+    as_json: JsonOption = False,
+    root: RootOption = Path("."),
+    timeout: TimeoutOption = 600,
+) -> None:
+    """A fire drill: send a real alert down each path and confirm it reached the topic."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from aisb.cli import drill_checks as drills
+    from aisb.cli.results import AWS_ERRORS
+
+    settings, config, notes = _load(stack, root, as_json)
+    try:
+        session = boto3.Session(profile_name=config.get("aws:profile"), region_name=settings.region)
+        session.client("sts").get_caller_identity()
+    except (BotoCoreError, ClientError) as error:
+        raise _could_not_run(stack, settings.region, aws_error(error), as_json) from None
+    clients = {service: session.client(service) for service in drills.SERVICES}
+    try:
+        results = drills.drill(clients, settings, timeout=timeout)
+    except AWS_ERRORS as error:
+        results = [Result("drill", "AISB-7", UNKNOWN, f"could not run: {aws_error(error)}")]
+    report = Report(stack, settings.region, (*notes, *results))
+    _emit(report, as_json)
+    raise typer.Exit(report.exit_code)
+
+
 def main() -> None:
     """The console script."""
     app()

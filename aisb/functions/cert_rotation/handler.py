@@ -197,6 +197,9 @@ class ScanState:
     """Heap of [-created_epoch, certificate_id, age_days]: the ``max_listed`` oldest due."""
     report_objects: list[str] = field(default_factory=list)
     report_rows: int = 0
+    drill: str | None = None
+    """The id of the ``aisb drill`` that asked for this run: it reports even when nothing is
+    due, and says so."""
 
     @classmethod
     def start(cls, now: datetime) -> ScanState:
@@ -553,7 +556,11 @@ class Scanner:
 
     def _report(self, state: ScanState) -> dict[str, Any]:
         summary = {"continued": False, **_counts(state)}
-        if state.due == 0 and state.due_soon == 0 and not self.options.always_report:
+        if (
+            state.due == 0
+            and state.due_soon == 0
+            and not (self.options.always_report or state.drill)
+        ):
             LOG.info("nothing due: no notification")
             return {**summary, "notified": False}
         subject, message = render_report(self.options, state)
@@ -598,6 +605,11 @@ def render_report(options: Options, state: ScanState) -> tuple[str, str]:
     oldest = sorted(state.oldest, key=lambda e: e[0], reverse=True)
     head = [
         "AISB certificate rotation report",
+        *(
+            [f"Drill {state.drill}: asked for by `aisb drill`; nothing to act on.", ""]
+            if state.drill
+            else []
+        ),
         "",
         f"Run: {state.run_id}"
         + (f" ({state.invocation} invocations)" if state.invocation > 1 else ""),
@@ -667,6 +679,8 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     lock = RunLock(ddb, options.lock_table, options.lease_seconds) if options.lock_table else None
     continuation = event.get("continuation") if isinstance(event, Mapping) else None
     state = ScanState(**continuation) if continuation else ScanState.start(datetime.now(UTC))
+    if not continuation and isinstance(event, Mapping) and event.get("drill"):
+        state.drill = str(event["drill"])
     if lock is not None:
         held = lock.renew(state.run_id) if continuation else lock.acquire(state.run_id)
         if not held:
