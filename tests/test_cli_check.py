@@ -259,3 +259,19 @@ def test_the_command_against_a_local_aws(moto_endpoint: str) -> None:  # noqa: F
     assert by_id["certificate-ages"]["status"] == PASS
     assert by_id["certificate-ages"]["detail"].startswith("0 of 1 certificates")
     assert by_id["alert-topic"]["status"] == FAIL
+
+
+def test_no_old_certificate_passes_and_a_disabled_detector_fails(aws: Stubs) -> None:
+    aws.ok("iot", "list_certificates", {"certificates": []})
+    (ages,) = cc.certificate_ages(aws.clients, _settings())
+    assert (ages.status, ages.detail) == (PASS, "0 of 0 certificates are at least 365 days old")
+    on = _settings(guardDuty="true")
+    aws.ok("guardduty", "list_detectors", {"DetectorIds": ["d"]})
+    aws.ok("guardduty", "get_detector", {"Status": "DISABLED", "ServiceRole": ROLE})
+    aws.metric(0)
+    assert _status(cc.guardduty(aws.clients, on)) == [
+        ("guardduty", FAIL),
+        ("guardduty-delivery", PASS),
+    ]
+    aws.ok("guardduty", "list_detectors", {"DetectorIds": []})
+    assert _status(cc.guardduty(aws.clients, on)) == [("guardduty", FAIL)]

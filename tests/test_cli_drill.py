@@ -57,13 +57,13 @@ def aws() -> Iterator[Stubs]:
     stubs.verify()
 
 
-def _inbox(aws: Stubs) -> None:
+def _inbox(aws: Stubs, drill_id: str = "d1") -> None:
     aws.ok(
         "sqs",
         "create_queue",
         {"QueueUrl": QUEUE},
         {
-            "QueueName": "aisb-drill-d1",
+            "QueueName": f"aisb-drill-{drill_id}",
             "Attributes": {"SqsManagedSseEnabled": "true", "MessageRetentionPeriod": "3600"},
         },
     )
@@ -215,3 +215,33 @@ def test_the_command_against_a_local_aws(moto_endpoint: str) -> None:  # noqa: F
             "fix": "run pulumi up",
         }
     ]
+
+
+def test_the_monitor_and_guardduty_deliver_while_the_alarm_does_not(aws: Stubs) -> None:
+    settings = parse({**MINIMAL_CONFIG, "aisb:guardDuty": "true"})
+    aws.tagged([TOPIC])
+    _inbox(aws, "d2")
+    aws.ok("cloudwatch", "describe_alarms", {"MetricAlarms": [{"AlarmName": ALARM}]})
+    aws.ok("cloudwatch", "set_alarm_state", {})
+    aws.ok("iot", "start_on_demand_audit_task", {"taskId": "task-8"})
+    aws.tagged([FUNCTION])
+    aws.ok("lambda", "invoke", {"StatusCode": 202})
+    aws.ok("guardduty", "list_detectors", {"DetectorIds": ["det"]})
+    aws.ok("guardduty", "create_sample_findings", {})
+    _delivered(
+        aws,
+        "AISB certificate rotation report\nDrill d2: asked for by `aisb drill`",
+        f'"GuardDuty finding, severity 8: {dc.GUARDDUTY_SAMPLE}"',
+    )
+    aws.ok("sqs", "receive_message", {})
+    aws.ok("cloudwatch", "set_alarm_state", {})
+    aws.ok("sns", "unsubscribe", {})
+    aws.ok("sqs", "delete_queue", {})
+    ticks = iter([0, 0, 5, 5, 40, 40, 40])
+    results = dc.drill(aws.clients, settings, timeout=30, clock=lambda: next(ticks), drill_id="d2")
+    assert {r.id: r.status for r in results} == {
+        "drill:alarm": FAIL,
+        "drill:audit": FAIL,
+        "drill:cert-monitor": PASS,
+        "drill:guardduty": PASS,
+    }

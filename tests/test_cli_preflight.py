@@ -294,3 +294,25 @@ def test_the_command_cannot_run_without_a_stack_or_credentials(tmp_path: Any) ->
     )
     assert no_credentials.returncode == 2
     assert "NoCredentialsError" in json.loads(no_credentials.stdout)["results"][0]["detail"]
+
+
+def test_permissions_pass_when_every_action_is_allowed(aws: Stubs) -> None:
+    user = "arn:aws:iam::123456789012:user/ana"
+    actions = pf.needed_actions(_settings(cloudTrail="true", behaviorDetection="ml-detect"))
+    assert {"cloudtrail:CreateTrail", "iot:CreateSecurityProfile"} <= set(actions)
+    aws.ok("sts", "get_caller_identity", {"Arn": user, "Account": "123456789012", "UserId": "A"})
+    aws.ok(
+        "iam",
+        "simulate_principal_policy",
+        {"EvaluationResults": [{"EvalActionName": a, "EvalDecision": "allowed"} for a in actions]},
+        {"PolicySourceArn": user, "ActionNames": actions},
+    )
+    settings = _settings(cloudTrail="true", behaviorDetection="ml-detect")
+    result = _only(pf.permissions(aws.clients, settings, TARGET))
+    assert result.status == PASS and f"the {len(actions)} actions needed" in result.detail
+    aws.ok(
+        "sts",
+        "get_caller_identity",
+        {"Arn": "arn:aws:sts::1:federated-user/x", "Account": "1", "UserId": "A"},
+    )
+    assert _only(pf.permissions(aws.clients, settings, TARGET)).status == UNKNOWN
