@@ -19,7 +19,12 @@ from aisb.catalog import AUDIT_CHECKS, scheduled_audit_checks
 from aisb.cli.results import FAIL, PASS, Result, guarded
 from aisb.components.access_analyzer import OPTIONS as ANALYZER_OPTIONS
 from aisb.components.trail import OPTIONS as TRAIL_OPTIONS
-from aisb.functions.cert_rotation.handler import COUNTED_STATUSES, PAGE_SIZE, call_with_backoff
+from aisb.functions.cert_rotation.handler import (
+    COUNTED_STATUSES,
+    ScanState,
+    certificate_pages,
+    classify,
+)
 from aisb.settings import Settings
 
 Clients = Mapping[str, Any]
@@ -263,23 +268,19 @@ def certificate_ages(
     scanner's own backoff; ``progress`` hears the count after each page."""
 
     def check() -> Result:
-        cutoff = datetime.now(UTC) - timedelta(days=settings.cert_max_age_days)
-        marker, seen, due = None, 0, 0
-        while True:
-            kwargs: dict[str, Any] = {"pageSize": PAGE_SIZE, "ascendingOrder": True}
-            if marker:
-                kwargs["marker"] = marker
-            page = call_with_backoff(clients["iot"].list_certificates, **kwargs)
-            for cert in page.get("certificates", []):
+        now = datetime.now(UTC)
+        state, seen, due = ScanState.start(now), 0, 0
+        for page in certificate_pages(clients["iot"], state):
+            for cert in page:
                 seen += 1
                 created = cert["creationDate"]
                 created = created if created.tzinfo else created.replace(tzinfo=UTC)
-                if cert.get("status") in COUNTED_STATUSES and created <= cutoff:
+                if (
+                    cert.get("status") in COUNTED_STATUSES
+                    and classify(created, now, settings.cert_max_age_days, 0) == "due"
+                ):
                     due += 1
             progress(seen)
-            marker = page.get("nextMarker")
-            if not marker:
-                break
         return Result(
             "certificate-ages",
             "AISB-6",

@@ -378,6 +378,28 @@ def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
+def certificate_pages(
+    iot: Any,
+    state: ScanState,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    overruns: Callable[[float], bool] = lambda _seconds: False,
+) -> Iterator[list[dict[str, Any]]]:
+    """Every page of ``ListCertificates`` from ``state.marker`` on, oldest first, waiting out
+    throttling; ``state`` follows the pages (``aisb check`` streams the fleet with it too)."""
+    while True:
+        kwargs: dict[str, Any] = {"pageSize": PAGE_SIZE, "ascendingOrder": True}
+        marker = state.marker
+        if marker:
+            kwargs["marker"] = marker
+        page = call_with_backoff(iot.list_certificates, sleep=sleep, overruns=overruns, **kwargs)
+        state.pages += 1
+        state.page_marker, state.marker = marker, page.get("nextMarker")
+        yield page.get("certificates", [])
+        if not state.marker:
+            return
+
+
 class Scanner:
     """One invocation's work; the clients are passed in so tests can stub them."""
 
@@ -398,19 +420,7 @@ class Scanner:
     # -- scanning -------------------------------------------------------------------------------
 
     def pages(self, state: ScanState) -> Iterator[list[dict[str, Any]]]:
-        while True:
-            kwargs: dict[str, Any] = {"pageSize": PAGE_SIZE, "ascendingOrder": True}
-            marker = state.marker
-            if marker:
-                kwargs["marker"] = marker
-            page = call_with_backoff(
-                self.iot.list_certificates, sleep=self.sleep, overruns=self._overruns, **kwargs
-            )
-            state.pages += 1
-            state.page_marker, state.marker = marker, page.get("nextMarker")
-            yield page.get("certificates", [])
-            if not state.marker:
-                return
+        return certificate_pages(self.iot, state, sleep=self.sleep, overruns=self._overruns)
 
     def _overruns(self, seconds: float) -> bool:
         """Whether ``seconds`` more would leave less than the reserve."""
