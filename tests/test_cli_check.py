@@ -10,13 +10,14 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.stub import ANY, Stubber
+from botocore.stub import ANY
 
 from aisb.catalog import AUDIT_CHECKS, scheduled_audit_checks
 from aisb.cli import check_checks as cc
 from aisb.cli.results import FAIL, PASS
 from aisb.settings import parse
 from tests.harness import MINIMAL_CONFIG
+from tests.harness.aws import StubbedClients
 from tests.test_cli_preflight import _aisb, _creds, moto_endpoint  # noqa: F401 - fixture
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:aisb-alerts-topic-1"
@@ -27,28 +28,12 @@ def _settings(**config: str) -> Any:
     return parse({**MINIMAL_CONFIG, **{f"aisb:{k}": v for k, v in config.items()}})
 
 
-class Stubs:
+class Stubs(StubbedClients):
     def __init__(self) -> None:
-        self.clients = {
-            s: boto3.client(s, region_name="us-east-1", **_creds()) for s in cc.SERVICES
-        }
-        self.stubs = {s: Stubber(c) for s, c in self.clients.items()}
-        for stub in self.stubs.values():
-            stub.activate()
+        super().__init__(cc.SERVICES)
 
-    def ok(self, service: str, method: str, response: dict[str, Any], params: Any = None) -> None:
-        self.stubs[service].add_response(method, response, params)
-
-    def tagged(self, control: str, kind: str, arns: list[str]) -> None:
-        self.ok(
-            "resourcegroupstaggingapi",
-            "get_resources",
-            {"ResourceTagMappingList": [{"ResourceARN": a} for a in arns]},
-            {
-                "TagFilters": [{"Key": "aisb:control", "Values": [control]}],
-                "ResourceTypeFilters": [kind],
-            },
-        )
+    def tagged(self, control: str, kind: str, arns: list[str]) -> None:  # type: ignore[override]
+        super().tagged(arns, control, kind)
 
     def metric(self, total: float) -> None:
         self.ok(
@@ -56,10 +41,6 @@ class Stubs:
             "get_metric_statistics",
             {"Datapoints": [{"Sum": total}] if total else []},
         )
-
-    def verify(self) -> None:
-        for stub in self.stubs.values():
-            stub.assert_no_pending_responses()
 
 
 @pytest.fixture

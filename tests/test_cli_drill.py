@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 
-import boto3
 import pytest
-from botocore.stub import ANY, Stubber
+from botocore.stub import ANY
 
 from aisb.cli import drill_checks as dc
 from aisb.cli.results import FAIL, PASS, UNKNOWN
 from aisb.settings import parse
 from tests.harness import MINIMAL_CONFIG
+from tests.harness.aws import StubbedClients
 from tests.test_cli_preflight import _aisb, _creds, moto_endpoint  # noqa: F401 - fixture
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:aisb-alerts-topic-1"
@@ -26,28 +25,9 @@ FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:aisb-cert-rotation-fu
 ALARM = "aisb-cert-rotation-errors-alarm-1"
 
 
-class Stubs:
+class Stubs(StubbedClients):
     def __init__(self) -> None:
-        self.clients = {
-            s: boto3.client(s, region_name="us-east-1", **_creds()) for s in dc.SERVICES
-        }
-        self.stubs = {s: Stubber(c) for s, c in self.clients.items()}
-        for stub in self.stubs.values():
-            stub.activate()
-
-    def ok(self, service: str, method: str, response: dict[str, Any], params: Any = None) -> None:
-        self.stubs[service].add_response(method, response, params)
-
-    def tagged(self, arns: list[str]) -> None:
-        self.ok(
-            "resourcegroupstaggingapi",
-            "get_resources",
-            {"ResourceTagMappingList": [{"ResourceARN": a} for a in arns]},
-        )
-
-    def verify(self) -> None:
-        for stub in self.stubs.values():
-            stub.assert_no_pending_responses()
+        super().__init__(dc.SERVICES)
 
 
 @pytest.fixture

@@ -13,12 +13,12 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.stub import Stubber
 
 from aisb.cli import preflight_checks as pf
 from aisb.cli.results import FAIL, PASS, UNKNOWN
 from aisb.settings import parse
 from tests.harness import MINIMAL_CONFIG, ROOT
+from tests.harness.aws import CREDENTIALS, StubbedClients
 
 TARGET = pf.Target("prod-us-east-1", "123456789012", "us-east-1", "aws")
 
@@ -27,32 +27,9 @@ def _settings(**config: str) -> Any:
     return parse({**MINIMAL_CONFIG, **{f"aisb:{k}": v for k, v in config.items()}})
 
 
-class Stubs:
-    """Stubbed clients for every service preflight reads."""
-
+class Stubs(StubbedClients):
     def __init__(self) -> None:
-        self.clients = {
-            s: boto3.client(
-                s,
-                region_name="us-east-1",
-                aws_access_key_id="testing",
-                aws_secret_access_key="testing",
-            )
-            for s in pf.SERVICES
-        }
-        self.stubs = {s: Stubber(c) for s, c in self.clients.items()}
-        for stub in self.stubs.values():
-            stub.activate()
-
-    def ok(self, service: str, method: str, response: dict[str, Any], params: Any = None) -> None:
-        self.stubs[service].add_response(method, response, params)
-
-    def error(self, service: str, method: str, code: str) -> None:
-        self.stubs[service].add_client_error(method, code, "said no", 400)
-
-    def verify(self) -> None:
-        for stub in self.stubs.values():
-            stub.assert_no_pending_responses()
+        super().__init__(pf.SERVICES)
 
 
 @pytest.fixture
@@ -274,7 +251,7 @@ def test_the_command_against_a_local_aws(moto_endpoint: str) -> None:
 
 
 def _creds() -> dict[str, str]:
-    return {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    return dict(CREDENTIALS)
 
 
 def test_the_command_cannot_run_without_a_stack_or_credentials(tmp_path: Any) -> None:

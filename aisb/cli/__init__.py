@@ -86,6 +86,22 @@ def _load(stack: str, root: Path, as_json: bool) -> tuple[Any, dict[str, str], l
     return settings, config, notes
 
 
+def _connect(
+    stack: str, settings: Any, config: dict[str, str], services: tuple[str, ...], as_json: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Clients for ``services`` in the stack's region (its ``aws:profile`` honoured) and the
+    caller's identity, or exit 2 when there are no usable credentials."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        session = boto3.Session(profile_name=config.get("aws:profile"), region_name=settings.region)
+        identity = session.client("sts").get_caller_identity()
+    except (BotoCoreError, ClientError) as error:
+        raise _could_not_run(stack, settings.region, aws_error(error), as_json) from None
+    return {service: session.client(service) for service in services}, identity
+
+
 @app.callback()
 def _commands() -> None:
     """Check an AWS account before and after deploying the AWS IoT Security Baseline."""
@@ -96,20 +112,12 @@ def preflight(
     stack: StackOption, as_json: JsonOption = False, root: RootOption = Path(".")
 ) -> None:
     """Before `pulumi up`: what in the account would make the deploy fail, with the fix."""
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
     from aisb.cli import preflight_checks as checks
 
     settings, config, notes = _load(stack, root, as_json)
-    try:
-        session = boto3.Session(profile_name=config.get("aws:profile"), region_name=settings.region)
-        identity = session.client("sts").get_caller_identity()
-    except (BotoCoreError, ClientError) as error:
-        raise _could_not_run(stack, settings.region, aws_error(error), as_json) from None
+    clients, identity = _connect(stack, settings, config, checks.SERVICES, as_json)
     partition = identity["Arn"].split(":")[1]
     target = checks.Target(stack, identity["Account"], settings.region, partition)
-    clients = {service: session.client(service) for service in checks.SERVICES}
     results = [
         Result("stack-config", None, PASS, f"stacks/Pulumi.{stack}.yaml is valid"),
         *notes,
@@ -123,18 +131,10 @@ def preflight(
 @app.command()
 def check(stack: StackOption, as_json: JsonOption = False, root: RootOption = Path(".")) -> None:
     """After `pulumi up`: does each control of the deployed baseline work?"""
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
     from aisb.cli import check_checks as checks
 
     settings, config, notes = _load(stack, root, as_json)
-    try:
-        session = boto3.Session(profile_name=config.get("aws:profile"), region_name=settings.region)
-        session.client("sts").get_caller_identity()
-    except (BotoCoreError, ClientError) as error:
-        raise _could_not_run(stack, settings.region, aws_error(error), as_json) from None
-    clients = {service: session.client(service) for service in checks.SERVICES}
+    clients, _ = _connect(stack, settings, config, checks.SERVICES, as_json)
     if as_json:
         results = checks.check_all(clients, settings)
     else:
@@ -161,19 +161,11 @@ def drill(
     timeout: TimeoutOption = 600,
 ) -> None:
     """A fire drill: send a real alert down each path and confirm it reached the topic."""
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
     from aisb.cli import drill_checks as drills
     from aisb.cli.results import AWS_ERRORS
 
     settings, config, notes = _load(stack, root, as_json)
-    try:
-        session = boto3.Session(profile_name=config.get("aws:profile"), region_name=settings.region)
-        session.client("sts").get_caller_identity()
-    except (BotoCoreError, ClientError) as error:
-        raise _could_not_run(stack, settings.region, aws_error(error), as_json) from None
-    clients = {service: session.client(service) for service in drills.SERVICES}
+    clients, _ = _connect(stack, settings, config, drills.SERVICES, as_json)
     try:
         results = drills.drill(clients, settings, timeout=timeout)
     except AWS_ERRORS as error:

@@ -269,6 +269,54 @@ def alarm_to_topic(
     )
 
 
+@dataclass
+class DeadLetters:
+    """A dead-letter queue and the policy that must exist before EventBridge sends to it."""
+
+    queue: aws.sqs.Queue
+    policy: aws.sqs.QueuePolicy
+
+
+def dead_letter_queue(
+    parent: pulumi.Resource,
+    name: str,
+    *,
+    rule_arn: pulumi.Input[str],
+    topic_arn: pulumi.Input[str],
+    what: str,
+    tags: Mapping[str, str],
+) -> DeadLetters:
+    """``<name>``: an encrypted SQS queue keeping, for 14 days, what the EventBridge rule (and
+    the asynchronous invocations pointed at it) could not deliver; ``<name>-policy``: only that
+    rule may send to it, over TLS; ``<name>-alarm``: an alarm to the topic as soon as anything
+    waits in it (``what`` says what)."""
+    queue = aws.sqs.Queue(
+        name,
+        sqs_managed_sse_enabled=True,
+        message_retention_seconds=14 * 24 * 3600,
+        tags=dict(tags),
+        opts=child(parent),
+    )
+    policy = aws.sqs.QueuePolicy(
+        f"{name}-policy",
+        queue_url=queue.url,
+        policy=policy_json(lambda q, r: iam.events_to_queue_policy(q, [r]), queue.arn, rule_arn),
+        opts=child(parent),
+    )
+    alarm_to_topic(
+        parent,
+        f"{name}-alarm",
+        description=what,
+        namespace="AWS/SQS",
+        metric_name="ApproximateNumberOfMessagesVisible",
+        dimensions={"QueueName": queue.name},
+        statistic="Maximum",
+        topic_arn=topic_arn,
+        tags=tags,
+    )
+    return DeadLetters(queue, policy)
+
+
 def iot_source_arn(
     partition: pulumi.Input[str], region: pulumi.Input[str], account_id: pulumi.Input[str]
 ) -> pulumi.Output[str]:

@@ -22,6 +22,7 @@ from aisb.components._util import (
     check_name,
     child,
     customer_key,
+    dead_letter_queue,
     merge_tags,
     policy_json,
     require_args,
@@ -227,13 +228,21 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
             tags=tags,
             opts=child(self),
         )
-        dlq = aws.sqs.Queue(
-            f"{name}-dlq",
-            sqs_managed_sse_enabled=True,
-            message_retention_seconds=14 * 24 * 3600,
+        rule = aws.cloudwatch.EventRule(
+            f"{name}-schedule",
+            description="aisb: starts the certificate-rotation scan",
+            schedule_expression=schedule_expression(numbers["scan_interval_days"]),
             tags=tags,
             opts=child(self),
         )
+        dlq = dead_letter_queue(
+            self,
+            f"{name}-dlq",
+            rule_arn=rule.arn,
+            topic_arn=topic_arn,
+            what="aisb: a certificate-rotation scan could not be delivered (AISB #6)",
+            tags=tags,
+        ).queue
         report_bucket: aws.s3.Bucket | None = None
         if keep_report:
             report_bucket = protected_bucket(
@@ -345,19 +354,6 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
             opts=child(self, depends_on=[role_policy]),
         )
 
-        rule = aws.cloudwatch.EventRule(
-            f"{name}-schedule",
-            description="aisb: starts the certificate-rotation scan",
-            schedule_expression=schedule_expression(numbers["scan_interval_days"]),
-            tags=tags,
-            opts=child(self),
-        )
-        aws.sqs.QueuePolicy(
-            f"{name}-dlq-policy",
-            queue_url=dlq.url,
-            policy=policy_json(lambda q, r: iam.events_to_queue_policy(q, [r]), dlq.arn, rule.arn),
-            opts=child(self),
-        )
         permission = aws.lambda_.Permission(
             f"{name}-permission",
             action="lambda:InvokeFunction",
@@ -385,17 +381,6 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
             metric_name="Errors",
             dimensions={"FunctionName": function.name},
             statistic="Sum",
-            topic_arn=topic_arn,
-            tags=tags,
-        )
-        alarm_to_topic(
-            self,
-            f"{name}-dlq-alarm",
-            description="aisb: a certificate-rotation scan could not be delivered (AISB #6)",
-            namespace="AWS/SQS",
-            metric_name="ApproximateNumberOfMessagesVisible",
-            dimensions={"QueueName": dlq.name},
-            statistic="Maximum",
             topic_arn=topic_arn,
             tags=tags,
         )

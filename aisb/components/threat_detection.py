@@ -8,15 +8,14 @@ from typing import Any, Required, TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from aisb import iam
 from aisb import validation as v
 from aisb.components._util import (
     SQS_QUEUE,
     alarm_to_topic,
     check_name,
     child,
+    dead_letter_queue,
     merge_tags,
-    policy_json,
     require_args,
 )
 from aisb.options import Option, resolve
@@ -158,19 +157,16 @@ class ThreatDetection(pulumi.ComponentResource):
         topic_arn = args["alert_topic_arn"]
         # A finding EventBridge cannot deliver (a key or topic policy gone wrong, say) is kept
         # here and alarmed on, instead of being dropped after the retries.
-        dlq = aws.sqs.Queue(
+        dead = dead_letter_queue(
+            self,
             f"{name}-dlq",
-            sqs_managed_sse_enabled=True,
-            message_retention_seconds=14 * 24 * 3600,
+            rule_arn=rule.arn,
+            topic_arn=topic_arn,
+            what="aisb: GuardDuty findings could not be delivered to the alert topic and wait "
+            "in the dead-letter queue (AISB #9)",
             tags=tags,
-            opts=child(self),
         )
-        dlq_policy = aws.sqs.QueuePolicy(
-            f"{name}-dlq-policy",
-            queue_url=dlq.url,
-            policy=policy_json(lambda q, r: iam.events_to_queue_policy(q, [r]), dlq.arn, rule.arn),
-            opts=child(self),
-        )
+        dlq = dead.queue
         aws.cloudwatch.EventTarget(
             f"{name}-email",
             rule=rule.name,
@@ -178,19 +174,7 @@ class ThreatDetection(pulumi.ComponentResource):
             input_transformer=transformer,
             retry_policy={"maximum_retry_attempts": 8, "maximum_event_age_in_seconds": 3600},
             dead_letter_config={"arn": dlq.arn},
-            opts=child(self, depends_on=[dlq_policy]),
-        )
-        alarm_to_topic(
-            self,
-            f"{name}-dlq-alarm",
-            description="aisb: GuardDuty findings could not be delivered to the alert topic "
-            "and wait in the dead-letter queue (AISB #9)",
-            namespace="AWS/SQS",
-            metric_name="ApproximateNumberOfMessagesVisible",
-            dimensions={"QueueName": dlq.name},
-            statistic="Maximum",
-            topic_arn=topic_arn,
-            tags=tags,
+            opts=child(self, depends_on=[dead.policy]),
         )
         alarm_to_topic(
             self,

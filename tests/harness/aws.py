@@ -1,0 +1,54 @@
+"""Real boto3 clients answered by botocore's Stubber (which also checks every request against
+the AWS service models), for the ``aisb`` command's checks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import boto3
+from botocore.stub import Stubber
+
+CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+class StubbedClients:
+    """One stubbed client per service, all in us-east-1."""
+
+    def __init__(self, services: Iterable[str]) -> None:
+        self.clients = {
+            s: boto3.client(s, region_name="us-east-1", **CREDENTIALS) for s in services
+        }
+        self.stubs = {s: Stubber(c) for s, c in self.clients.items()}
+        for stub in self.stubs.values():
+            stub.activate()
+
+    def ok(self, service: str, method: str, response: dict[str, Any], params: Any = None) -> None:
+        """The next ``method`` call answers ``response`` (and must send ``params``)."""
+        self.stubs[service].add_response(method, response, params)
+
+    def error(self, service: str, method: str, code: str) -> None:
+        """The next ``method`` call fails with ``code``."""
+        self.stubs[service].add_client_error(method, code, "said no", 400)
+
+    def tagged(self, arns: list[str], control: str | None = None, kind: str | None = None) -> None:
+        """The next tag search finds ``arns`` (and, when given, asks for that control and type)."""
+        params = (
+            {
+                "TagFilters": [{"Key": "aisb:control", "Values": [control]}],
+                "ResourceTypeFilters": [kind],
+            }
+            if control
+            else None
+        )
+        self.ok(
+            "resourcegroupstaggingapi",
+            "get_resources",
+            {"ResourceTagMappingList": [{"ResourceARN": a} for a in arns]},
+            params,
+        )
+
+    def verify(self) -> None:
+        """Every answer given was asked for."""
+        for stub in self.stubs.values():
+            stub.assert_no_pending_responses()
