@@ -1,13 +1,17 @@
 """What the aisb Pulumi package serves: its name, its components and its version.
 
 ``provider/__main__.py`` hosts them with Pulumi's component provider, which infers the package
-schema from each component's ``Args``; the tests analyse the same list.
+schema from each component's ``Args``; the tests analyse the same provider.
 """
 
+import inspect
+import json
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _installed_version
+from typing import Any
 
 import pulumi
+from pulumi.provider.experimental.component import ComponentProvider
 
 import aisb
 
@@ -27,3 +31,31 @@ def version() -> str:
 
         pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
         return str(tomllib.loads(pyproject.read_text())["project"]["version"])
+
+
+def clean_descriptions(value: Any) -> Any:
+    """The schema with every ``description`` dedented as Python dedents a docstring.
+
+    Pulumi's analyzer copies attribute docstrings verbatim, so a description written over
+    several lines keeps its source indentation; SDK generators render Markdown, where four
+    leading spaces turn the text into a code block.
+    """
+    if isinstance(value, dict):
+        return {
+            key: inspect.cleandoc(item)
+            if key == "description" and isinstance(item, str)
+            else clean_descriptions(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [clean_descriptions(item) for item in value]
+    return value
+
+
+class AisbProvider(ComponentProvider):
+    """Pulumi's component provider for aisb's components, with clean descriptions."""
+
+    def __init__(self) -> None:
+        super().__init__(COMPONENTS, NAME, version=version())
+        assert self.schema is not None
+        self.schema = json.dumps(clean_descriptions(json.loads(self.schema)))

@@ -1,9 +1,12 @@
 """The aisb component provider: serves aisb's components to Pulumi programs in any language
-(``pulumi package add``). Pulumi starts it; its schema is inferred from the components' Args."""
+(``pulumi package add``). Pulumi starts it with the engine's address; its schema is inferred
+from the components' Args (``aisb.plugin.AisbProvider``)."""
 
-from pulumi.provider.experimental import component_provider_host
+import sys
 
-from aisb.plugin import COMPONENTS, NAME, version
+from pulumi.provider import main
+
+from aisb.plugin import AisbProvider
 
 if __name__ == "__main__":
-    component_provider_host(components=COMPONENTS, name=NAME, version=version())
+    main(AisbProvider(), sys.argv[1:])

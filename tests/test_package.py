@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 from pulumi.provider.experimental.analyzer import PropertyDefinition
-from pulumi.provider.experimental.component import ComponentProvider
 
 from aisb import choices
-from aisb.plugin import COMPONENTS, NAME, version
+from aisb.plugin import AisbProvider, version
 from tests.harness import ROOT, Recording, run
 
 REQUIRED = {
@@ -48,12 +47,12 @@ CHOICES = [
 
 
 @pytest.fixture(scope="module")
-def provider() -> ComponentProvider:
-    return ComponentProvider(COMPONENTS, NAME, version=version())
+def provider() -> AisbProvider:
+    return AisbProvider()
 
 
 @pytest.fixture(scope="module")
-def schema(provider: ComponentProvider) -> dict[str, Any]:
+def schema(provider: AisbProvider) -> dict[str, Any]:
     assert provider.schema is not None
     return json.loads(provider.schema)
 
@@ -78,6 +77,25 @@ def test_every_component_is_in_the_schema_with_its_required_inputs(
         # Every input is described, from its docstring.
         for name, prop in resource["inputProperties"].items():
             assert prop.get("description"), f"{component}.{name}"
+
+
+def _descriptions(value: Any, path: str = "") -> list[tuple[str, str]]:
+    if isinstance(value, dict):
+        own = [(path, value["description"])] if isinstance(value.get("description"), str) else []
+        return own + [d for k, v in value.items() for d in _descriptions(v, f"{path}/{k}")]
+    if isinstance(value, list):
+        return [d for i, v in enumerate(value) for d in _descriptions(v, f"{path}/{i}")]
+    return []
+
+
+def test_every_description_reads_as_markdown_prose(schema: dict[str, Any]) -> None:
+    found = _descriptions(schema)
+    assert len(found) > 100
+    for path, text in found:
+        assert text == text.strip(), path
+        # Source indentation of four spaces would make each SDK's Markdown a code block
+        # (list items continue with two).
+        assert "\n    " not in text, path
 
 
 def test_no_input_is_any_and_every_choice_is_an_enum(schema: dict[str, Any]) -> None:
@@ -116,7 +134,7 @@ def test_the_plugin_folder_is_what_pulumi_package_add_loads() -> None:
     plugin = ROOT / "provider"
     manifest = (plugin / "PulumiPlugin.yaml").read_text()
     assert "name: python" in manifest and "toolchain: uv" in manifest
-    assert "component_provider_host" in (plugin / "__main__.py").read_text()
+    assert "main(AisbProvider()" in (plugin / "__main__.py").read_text()
     # The plugin's own project installs aisb from this repository.
     project = tomllib.loads((plugin / "pyproject.toml").read_text())
     assert project["project"]["dependencies"] == ["aisb"]
@@ -145,7 +163,7 @@ def test_the_provider_host_serves_the_schema_over_grpc(schema: dict[str, Any]) -
     assert json.loads(response.schema) == schema
 
 
-def test_construct_builds_the_baseline_from_camel_case_inputs(provider: ComponentProvider) -> None:
+def test_construct_builds_the_baseline_from_camel_case_inputs(provider: AisbProvider) -> None:
     inputs = {
         "alertEmails": ["secops@example.com"],
         "iotLogLevel": "WARN",
@@ -179,7 +197,7 @@ def test_construct_builds_the_baseline_from_camel_case_inputs(provider: Componen
     assert rec.one("aws:sns/topic:Topic").inputs["tags"]["team"] == "iot"
 
 
-def test_construct_refuses_a_bad_input_naming_the_argument(provider: ComponentProvider) -> None:
+def test_construct_refuses_a_bad_input_naming_the_argument(provider: AisbProvider) -> None:
     recording = Recording()
     with pytest.raises(Exception, match=r"argument 'cert_max_age_days' got 10\.0"):
         run(
@@ -193,7 +211,7 @@ def test_construct_refuses_a_bad_input_naming_the_argument(provider: ComponentPr
     assert [r for r in recording.resources if r.custom] == []
 
 
-def test_the_property_definitions_hold_no_any(provider: ComponentProvider) -> None:
+def test_the_property_definitions_hold_no_any(provider: AisbProvider) -> None:
     def walk(prop: PropertyDefinition) -> None:
         assert prop.ref != "pulumi.json#/Any"
         for inner in (prop.items, prop.additional_properties):
