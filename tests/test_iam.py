@@ -74,6 +74,25 @@ def test_topic_key_grants_use_only_what_each_service_presents_to_kms() -> None:
     assert iam.sns_key_context("aws-cn", "cn-north-1", "42") == "arn:aws-cn:sns:cn-north-1:42:*"
 
 
+def test_a_publisher_named_by_arn_is_bound_to_those_arns_where_kms_sees_them() -> None:
+    context = "arn:aws:sns:eu-west-1:42:*"
+    alarms = ["arn:aws:cloudwatch:eu-west-1:42:alarm:b", "arn:aws:cloudwatch:eu-west-1:42:alarm:a"]
+    (statement,) = iam.kms_topic_publisher_statements(
+        context, "42", (), {"cloudwatch.amazonaws.com": alarms}
+    )
+    assert statement["Sid"] == "KeyForCloudwatch"
+    assert statement["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert statement["Condition"] == {
+        "StringLike": {"kms:EncryptionContext:aws:sns:topicArn": context},
+        "ArnEquals": {"aws:SourceArn": sorted(alarms)},
+    }
+    # A service named with no ARNs gets the topic context alone, never an empty ARN list.
+    (bare,) = iam.kms_topic_publisher_statements(
+        context, "42", (), {"cloudwatch.amazonaws.com": []}
+    )
+    assert bare["Condition"] == {"StringLike": {"kms:EncryptionContext:aws:sns:topicArn": context}}
+
+
 def test_trust_policies_use_only_the_keys_each_service_presents() -> None:
     lam = iam.service_trust_policy("lambda.amazonaws.com", "42")["Statement"][0]
     assert lam["Condition"] == {"StringEquals": {"aws:SourceAccount": "42"}}

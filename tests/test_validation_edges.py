@@ -284,3 +284,71 @@ def test_every_variable_is_read_by_its_name() -> None:
         False,
         None,
     )
+
+
+# --- each refusal names the value it refuses and what would be accepted ----------------------
+
+_CHECKS = ", ".join(sorted(v.AUDIT_CHECK_NAMES))
+
+
+@pytest.mark.parametrize(
+    ("validator", "value", "refused", "expected"),
+    [
+        (v.tags, {"aws:team": "x"}, "aws:team", "tag names of 1 to 128 characters not starting"),
+        (v.tags, {"a|b": "x"}, "a|b", f"tag names made of {v.TAG_CHARACTERS}"),
+        (v.tags, {"k": "x" * 257}, {"k": "x" * 257}, "tag values that are strings of at most 256"),
+        (v.tags, {"k": "a|b"}, {"k": "a|b"}, f"tag values made of {v.TAG_CHARACTERS}"),
+        (v.tags, {f"k{i}": "x" for i in range(41)}, "41 tags", "at most 40 tags"),
+        (v.log_paths, [f"/l/{i}" for i in range(21)], None, "a list of 1 to 20 absolute file"),
+        (v.log_paths, [], [], "a list of 1 to 20 absolute file paths"),
+        (v.log_paths, "/var/log/syslog", None, "a list of 1 to 20 absolute file paths"),
+        (v.log_paths, ["/var/log/"], "/var/log/", "absolute file paths such as /var/log/syslog"),
+        (v.log_paths, ["var/log/x"], "var/log/x", "absolute file paths such as /var/log/syslog"),
+        (v.log_paths, ["/a", "/a"], ["/a", "/a"], "each path once"),
+        (v.audit_check_names, "CA_CERTIFICATE_EXPIRING_CHECK", None, "a list of audit check"),
+        (v.audit_check_names, ["NOPE"], "NOPE", f"audit check names from {_CHECKS}"),
+        (
+            v.audit_check_names,
+            ["LOGGING_DISABLED_CHECK", "LOGGING_DISABLED_CHECK"],
+            None,
+            "each check name once",
+        ),
+        (v.guardduty_detector_id, "A" * 32, "A" * 32, "a GuardDuty detector id: 32 lower-case"),
+        (v.guardduty_detector_id, 12, 12, "a GuardDuty detector id: 32 lower-case"),
+    ],
+)
+def test_a_refusal_names_the_value_and_what_is_accepted(
+    validator: Any, value: Any, refused: Any, expected: str
+) -> None:
+    with pytest.raises(v.InvalidValue) as refusal:
+        validator(value)
+    assert refusal.value.value == (value if refused is None else refused)
+    assert refusal.value.expected.startswith(expected)
+
+
+def test_the_largest_accepted_lists_and_maps_pass() -> None:
+    paths = [f"/var/log/{i}" for i in range(20)]
+    assert v.log_paths(paths) == tuple(paths)
+    many = {f"k{i}": "v" for i in range(40)}
+    assert v.tags(many) == many
+    assert v.tags({"k" * 128: "v" * 256}) == {"k" * 128: "v" * 256}
+    assert v.guardduty_detector_id("0" * 32) == "0" * 32
+
+
+def test_the_validator_factories_accept_what_they_name_and_refuse_the_rest() -> None:
+    name = v.matching(r"[a-z]{1,4}", "1 to 4 letters")
+    assert name("abcd") == "abcd"
+    for bad in ("abcde", "ab1", 7, None):
+        with pytest.raises(v.InvalidValue) as refusal:
+            name(bad)
+        assert (refusal.value.value, refusal.value.expected) == (bad, "1 to 4 letters")
+    level = v.choice(["ERROR", "WARN"])
+    assert level("WARN") == "WARN"
+    with pytest.raises(v.InvalidValue, match="one of ERROR, WARN"):
+        level("warn")
+    days = v.in_range(2, 5)
+    assert (days.low, days.high) == (2, 5)
+    assert [days(2), days(5)] == [2, 5]
+    for out in (1, 6):
+        with pytest.raises(v.InvalidValue):
+            days(out)
