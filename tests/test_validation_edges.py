@@ -352,3 +352,72 @@ def test_the_validator_factories_accept_what_they_name_and_refuse_the_rest() -> 
     for out in (1, 6):
         with pytest.raises(v.InvalidValue):
             days(out)
+
+
+@pytest.mark.parametrize(
+    ("value", "at_least_one", "refused", "expected"),
+    [
+        ("sec@example.com", False, None, "a list of e-mail addresses"),
+        (["sec@example.com", 7], False, None, "a list of e-mail addresses"),
+        ([], True, None, "at least one e-mail address"),
+        (["nope"], False, "nope", "an e-mail address such as security@example.com"),
+        (["A@example.com", "a@example.com"], False, "a@example.com", "each address once"),
+    ],
+)
+def test_an_address_list_refusal_names_the_address(
+    value: Any, at_least_one: bool, refused: Any, expected: str
+) -> None:
+    with pytest.raises(v.InvalidValue) as refusal:
+        v.emails(value, at_least_one=at_least_one)
+    assert refusal.value.value == (value if refused is None else refused)
+    assert refusal.value.expected == expected
+
+
+def test_an_empty_address_list_is_accepted_where_none_is_required() -> None:
+    assert v.emails([], at_least_one=False) == ()
+    assert v.emails(("a@example.com",), at_least_one=True) == ("a@example.com",)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "field", "expected"),
+    [
+        ((7, None, None), "frequency", "one of DAILY, WEEKLY, BIWEEKLY, MONTHLY"),
+        (("HOURLY", None, None), "frequency", "one of DAILY, WEEKLY, BIWEEKLY, MONTHLY"),
+        (("WEEKLY", None, None), "day_of_week", f"one of {', '.join(v.DAYS_OF_WEEK)} (WEEKLY"),
+        (("WEEKLY", "MONDAY", None), "day_of_week", f"one of {', '.join(v.DAYS_OF_WEEK)} (WEEKLY"),
+        (("DAILY", "MON", None), "day_of_week", "no day of week: it is only used by WEEKLY"),
+        (("MONTHLY", None, "32"), "day_of_month", "a day of month from 1 to 31, or LAST"),
+        (("MONTHLY", None, True), "day_of_month", "a day of month from 1 to 31, or LAST"),
+        (("WEEKLY", "MON", "1"), "day_of_month", "no day of month: it is only used by MONTHLY"),
+    ],
+)
+def test_an_audit_schedule_refusal_names_its_part(
+    schedule: tuple[Any, Any, Any], field: str, expected: str
+) -> None:
+    with pytest.raises(v.InvalidValue) as refusal:
+        v.audit_schedule(*schedule)
+    assert refusal.value.field == field
+    assert (
+        refusal.value.value == schedule[("frequency", "day_of_week", "day_of_month").index(field)]
+    )
+    assert refusal.value.expected.startswith(expected)
+
+
+def test_audit_schedules_come_out_as_plain_strings_aws_accepts() -> None:
+    from aisb.choices import AuditFrequency, DayOfWeek
+
+    for day in ("1", "9", "10", "29", "30", "31", "LAST", 5):
+        assert v.audit_schedule("MONTHLY", None, day) == ("MONTHLY", None, str(day))
+    weekly = v.audit_schedule(AuditFrequency.BIWEEKLY, DayOfWeek.SUN, None)
+    assert weekly == ("BIWEEKLY", "SUN", None)
+    assert [type(part) for part in weekly[:2]] == [str, str]
+    assert v.audit_schedule("DAILY", None, None) == ("DAILY", None, None)
+
+
+def test_a_bad_region_is_named_with_an_example() -> None:
+    with pytest.raises(v.InvalidValue) as refusal:
+        v.region("eu_west_1")
+    assert (refusal.value.value, refusal.value.expected) == (
+        "eu_west_1",
+        "an AWS region name such as us-east-1",
+    )
