@@ -742,3 +742,58 @@ def test_baseline_exports_the_profile_and_action_names_operators_need() -> None:
         profiles["b-behavior-ml-profile"],
         profiles["b-behavior-rules-profile"],
     ]
+
+
+_ML = {"name": "battery", "type": "number", "monitor": "ml"}
+
+
+@pytest.mark.parametrize(
+    ("spec", "path", "value", "expected"),
+    [
+        ("battery", "c[1]", "battery", "a map with name, type and either monitor: ml or a rule"),
+        ({**_ML, "unit": "V"}, "c[1].unit", "V", "keys displayName, monitor, name, rule, type"),
+        ({**_ML, "name": "aws:battery"}, "c[1].name", "aws:battery", "a name not starting"),
+        ({**_ML, "name": "bat tery"}, "c[1].name", "bat tery", "1 to 128 letters"),
+        ({**_ML, "type": "float"}, "c[1].type", "float", "one of number, number-list"),
+        ({**_ML, "displayName": ""}, "c[1].displayName", "", "a name of 1 to 128 characters"),
+        ({**_ML, "displayName": 7}, "c[1].displayName", 7, "a name of 1 to 128 characters"),
+        ({**_ML, "displayName": "d" * 129}, "c[1].displayName", "d" * 129, "a name of 1 to 128"),
+        (
+            {**_ML, "rule": {"operator": "less-than", "value": 1}},
+            "c[1]",
+            {**_ML, "rule": {"operator": "less-than", "value": 1}},
+            "either monitor: ml or a rule, not both or neither",
+        ),
+        ({**_ML, "monitor": "rules"}, "c[1].monitor", "rules", "ml"),
+        (
+            {"name": "battery", "type": "number", "rule": "less-than 1"},
+            "c[1].rule",
+            "less-than 1",
+            "a map",
+        ),
+    ],
+)
+def test_a_custom_metric_refusal_names_its_path_and_value(
+    spec: Any, path: str, value: Any, expected: str
+) -> None:
+    with pytest.raises(detect.RuleError) as err:
+        detect.custom_metric("c[1]", spec)
+    assert (err.value.path, err.value.value) == (path, value)
+    assert err.value.expected.startswith(expected)
+
+
+def test_a_custom_metric_keeps_its_display_name_at_the_edges() -> None:
+    for display in ("d", "d" * 128):
+        ml = detect.custom_metric("c[0]", {**_ML, "displayName": display})
+        assert (ml.name, ml.type, ml.display_name, ml.ml) == ("battery", "number", display, True)
+    ruled = detect.custom_metric(
+        "c[0]",
+        {
+            "name": "temp",
+            "type": "number",
+            "displayName": "Temperature",
+            "rule": {"operator": "greater-than", "value": 80},
+        },
+    )
+    assert (ruled.display_name, ruled.ml) == ("Temperature", False)
+    assert ruled.rule is not None and ruled.rule["metric"] == "temp"
