@@ -797,3 +797,70 @@ def test_a_custom_metric_keeps_its_display_name_at_the_edges() -> None:
     )
     assert (ruled.display_name, ruled.ml) == ("Temperature", False)
     assert ruled.rule is not None and ruled.rule["metric"] == "temp"
+
+
+def _rule(metric: str, operator: str, **value: Any) -> dict[str, Any]:
+    return {"name": "r", "metric": metric, "operator": operator, **value}
+
+
+_PORTS = ("aws:listening-tcp-ports", "in-port-set")
+_CIDRS = ("aws:source-ip-address", "in-cidr-set")
+_SIZE = ("aws:message-byte-size", "greater-than")
+
+
+@pytest.mark.parametrize(
+    ("rule", "path", "value", "expected"),
+    [
+        (_rule(*_SIZE, value=-1), "r[0].value", -1, "a whole number of 0 or more for aws:"),
+        (_rule(*_CIDRS, cidrs="10.0.0.0/8"), "r[0].cidrs", "10.0.0.0/8", "a non-empty list"),
+        (_rule(*_CIDRS, cidrs=[]), "r[0].cidrs", [], "a non-empty list"),
+        (_rule(*_CIDRS, cidrs=["10.0.0/33"]), "r[0].cidrs", "10.0.0/33", "CIDR blocks such as"),
+        (_rule(*_PORTS, ports=[22, 65536]), "r[0].ports", 65536, "port numbers from 0 to 65535"),
+        (_rule(*_PORTS, ports=[-1]), "r[0].ports", -1, "port numbers from 0 to 65535"),
+        (_rule(*_PORTS, ports=["ssh"]), "r[0].ports", "ssh", "port numbers from 0 to 65535"),
+        (_rule(*_SIZE, value=1, unit="B"), "r[0].unit", "B", "keys cidrs, consecutiveDatapoints"),
+        (_rule("aws:nope", "less-than", value=1), "r[0].metric", "aws:nope", "a Device Defender"),
+        (_rule(_SIZE[0], "in-port-set", value=1), "r[0].operator", "in-port-set", "one of less"),
+        (
+            _rule("aws:num-messages-sent", "less-than", value=1, durationSeconds=7),
+            "r[0].durationSeconds",
+            7,
+            "one of 300, 600",
+        ),
+    ],
+)
+def test_a_rule_refusal_names_its_path_and_value(
+    rule: dict[str, Any], path: str, value: Any, expected: str
+) -> None:
+    with pytest.raises(detect.RuleError) as err:
+        detect.rule_behavior("r[0]", rule, detect.METRICS_BY_NAME)
+    assert (err.value.path, err.value.value) == (path, value)
+    assert err.value.expected.startswith(expected)
+
+
+def test_rule_values_are_accepted_to_their_edges() -> None:
+    def value(rule: dict[str, Any]) -> Any:
+        return detect.rule_behavior("r[0]", rule, detect.METRICS_BY_NAME)["criteria"]["value"]
+
+    assert value(_rule(*_PORTS, ports=[0, 65535])) == {"ports": [0, 65535]}
+    # Host bits are allowed, as Device Defender allows them.
+    assert value(_rule(*_CIDRS, cidrs=["10.0.0.1/8"])) == {"cidrs": ["10.0.0.1/8"]}
+    assert value(_rule(*_SIZE, value=0)) == {"count": "0"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "rule", "value", "expected"),
+    [
+        ("number", {"operator": "less-than", "value": True}, True, "a number for bat"),
+        ("number", {"operator": "less-than", "value": "1"}, "1", "a number for bat"),
+        ("number-list", {"operator": "in-set", "numbers": [1, True]}, [1, True], "a list of num"),
+        ("string-list", {"operator": "in-set", "strings": ["a", ""]}, ["a", ""], "a list of non"),
+        ("string-list", {"operator": "in-set", "strings": ["a", 1]}, ["a", 1], "a list of non"),
+    ],
+)
+def test_a_custom_rule_value_refusal_names_the_value(
+    kind: str, rule: dict[str, Any], value: Any, expected: str
+) -> None:
+    with pytest.raises(detect.RuleError) as err:
+        detect.custom_metric("c[0]", {"name": "bat", "type": kind, "rule": rule})
+    assert (err.value.value, err.value.expected[: len(expected)]) == (value, expected)
