@@ -864,3 +864,88 @@ def test_a_custom_rule_value_refusal_names_the_value(
     with pytest.raises(detect.RuleError) as err:
         detect.custom_metric("c[0]", {"name": "bat", "type": kind, "rule": rule})
     assert (err.value.value, err.value.expected[: len(expected)]) == (value, expected)
+
+
+def _plan(**overrides: Any) -> Any:
+    args: dict[str, Any] = {
+        "device_metrics": False,
+        "confidence": "HIGH",
+        "datapoints_to_alarm": 2,
+        "datapoints_to_clear": 3,
+        "rules": [],
+        "custom_metrics": [],
+        **overrides,
+    }
+    return detect.plan_profiles(**args)
+
+
+def test_the_plan_carries_each_ml_setting_into_every_ml_behaviour() -> None:
+    battery = {"name": "battery", "type": "number", "monitor": "ml"}
+    ml, rules, customs = _plan(custom_metrics=[battery])
+    assert [c.name for c in customs] == ["battery"] and rules == []
+    assert [b["metric"] for b in ml] == [*detect.ml_metrics(False), "battery"]
+    assert ml[-1]["name"] == "ml-custom-battery"
+    assert ml[0]["name"] == "ml-" + ml[0]["metric"].removeprefix("aws:").replace(":", "-")
+    for behavior in ml:
+        assert behavior["criteria"] == {
+            "ml_detection_config": {"confidence_level": "HIGH"},
+            "consecutive_datapoints_to_alarm": 2,
+            "consecutive_datapoints_to_clear": 3,
+        }
+        assert behavior["suppress_alerts"] is False
+    for edge in (1, 10):
+        _plan(datapoints_to_alarm=edge, datapoints_to_clear=edge)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "path", "value"),
+    [
+        ({"datapoints_to_alarm": 11}, "datapoints_to_alarm", 11),
+        ({"datapoints_to_alarm": 0}, "datapoints_to_alarm", 0),
+        ({"datapoints_to_clear": 11}, "datapoints_to_clear", 11),
+        ({"datapoints_to_clear": "x"}, "datapoints_to_clear", "x"),
+        ({"confidence": "high"}, "confidence", "high"),
+        (
+            {
+                "custom_metrics": [
+                    {"name": "a", "type": "number", "monitor": "ml"},
+                    {"name": "b", "type": "number", "monitor": "ml"},
+                    {"name": "a", "type": "number", "monitor": "ml"},
+                ]
+            },
+            "custom_metrics[0].name",
+            "a",
+        ),
+        (
+            {
+                "custom_metrics": [
+                    {"name": "x" * 128, "type": "number", "monitor": "ml"},
+                    {"name": "x" * 127 + "y", "type": "number", "monitor": "ml"},
+                ]
+            },
+            "custom_metrics[1].name",
+            "ml-custom-" + "x" * 118,
+        ),
+    ],
+)
+def test_the_plan_refuses_naming_the_setting(
+    overrides: dict[str, Any], path: str, value: Any
+) -> None:
+    with pytest.raises(detect.RuleError) as err:
+        _plan(**overrides)
+    assert (err.value.path, err.value.value) == (path, value)
+
+
+def test_a_profile_holds_up_to_the_behaviour_limit() -> None:
+    behaviors = [{"name": f"b{i}"} for i in range(detect.MAX_BEHAVIORS)]
+    detect.check_profile_size("rules", behaviors)
+    with pytest.raises(detect.RuleError) as err:
+        detect.check_profile_size("rules", [*behaviors, {"name": "one-more"}])
+    assert err.value.path == "rules"
+    # A repeated name with no recorded origin is reported at the profile's path.
+    with pytest.raises(detect.RuleError) as err:
+        detect.check_profile_size("rules", [{"name": "a"}, {"name": "a"}], ["rules[0].name"])
+    assert (err.value.path, err.value.expected) == (
+        "rules",
+        "a behaviour name used once per security profile",
+    )
