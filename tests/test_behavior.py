@@ -803,6 +803,7 @@ def _rule(metric: str, operator: str, **value: Any) -> dict[str, Any]:
     return {"name": "r", "metric": metric, "operator": operator, **value}
 
 
+METRICS = detect.METRICS_BY_NAME
 _PORTS = ("aws:listening-tcp-ports", "in-port-set")
 _CIDRS = ("aws:source-ip-address", "in-cidr-set")
 _SIZE = ("aws:message-byte-size", "greater-than")
@@ -949,3 +950,33 @@ def test_a_profile_holds_up_to_the_behaviour_limit() -> None:
         "rules",
         "a behaviour name used once per security profile",
     )
+
+
+@pytest.mark.parametrize("key", ["consecutiveDatapointsToAlarm", "consecutiveDatapointsToClear"])
+def test_a_rules_datapoints_are_whole_numbers_from_1_to_10(key: str) -> None:
+    for edge in (1, 10):
+        behavior = detect.rule_behavior("r[0]", _rule(*_SIZE, value=1, **{key: edge}), METRICS)
+        assert edge in behavior["criteria"].values()
+    for bad in (0, 11, "2"):
+        with pytest.raises(detect.RuleError) as err:
+            detect.rule_behavior("r[0]", _rule(*_SIZE, value=1, **{key: bad}), METRICS)
+        assert (err.value.path, err.value.value) == (f"r[0].{key}", bad)
+        assert err.value.expected == "a whole number from 1 to 10"
+
+
+def test_a_duration_on_a_metric_without_one_is_refused_by_value() -> None:
+    with pytest.raises(detect.RuleError) as err:
+        detect.rule_behavior("r[0]", _rule(*_SIZE, value=1, durationSeconds=300), METRICS)
+    assert (err.value.path, err.value.value) == ("r[0].durationSeconds", 300)
+    assert err.value.expected == "no duration for aws:message-byte-size"
+    with pytest.raises(detect.RuleError) as err:
+        detect.rule_behavior("r[0]", _rule("aws:nope", "less-than", value=1), METRICS)
+    assert err.value.expected == "a Device Defender metric: " + ", ".join(sorted(METRICS))
+
+
+def test_too_many_ml_custom_metrics_are_refused_at_custom_metrics() -> None:
+    many = [{"name": f"m{i}", "type": "number", "monitor": "ml"} for i in range(100)]
+    with pytest.raises(detect.RuleError) as err:
+        _plan(custom_metrics=many)
+    assert err.value.path == "custom_metrics"
+    assert err.value.expected == f"at most {detect.MAX_BEHAVIORS} per security profile"
