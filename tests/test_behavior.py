@@ -955,11 +955,11 @@ def test_a_profile_holds_up_to_the_behaviour_limit() -> None:
 @pytest.mark.parametrize("key", ["consecutiveDatapointsToAlarm", "consecutiveDatapointsToClear"])
 def test_a_rules_datapoints_are_whole_numbers_from_1_to_10(key: str) -> None:
     for edge in (1, 10):
-        behavior = detect.rule_behavior("r[0]", _rule(*_SIZE, value=1, **{key: edge}), METRICS)
+        behavior = detect.rule_behavior("r[0]", {**_rule(*_SIZE, value=1), key: edge}, METRICS)
         assert edge in behavior["criteria"].values()
     for bad in (0, 11, "2"):
         with pytest.raises(detect.RuleError) as err:
-            detect.rule_behavior("r[0]", _rule(*_SIZE, value=1, **{key: bad}), METRICS)
+            detect.rule_behavior("r[0]", {**_rule(*_SIZE, value=1), key: bad}, METRICS)
         assert (err.value.path, err.value.value) == (f"r[0].{key}", bad)
         assert err.value.expected == "a whole number from 1 to 10"
 
