@@ -3,9 +3,9 @@
 import pulumi
 
 from aisb import IotSecurityBaseline
-from aisb.settings import load
+from aisb.settings import BASELINE_NAME, load
 
-baseline = IotSecurityBaseline("aisb", load().baseline_args())
+baseline = IotSecurityBaseline(BASELINE_NAME, load().baseline_args())
 
 pulumi.export("alertTopicArn", baseline.alert_topic_arn)
 pulumi.export("iotLogGroup", baseline.iot_log_group_name)

@@ -194,6 +194,9 @@ _DETECT = {
     "rules": "detect_rules",
     "custom_metrics": "custom_metrics",
 }
+FINDINGS_RULE = "-guardduty-findings"
+"""The suffix of the GuardDuty findings rule's name (after the baseline's name)."""
+
 _ML_ONLY = ("ml_device_metrics", "detect_target_groups", "detect_rules", "custom_metrics")
 
 
@@ -321,7 +324,7 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                     "-device-logs": DeviceLogCollection.name_limits,
                 }
             ),
-            "-guardduty-findings": 64,
+            FINDINGS_RULE: 64,
         }
     )
 
@@ -370,7 +373,7 @@ class IotSecurityBaseline(pulumi.ComponentResource):
             ),
             "tags": tags,
         }
-        findings_rule = f"{name}-guardduty-findings"
+        findings_rule = f"{name}{FINDINGS_RULE}"
         if guard_duty:
             # Exactly the findings rule may publish: grant its ARN before it exists.
             alerts_args["source_arn_publishers"] = {

@@ -114,6 +114,10 @@ def _keys() -> tuple[Key, ...]:
     return tuple(keys)
 
 
+BASELINE_NAME = "aisb"
+"""The name the program gives its baseline: every physical name starts with it, and the
+``aisb`` command finds the deployed resources by it."""
+
 KEYS: tuple[Key, ...] = _keys()
 KEYS_BY_NAME: dict[str, Key] = {k.name: k for k in KEYS}
 KEYS_BY_FIELD: dict[str, Key] = {k.field: k for k in KEYS}

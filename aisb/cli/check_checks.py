@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aisb.baseline import FINDINGS_RULE
 from aisb.catalog import AUDIT_CHECKS, scheduled_audit_checks
 from aisb.cli.results import FAIL, PASS, Result, guarded
 from aisb.components.access_analyzer import OPTIONS as ANALYZER_OPTIONS
@@ -25,7 +26,7 @@ from aisb.functions.cert_rotation.handler import (
     certificate_pages,
     classify,
 )
-from aisb.settings import Settings
+from aisb.settings import BASELINE_NAME, Settings
 
 Clients = Mapping[str, Any]
 Check = Callable[[Clients, Settings], list[Result]]
@@ -129,7 +130,11 @@ def schedule(clients: Clients, settings: Settings) -> list[Result]:
 
     def check() -> Result:
         audits = clients["iot"].list_scheduled_audits(maxResults=250).get("scheduledAudits", [])
-        ours = [a for a in audits if a.get("scheduledAuditName", "").startswith("aisb-audit-")]
+        ours = [
+            a
+            for a in audits
+            if a.get("scheduledAuditName", "").startswith(f"{BASELINE_NAME}-audit-")
+        ]
         if not ours:
             return Result(
                 "scheduled-audit", "AISB-4", FAIL, "no aisb scheduled audit", "run pulumi up"
@@ -335,7 +340,7 @@ def guardduty(clients: Clients, settings: Settings) -> list[Result]:
             clients,
             "AWS/Events",
             "FailedInvocations",
-            {"RuleName": "aisb-guardduty-findings"},
+            {"RuleName": f"{BASELINE_NAME}{FINDINGS_RULE}"},
             LOOKBACK,
         )
         results.append(

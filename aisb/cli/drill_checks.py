@@ -24,7 +24,7 @@ from typing import Any
 
 from aisb.cli.check_checks import tagged
 from aisb.cli.results import AWS_ERRORS, FAIL, PASS, UNKNOWN, Result, aws_error
-from aisb.settings import Settings
+from aisb.settings import BASELINE_NAME, Settings
 
 Clients = Mapping[str, Any]
 # A sample finding type severe enough for any aisb:guardDutyMinSeverity up to 8.
@@ -150,7 +150,9 @@ def start_paths(clients: Clients, settings: Settings, drill_id: str) -> list[Pat
         paths.append(path)
 
     try:
-        alarms = clients["cloudwatch"].describe_alarms(AlarmNamePrefix="aisb-")["MetricAlarms"]
+        alarms = clients["cloudwatch"].describe_alarms(AlarmNamePrefix=f"{BASELINE_NAME}-")[
+            "MetricAlarms"
+        ]
     except AWS_ERRORS as error:
         paths.append(Path("drill:alarm", "AISB-7", lambda body: False, error=aws_error(error)))
         alarms = []

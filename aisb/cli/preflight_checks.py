@@ -17,7 +17,7 @@ from aisb.cli.results import FAIL, PASS, UNKNOWN, Result, guarded
 from aisb.components.device_logs import OPTIONS as DEVICE_LOG_OPTIONS
 from aisb.components.iot_logging import IOT_LOG_GROUP
 from aisb.components.trail import OPTIONS as TRAIL_OPTIONS
-from aisb.settings import Settings
+from aisb.settings import BASELINE_NAME, Settings
 
 # Lambda keeps this many unreserved concurrent executions per account: a reservation that
 # would leave fewer is refused (https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html).
@@ -25,8 +25,6 @@ LAMBDA_UNRESERVED_MINIMUM = 10
 # An account allows at most five scheduled audits
 # (https://docs.aws.amazon.com/iot-device-defender/latest/devguide/AuditCommands.html).
 SCHEDULED_AUDIT_LIMIT = 5
-# The baseline's name in the aisb program, which starts every child's name.
-BASELINE = "aisb"
 
 
 @dataclass(frozen=True)
@@ -60,7 +58,8 @@ def audit_configuration(clients: Clients, settings: Settings, target: Target) ->
         if not described.get("roleArn"):
             return Result("audit-configuration", "AISB-4", PASS, "no audit configuration yet")
         parent = target.urn(
-            "aisb:index:IotSecurityBaseline$aisb:index:DeviceDefenderAudit", f"{BASELINE}-audit"
+            "aisb:index:IotSecurityBaseline$aisb:index:DeviceDefenderAudit",
+            f"{BASELINE_NAME}-audit",
         )
         return Result(
             "audit-configuration",
@@ -69,7 +68,7 @@ def audit_configuration(clients: Clients, settings: Settings, target: Target) ->
             f"this account already has a Device Defender audit configuration (role "
             f"{described['roleArn']}): creating aisb's fails",
             "after a first `pulumi up` stops on it, import it: pulumi import "
-            f"aws-native:iot:AccountAuditConfiguration {BASELINE}-audit-configuration "
+            f"aws-native:iot:AccountAuditConfiguration {BASELINE_NAME}-audit-configuration "
             f"{target.account} --parent 'audit={parent}' --protect=false --generate-code=false",
         )
 
@@ -84,7 +83,7 @@ def iot_log_group(clients: Clients, settings: Settings, target: Target) -> list[
         if not any(g["logGroupName"] == IOT_LOG_GROUP for g in groups.get("logGroups", [])):
             return Result("iot-log-group", "AISB-3", PASS, f"no {IOT_LOG_GROUP} log group yet")
         parent = target.urn(
-            "aisb:index:IotSecurityBaseline$aisb:index:IotLogging", f"{BASELINE}-logging"
+            "aisb:index:IotSecurityBaseline$aisb:index:IotLogging", f"{BASELINE_NAME}-logging"
         )
         return Result(
             "iot-log-group",
@@ -92,7 +91,7 @@ def iot_log_group(clients: Clients, settings: Settings, target: Target) -> list[
             FAIL,
             f"the {IOT_LOG_GROUP} log group exists: creating it fails",
             "after a first `pulumi up` stops on it, import it: pulumi import "
-            f"aws:cloudwatch/logGroup:LogGroup {BASELINE}-logging-log-group {IOT_LOG_GROUP} "
+            f"aws:cloudwatch/logGroup:LogGroup {BASELINE_NAME}-logging-log-group {IOT_LOG_GROUP} "
             f"--parent 'logging={parent}' --protect=false --generate-code=false",
         )
 
@@ -233,7 +232,9 @@ def scheduled_audits(clients: Clients, settings: Settings, target: Target) -> li
 
     def check() -> Result:
         audits = clients["iot"].list_scheduled_audits(maxResults=250).get("scheduledAudits", [])
-        ours = [a for a in audits if a.get("scheduledAuditName", "").startswith(f"{BASELINE}-")]
+        ours = [
+            a for a in audits if a.get("scheduledAuditName", "").startswith(f"{BASELINE_NAME}-")
+        ]
         others = len(audits) - len(ours)
         if others < SCHEDULED_AUDIT_LIMIT:
             return Result(
