@@ -132,17 +132,24 @@ def all_registered_things(partition: str, region: str, account_id: str) -> str:
     return f"arn:{partition}:iot:{region}:{account_id}:all/registered-things"
 
 
+def _plan(
+    values: Mapping[str, Any],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[detect.CustomMetric]]:
+    """The profiles' behaviours and custom metrics, from resolved arguments."""
+    return detect.plan_profiles(
+        device_metrics=values["device_metrics"],
+        confidence=values["confidence"],
+        datapoints_to_alarm=values["datapoints_to_alarm"],
+        datapoints_to_clear=values["datapoints_to_clear"],
+        rules=list(values["rules"]),
+        custom_metrics=list(values["custom_metrics"]),
+    )
+
+
 def _profiles(values: dict[str, Any]) -> list[Problem]:
     """Rules and custom metrics, checked metric by metric, and the profiles they make."""
     try:
-        detect.plan_profiles(
-            device_metrics=values["device_metrics"],
-            confidence=values["confidence"],
-            datapoints_to_alarm=values["datapoints_to_alarm"],
-            datapoints_to_clear=values["datapoints_to_clear"],
-            rules=list(values["rules"]),
-            custom_metrics=list(values["custom_metrics"]),
-        )
+        _plan(values)
     except detect.RuleError as e:
         return [(e.path, e)]
     return []
@@ -222,14 +229,7 @@ class BehaviorMonitoring(pulumi.ComponentResource):
         require_args(c, args, "account_id", "region", "partition", "alert_topic_arn")
         a = resolve(c, OPTIONS, RULES, args)
         groups = list(a["target_groups"])
-        ml, rules, customs = detect.plan_profiles(
-            device_metrics=a["device_metrics"],
-            confidence=a["confidence"],
-            datapoints_to_alarm=a["datapoints_to_alarm"],
-            datapoints_to_clear=a["datapoints_to_clear"],
-            rules=list(a["rules"]),
-            custom_metrics=list(a["custom_metrics"]),
-        )
+        ml, rules, customs = _plan(a)
         super().__init__("aisb:index:BehaviorMonitoring", name, None, opts)
 
         account_id, region, partition = args["account_id"], args["region"], args["partition"]
