@@ -24,6 +24,15 @@ STACKS_DIR = ROOT / "stacks"
 ACCOUNT = "123456789012"
 
 
+# Resources whose id is their ``name`` input (or the auto-name), with their ARN's service and
+# resource prefix.
+_NAMED_BY_INPUT = {
+    "aws:cloudwatch/eventRule:EventRule": ("events", "rule/"),
+    "aws:iot/policy:Policy": ("iot", "policy/"),
+    "aws:cloudtrail/trail:Trail": ("cloudtrail", "trail/"),
+}
+
+
 @dataclass
 class Registration:
     """One resource registration as the engine received it."""
@@ -130,7 +139,12 @@ class FakeAws(pulumi.runtime.Mocks):
             key_id = f"{_suffix(name)}-0000-4000-8000-{_suffix(name + 'k')}0000"
             state.update(arn=arn("kms", f"key/{key_id}"), keyId=key_id)
             return key_id, state
-        if t == "aws:sns/topic:Topic":
+        if t in _NAMED_BY_INPUT:
+            service, prefix = _NAMED_BY_INPUT[t]
+            named = args.inputs.get("name", physical)
+            state.update(arn=arn(service, f"{prefix}{named}"), name=named)
+            return named, state
+        elif t == "aws:sns/topic:Topic":
             state.update(arn=arn("sns", physical), name=physical)
         elif t == "aws:sns/topicSubscription:TopicSubscription":
             state.update(arn=f"{args.inputs['topic']}:{_suffix(name)}")
@@ -164,10 +178,6 @@ class FakeAws(pulumi.runtime.Mocks):
         elif t == "aws:dynamodb/table:Table":
             state.update(arn=arn("dynamodb", f"table/{physical}"), name=physical)
             return physical, state
-        elif t == "aws:cloudwatch/eventRule:EventRule":
-            rule = args.inputs.get("name", physical)
-            state.update(arn=arn("events", f"rule/{rule}"), name=rule)
-            return rule, state
         elif t == "aws:s3/bucket:Bucket":
             bucket = physical.lower()
             state.update(arn=f"arn:{self.partition}:s3:::{bucket}", bucket=bucket, region=region)
@@ -181,20 +191,12 @@ class FakeAws(pulumi.runtime.Mocks):
             group = args.inputs.get("name") or args.resource_id or physical
             state.update(arn=arn("iot", f"thinggroup/{group}"), name=group)
             return group, state
-        elif t == "aws:iot/policy:Policy":
-            policy = args.inputs.get("name", physical)
-            state.update(arn=arn("iot", f"policy/{policy}"), name=policy)
-            return policy, state
         elif t in ("aws-native:iot:MitigationAction", "aws-native:iot:SecurityProfile"):
             kind = "mitigationaction" if t.endswith("MitigationAction") else "securityprofile"
             key = "actionName" if kind == "mitigationaction" else "securityProfileName"
             named = args.inputs.get(key, physical)
             state.update({key: named, f"{key[:-4]}Arn": arn("iot", f"{kind}/{named}")})
             return named, state
-        elif t == "aws:cloudtrail/trail:Trail":
-            trail = args.inputs.get("name", physical)
-            state.update(arn=arn("cloudtrail", f"trail/{trail}"), name=trail)
-            return trail, state
         elif t == "aws:guardduty/detector:Detector":
             return hashlib.md5(name.encode()).hexdigest(), state
         elif t == "aws:iot/roleAlias:RoleAlias":
