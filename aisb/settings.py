@@ -90,9 +90,9 @@ def _plain(value: Any) -> Any:
 
 
 def _keys() -> tuple[Key, ...]:
-    """The keys, derived from ``IotSecurityBaselineArgs``. ``parse`` derives them on each call
-    (a tenth of a millisecond), so the derivation is exercised, and can be mutation-tested, like any other
-    code path rather than once at import."""
+    """The keys, derived from ``IotSecurityBaselineArgs``. ``parse`` derives them on each
+    call (a tenth of a millisecond), so the derivation runs, and is mutation-tested, like any
+    other code path rather than once at import."""
     docs = field_docs(IotSecurityBaselineArgs)
     keys = []
     for field, annotation in IotSecurityBaselineArgs.__annotations__.items():
@@ -219,9 +219,7 @@ def parse(config: Mapping[str, str], secret_keys: Collection[str] = ()) -> Setti
             close = difflib.get_close_matches(name, list(by_name), n=1, cutoff=0.6)
             hint = f"; did you mean aisb:{close[0]}?" if close else ""
             problems.append(
-                f"{full_key}: unknown key{hint} (valid keys: "
-                + ", ".join(sorted(by_name))
-                + ")"
+                f"{full_key}: unknown key{hint} (valid keys: " + ", ".join(sorted(by_name)) + ")"
             )
 
     given: dict[str, Any] = {"alert_emails_secret": f"{NAMESPACE}:alertEmails" in secret_keys}

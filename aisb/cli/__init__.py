@@ -9,7 +9,6 @@ clear, 1 something to fix, 2 the command could not run (no credentials, bad stac
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -40,9 +39,6 @@ RootOption = Annotated[
     Path, typer.Option("--project", help="The aisb project folder (with Pulumi.yaml).")
 ]
 
-# A stack file's encrypted alert addresses cannot be read without Pulumi: checked as present.
-_SECRET_PLACEHOLDERS = {"aisb:alertEmails": json.dumps(["encrypted@example.com"])}
-
 
 def _emit(report: Report, as_json: bool) -> None:
     if as_json:
@@ -65,18 +61,14 @@ def _could_not_run(stack: str, region: str, detail: str, as_json: bool) -> typer
 def _load(stack: str, root: Path, as_json: bool) -> tuple[Any, dict[str, str], list[Result]]:
     """The stack's settings and raw config, or exit 2 naming what is wrong with its file."""
     from aisb.settings import ConfigError, parse
-    from aisb.stackfile import StackFileError, secret_keys, stack_config, stack_path
+    from aisb.stackfile import StackFileError, readable_config, stack_path
 
     try:
-        path = stack_path(stack, root)
-        config = stack_config(path, root, stack)
-        secrets = secret_keys(path, root)
+        config, secrets = readable_config(stack_path(stack, root), root, stack)
     except StackFileError as error:
         raise _could_not_run(stack, "", str(error), as_json) from None
     notes = []
     for key in sorted(secrets):
-        if key in _SECRET_PLACEHOLDERS:
-            config[key] = _SECRET_PLACEHOLDERS[key]
         notes.append(Result(f"secret:{key}", None, UNKNOWN, f"{key} is encrypted: not checked"))
     try:
         settings = parse(config, secrets)
@@ -173,6 +165,60 @@ def drill(
     report = Report(stack, settings.region, (*notes, *results))
     _emit(report, as_json)
     raise typer.Exit(report.exit_code)
+
+
+OutOption = Annotated[
+    Path | None,
+    typer.Option("--out", help="Write <DIR>/<stack>.json for each stack.", metavar="DIR"),
+]
+StacksOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--stack", help="Only this stack (repeatable); default: every stack file.", metavar="NAME"
+    ),
+]
+CompareOption = Annotated[
+    tuple[Path, Path] | None,
+    typer.Option(
+        "--compare",
+        help="Print, as Markdown, what changed from the plans in BASE to those in HEAD.",
+        metavar="BASE HEAD",
+    ),
+]
+
+
+@app.command()
+def plan(
+    out: OutOption = None,
+    stacks: StacksOption = None,
+    compare: CompareOption = None,
+    root: RootOption = Path("."),
+) -> None:
+    """Without credentials: render each stack under Pulumi's mock engine, or compare two
+    renders. Shows what the code asks for, not a diff against what is deployed."""
+    from aisb import plan as plans
+
+    if (out is None) == (compare is None):
+        typer.echo("aisb plan: give exactly one of --out DIR or --compare BASE HEAD", err=True)
+        raise typer.Exit(EXIT_ERROR)
+    if compare is not None:
+        if stacks:
+            typer.echo("aisb plan: --stack goes with --out, not --compare", err=True)
+            raise typer.Exit(EXIT_ERROR)
+        base, head = compare
+        if not head.is_dir():
+            typer.echo(f"aisb plan: {head} is not a folder of plans", err=True)
+            raise typer.Exit(EXIT_ERROR)
+        sys.stdout.write(plans.markdown(plans.diff_plans(base, head)))
+        return
+    assert out is not None
+    try:
+        written = plans.write(out, root, stacks or ())
+    except plans.PlanError as error:
+        typer.echo(f"aisb plan: {error}", err=True)
+        raise typer.Exit(EXIT_ERROR) from None
+    for path in written:
+        typer.echo(f"wrote {path}", err=True)
 
 
 def main() -> None:
