@@ -9,6 +9,8 @@ clear, 1 something to fix, 2 the command could not run (no credentials, bad stac
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -219,6 +221,41 @@ def plan(
         raise typer.Exit(EXIT_ERROR) from None
     for path in written:
         typer.echo(f"wrote {path}", err=True)
+
+
+PREVIEW_ROLE_KEY = "aisb-ci:previewRoleArn"
+"""A stack file's IAM role for the pull-request workflow's ``pulumi preview``."""
+_ROLE_ARN = re.compile(r"arn:aws(-cn|-us-gov)?:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
+
+
+@app.command()
+def stacks(as_json: JsonOption = False, root: RootOption = Path(".")) -> None:
+    """List the stack files: name, region and preview role (the workflow's matrix)."""
+    from aisb.stackfile import stack_files, stack_name, stack_values
+
+    listed = []
+    for path in stack_files(root):
+        values = stack_values(path, root)
+        role = values.get(PREVIEW_ROLE_KEY, "")
+        if role and not (isinstance(role, str) and _ROLE_ARN.fullmatch(role)):
+            typer.echo(
+                f"aisb stacks: {path}: {PREVIEW_ROLE_KEY}: got {role!r}; expected an IAM role "
+                "ARN (arn:aws:iam::123456789012:role/name)",
+                err=True,
+            )
+            raise typer.Exit(EXIT_ERROR)
+        listed.append(
+            {
+                "stack": stack_name(path),
+                "region": str(values.get("aws:region", "")),
+                "role": str(values.get(PREVIEW_ROLE_KEY, "")),
+            }
+        )
+    if as_json:
+        sys.stdout.write(json.dumps(listed, separators=(",", ":")) + "\n")
+        return
+    for entry in listed:
+        typer.echo("\t".join(entry.values()))
 
 
 def main() -> None:
