@@ -145,7 +145,7 @@ def test_the_plan_needs_no_credentials_and_reaches_forks_through_the_summary() -
 
 
 def test_pull_requests_run_the_ci_script() -> None:
-    workflow = _workflow()
+    workflow: dict[Any, Any] = _workflow()
     triggers = workflow.get("on") or workflow.get(True)  # YAML 1.1 reads a bare `on` as true
     assert triggers is not None and "pull_request" in triggers
     assert "pull_request_target" not in triggers  # never run a fork's code with write access
