@@ -152,6 +152,23 @@ def test_secret_addresses_stay_secret_in_the_state() -> None:
     assert sub.inputs["endpoint"] == "sec@example.com"
 
 
+def test_secret_addresses_are_not_revealed_by_subscription_names() -> None:
+    """Names are plain text in previews and the state: a digest of a secret address would
+    confirm a guessed one. Secret addresses name their subscriptions by position, aliased to
+    the digest names a stack deployed before used."""
+    import hashlib
+
+    emails = ["a@example.com", "b@example.com"]
+    config = {**BASE, "aisb:alertEmails": json.dumps(emails)}
+    digests = [hashlib.sha256(e.encode()).hexdigest()[:10] for e in emails]
+    secret = run_main(config, secret_keys=["aisb:alertEmails"])
+    subs = secret.of_type("aws:sns/topicSubscription:TopicSubscription")
+    assert [s.name for s in subs] == ["aisb-alerts-email-0", "aisb-alerts-email-1"]
+    assert [s.aliases for s in subs] == [[f"aisb-alerts-email-{d}"] for d in digests]
+    plain = run_main(config).of_type("aws:sns/topicSubscription:TopicSubscription")
+    assert sorted(s.name for s in plain) == sorted(f"aisb-alerts-email-{d}" for d in digests)
+
+
 def test_every_key_has_a_bad_value_case() -> None:
     assert {case[0] for case in BAD_VALUES} == {k.name for k in KEYS}
 

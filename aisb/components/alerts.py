@@ -86,7 +86,8 @@ class SecurityAlerts(pulumi.ComponentResource):
     - ``<name>-topic``: an SNS topic encrypted with that key;
     - ``<name>-policy``: a topic policy letting this account (and those services acting for
       it) publish, and denying publishing without TLS.
-    And always one ``<name>-email-<digest>`` e-mail subscription per address.
+    And always one e-mail subscription per address: ``<name>-email-<digest of the address>``,
+    or ``<name>-email-<position>`` when the addresses are secret (a digest would reveal them).
 
     Outputs: ``topic_arn``, ``kms_key_arn`` (None for an existing topic without a key).
     """
@@ -153,16 +154,28 @@ class SecurityAlerts(pulumi.ComponentResource):
             self.topic_arn = topic.arn
             self.kms_key_arn = key.arn
 
-        for address in emails:
+        for position, address in enumerate(emails):
             # Named by a digest of the address, so adding or removing one address never
-            # replaces the others' (already confirmed) subscriptions.
+            # replaces the others' (already confirmed) subscriptions. Not for secret addresses:
+            # resource names are plain text in every preview and in the state, and a short
+            # unsalted digest confirms a guessed address. Those are named by position, with the
+            # digest name as an alias so a stack deployed before keeps its subscriptions.
             digest = hashlib.sha256(address.lower().encode()).hexdigest()[:10]
-            aws.sns.TopicSubscription(
-                f"{name}-email-{digest}",
-                topic=self.topic_arn,
-                protocol="email",
-                endpoint=pulumi.Output.secret(address) if a["emails_secret"] else address,
-                opts=child(self),
-            )
+            if a["emails_secret"]:
+                aws.sns.TopicSubscription(
+                    f"{name}-email-{position}",
+                    topic=self.topic_arn,
+                    protocol="email",
+                    endpoint=pulumi.Output.secret(address),
+                    opts=child(self, aliases=[pulumi.Alias(name=f"{name}-email-{digest}")]),
+                )
+            else:
+                aws.sns.TopicSubscription(
+                    f"{name}-email-{digest}",
+                    topic=self.topic_arn,
+                    protocol="email",
+                    endpoint=address,
+                    opts=child(self),
+                )
 
         self.register_outputs({"topic_arn": self.topic_arn, "kms_key_arn": self.kms_key_arn})
