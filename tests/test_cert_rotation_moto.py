@@ -259,3 +259,18 @@ def test_a_failed_start_gives_the_lease_up(aws: Any, monkeypatch: pytest.MonkeyP
     ddb = boto3.client("dynamodb", region_name=REGION)
     # Lambda's retry of the failed start can take the lease again at once.
     assert "Item" not in ddb.get_item(TableName=table, Key=dict(cr.LOCK_KEY))
+
+
+def test_a_lease_expires_by_itself(aws: Any) -> None:
+    """Without a renewal, a run's lease ends ``lease_seconds`` after it was taken."""
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    table = _lock_table()
+    now = [2_000_000.0]
+    lock = cr.RunLock(ddb, table, lease_seconds=600, clock=lambda: now[0])
+    assert lock.acquire("run-a")
+    item = ddb.get_item(TableName=table, Key=dict(cr.LOCK_KEY))["Item"]
+    assert item["expires"] == {"N": "2000600"} and item["run_id"] == {"S": "run-a"}
+    now[0] += 599
+    assert not lock.acquire("run-b")
+    now[0] += 2
+    assert lock.acquire("run-b")

@@ -640,3 +640,83 @@ _CONDITION = {
     "ExpressionAttributeNames": {"#lock": "lock", "#expires": "expires"},
     "ExpressionAttributeValues": {":now": ANY},
 }
+
+
+# --- details a lost value would change ---------------------------------------------------------
+
+
+def test_the_failure_notification_says_what_failed_in_full(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    h = Harness()
+    published = _capture_publish(h)
+    h.expect_publish("AISB certificate rotation scan FAILED")
+    state = cr.ScanState(run_id="run-7", now=NOW.isoformat(), invocation=3, scanned=12, pages=2)
+    h.scanner()._notify_failure(state, ValueError("x" * 5000))
+    head = (
+        "The AISB certificate-rotation scan failed and did not finish.\n\n"
+        "Run: run-7 (invocation 3)\n"
+        "Certificates scanned before the failure: 12 in 2 pages\n"
+        "Error: ValueError: "
+    )
+    tail = (
+        "\n\nThe function's error alarm and its logs have the details; the next scheduled "
+        "run starts again from the beginning."
+    )
+    assert published[0]["Message"] == (head + "x" * 5000)[:4000] + tail
+    h.verify()
+
+    # A notification that cannot be sent is logged, and the scan's own error still counts.
+    h = Harness()
+    h.stubs["sns"].add_client_error("publish", "AuthorizationError", "no", 403)
+    with caplog.at_level("ERROR", logger=cr.LOG.name):
+        h.scanner()._notify_failure(state, ValueError("boom"))
+    assert [r.getMessage() for r in caplog.records] == ["could not send the failure notification"]
+
+
+def test_no_hand_over_without_a_function_to_continue_in() -> None:
+    h = Harness()
+    with pytest.raises(RuntimeError, match="no function to continue in"):
+        h.scanner()._hand_over(_state(), None)
+    with pytest.raises(RuntimeError, match="no function to continue in"):
+        cr.Scanner(h.options, iot=h.iot, sns=h.sns, s3=h.s3, lambda_client=None)._hand_over(
+            _state(), FUNCTION
+        )
+    h.verify()  # nothing was invoked
+
+
+def test_a_hand_over_is_logged_with_the_next_invocation(caplog: pytest.LogCaptureFixture) -> None:
+    h = Harness()
+    h.stubs["lambda"].add_response(
+        "invoke",
+        {"StatusCode": 202},
+        {"FunctionName": FUNCTION, "InvocationType": "Event", "Payload": ANY},
+    )
+    state = cr.ScanState(run_id="run-1", now=NOW.isoformat(), scanned=40)
+    with caplog.at_level("INFO", logger=cr.LOG.name):
+        assert h.scanner()._hand_over(state, FUNCTION)["continued"] is True
+    assert "continuing in invocation 2 after 40 certificates" in [
+        r.getMessage() for r in caplog.records
+    ]
+    h.verify()
+
+
+def test_an_error_without_a_code_has_an_empty_code() -> None:
+    from botocore.exceptions import ClientError
+
+    assert cr._code(ClientError({}, "ListCertificates")) == ""
+    assert cr._code(ClientError({"Error": {}}, "ListCertificates")) == ""
+    assert cr._code(ClientError({"Error": {"Code": "Throttling"}}, "ListCertificates")) == (
+        "Throttling"
+    )
+
+
+def test_json_report_rows_are_counted_and_must_match_the_fields() -> None:
+    h = Harness(report_bucket="reports", report_format="jsonl")
+    writer = cr.ReportWriter(h.s3, "reports", "r.jsonl", "jsonl")
+    row = tuple(f"v{i}" for i in range(len(cr.REPORT_FIELDS)))
+    writer.row(row)
+    writer.row(row)
+    assert writer.rows == 2
+    with pytest.raises(ValueError):
+        writer.row(row[:-1])

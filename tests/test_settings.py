@@ -341,3 +341,24 @@ def test_settings_is_the_only_module_reading_config() -> None:
         text = path.read_text()
         assert "pulumi.Config" not in text and "runtime.config" not in text, path
     assert project_file()["name"] == settings.NAMESPACE
+
+
+def test_the_error_lists_every_problem_on_its_own_line() -> None:
+    error = ConfigError(["aisb:a: bad", "aisb:b: worse"])
+    assert str(error) == "invalid aisb stack configuration:\n  - aisb:a: bad\n  - aisb:b: worse"
+    assert error.problems == ["aisb:a: bad", "aisb:b: worse"]
+
+
+@pytest.mark.parametrize(
+    ("path", "key"),
+    [
+        ("cert_max_age_days", "certMaxAgeDays"),
+        ("detect_rules[2].ports", "detectRules[2].ports"),
+        ("detect_rules[0].some_field[1]", "detectRules[0].some_field[1]"),
+        ("tags.cost_centre", "tags.cost_centre"),  # a tag key is the user's, kept as written
+    ],
+)
+def test_an_argument_path_maps_back_to_the_key_path_it_came_from(path: str, key: str) -> None:
+    from aisb.settings import _where
+
+    assert _where(path) == key
