@@ -51,6 +51,8 @@ class Registration:
     """The former names the resource is known by (alias specs, or the name part of URNs)."""
     id: str = ""
     state: dict[str, Any] = field(default_factory=dict)
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    """For each input, the URNs of the resources its value comes from."""
 
 
 @dataclass
@@ -281,6 +283,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             + [urn.rsplit("::", 1)[-1] for urn in request.aliasURNs],
             id=response.id,
             state=self.resources[response.urn].state,
+            property_dependencies={
+                name: sorted(deps.urns) for name, deps in request.propertyDependencies.items()
+            },
         )
         with self._lock:
             self.recording.resources.append(registration)

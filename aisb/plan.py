@@ -3,7 +3,8 @@
 A plan runs the project's own program (``__main__.py``) on a stack file under Pulumi's mock
 engine (``aisb.mockengine``): no AWS credentials, backend or network. It records, for every
 resource, its type, name, parent, provider, the options that keep evidence (retain on delete,
-delete before replace) and its inputs, with
+delete before replace), which resources each input's value comes from (``dependencies``: the
+wiring a policy pack follows from a role alias to its role) and its inputs, with
 
 - secret values (Pulumi secrets, and a stack file's ``secure:`` values) as ``[secret]``;
 - JSON documents in strings (IAM, key, bucket and topic policies) parsed, so they compare as
@@ -140,6 +141,12 @@ def _plan(stack: str, recording: Recording) -> dict[str, Any]:
         }
         if options:
             entry["options"] = options
+        depends = {
+            name: sorted(keys[u] for u in urns if u in keys)
+            for name, urns in r.property_dependencies.items()
+        }
+        if any(depends.values()):
+            entry["dependencies"] = {name: deps for name, deps in depends.items() if deps}
         resources[key] = entry
     reads = {
         _key(r): {"type": r.type, "name": r.name, "id": r.id, "parent": keys.get(r.parent, "")}
