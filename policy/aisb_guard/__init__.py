@@ -1,0 +1,41 @@
+"""aisb-guard: a Pulumi policy pack that keeps the AWS IoT Security Baseline true in every stack.
+
+``POLICIES`` is the list of the pack's policies, importable without starting the pack (only
+the pack's ``__main__.py`` constructs the ``PolicyPack``). Each rule lives in its own module,
+with its ``ABOUT`` (id, description, the audit check it anticipates, enforcement level,
+remediation, documentation) and its ``POLICY``.
+"""
+
+from __future__ import annotations
+
+from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
+
+from aisb_guard import (
+    account_singletons,
+    certificate_from_csr,
+    certificate_key_quality,
+    certificate_not_shared,
+    iot_logging_enabled,
+    iot_policy_deny_wildcards,
+    iot_policy_overly_permissive,
+    role_alias_credential_duration,
+    role_alias_role_permissions,
+)
+from aisb_guard._rule import About
+
+RULES = (
+    iot_policy_overly_permissive,
+    iot_policy_deny_wildcards,
+    iot_logging_enabled,
+    role_alias_credential_duration,
+    role_alias_role_permissions,
+    certificate_from_csr,
+    certificate_key_quality,
+    certificate_not_shared,
+    account_singletons,
+)
+
+ABOUT: list[About] = [rule.ABOUT for rule in RULES]
+POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [rule.POLICY for rule in RULES]
+
+__all__ = ["ABOUT", "POLICIES", "RULES"]

@@ -1,0 +1,37 @@
+"""Device certificates whose private key AWS generates: the key then sits in the Pulumi state."""
+
+from __future__ import annotations
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs
+
+from aisb_guard._rule import MANDATORY, About, prop, resource_rule
+
+ABOUT = About(
+    id="aisb-certificate-from-csr",
+    description=(
+        "AWS IoT certificates must be created from a certificate signing request (or registered "
+        "from an existing certificate): without one, AWS generates the key pair and the private "
+        "key is stored in the Pulumi state, outside the device."
+    ),
+    anticipates="AISB control 1 (unique identity per device)",
+    enforcement=MANDATORY,
+    remediation=(
+        "Generate the key on the device (or its secure element) and pass its CSR as `csr`, or "
+        "register an existing certificate with `certificatePem`."
+    ),
+    url="https://docs.aws.amazon.com/iot/latest/developerguide/create-device-cert.html",
+)
+
+
+def check(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != "aws:iot/certificate:Certificate":
+        return  # aws-native:iot:Certificate always takes a CSR or a certificate
+    if prop(args, "csr") is None and prop(args, "certificatePem") is None:
+        report(
+            f"certificate {args.name} has neither csr nor certificatePem: AWS would generate "
+            "its private key and Pulumi would keep it in the state.",
+            None,
+        )
+
+
+POLICY = resource_rule(ABOUT, check)
