@@ -720,3 +720,109 @@ def test_json_report_rows_are_counted_and_must_match_the_fields() -> None:
     assert writer.rows == 2
     with pytest.raises(ValueError):
         writer.row(row[:-1])
+
+
+# --- thing names, the time reserve and the report writer at their edges ------------------------
+
+
+def _scanner_at(h: Harness, remaining_ms: int) -> cr.Scanner:
+    scanner = h.scanner()
+    scanner._remaining = lambda: remaining_ms
+    return scanner
+
+
+def test_thing_names_follow_every_page_and_wait_out_throttling() -> None:
+    h = Harness(thing_names=True, thing_name_budget=10)
+    arn = _cert(1, _days_old(400))["certificateArn"]
+    iot = h.stubs["iot"]
+    iot.add_client_error("list_principal_things", "ThrottlingException", "slow", 400)
+    iot.add_response(
+        "list_principal_things",
+        {"things": ["pump-1", "pump-2"], "nextToken": "t1"},
+        {"principal": arn, "maxResults": 250},
+    )
+    iot.add_response(
+        "list_principal_things",
+        {"things": ["pump-3"]},
+        {"principal": arn, "maxResults": 250, "nextToken": "t1"},
+    )
+    state = _state()
+    assert _scanner_at(h, 900_000).things_of(arn, state) == "pump-1 pump-2 pump-3"
+    assert state.thing_calls == 2 and h.sleeps == [0.5]
+    h.verify()
+
+
+def test_thing_names_stop_at_the_call_budget() -> None:
+    h = Harness(thing_names=True, thing_name_budget=2)
+    arn = _cert(1, _days_old(400))["certificateArn"]
+    spent = cr.ScanState(run_id="r", now=NOW.isoformat(), thing_calls=2, things_skipped=1)
+    assert h.scanner().things_of(arn, spent) == "(not looked up: call budget spent)"
+    assert spent.things_skipped == 2
+    h.stubs["iot"].add_response(
+        "list_principal_things",
+        {"things": ["pump-1"], "nextToken": "t1"},
+        {"principal": arn, "maxResults": 250},
+    )
+    last = cr.ScanState(run_id="r", now=NOW.isoformat(), thing_calls=1)
+    names = _scanner_at(h, 900_000).things_of(arn, last)
+    assert names == "pump-1 (more: call budget spent)"
+    assert last.thing_calls == 2
+    assert Harness(thing_names=False).scanner().things_of(arn, _state()) == ""
+    h.verify()
+
+
+def test_the_reserve_is_kept_to_the_millisecond() -> None:
+    scanner = _scanner_at(Harness(reserve_seconds=60), 70_000)
+    assert not scanner._overruns(10)  # exactly the reserve left: still allowed
+    assert scanner._overruns(10.001)
+    assert _scanner_at(Harness(reserve_seconds=60), 59_999)._overruns(0)
+
+
+def test_a_part_is_sent_as_soon_as_it_reaches_the_part_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    row = tuple(f"value-{i}" for i in range(len(cr.REPORT_FIELDS)))
+    probe = cr.ReportWriter(None, "reports", "k.csv", "csv")
+    probe.row(row)
+    monkeypatch.setattr(cr, "PART_SIZE", probe.raw.tell())
+    h = Harness(report_bucket="reports")
+    _expect_upload(h, parts=1)
+    writer = cr.ReportWriter(h.s3, "reports", "k.csv", "csv")
+    writer.row(row)
+    assert writer.raw.tell() == 0  # sent, not held
+    h.stubs["s3"].assert_no_pending_responses()
+
+
+def test_a_jsonl_report_is_uploaded_as_ndjson() -> None:
+    h = Harness(report_bucket="reports")
+    h.stubs["s3"].add_response(
+        "create_multipart_upload",
+        {"UploadId": "u1"},
+        {"Bucket": "reports", "Key": "k.jsonl", "ContentType": "application/x-ndjson"},
+    )
+    h.stubs["s3"].add_response(
+        "upload_part",
+        {"ETag": '"e1"'},
+        {"Bucket": "reports", "Key": "k.jsonl", "UploadId": "u1", "PartNumber": 1, "Body": ANY},
+    )
+    writer = cr.ReportWriter(h.s3, "reports", "k.jsonl", "jsonl")
+    writer.row(tuple("x" for _ in cr.REPORT_FIELDS))
+    writer._flush()
+    h.stubs["s3"].assert_no_pending_responses()
+
+
+def test_a_run_id_is_its_start_time_and_a_random_suffix() -> None:
+    import re
+
+    state = cr.ScanState.start(NOW)
+    assert re.fullmatch(r"20260601T120000Z-[0-9a-f]{8}", state.run_id)
+    assert state.now == NOW.isoformat()
+
+
+def test_the_function_s_clients_retry_adaptively(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    clients = cr._clients()
+    assert set(clients) == {"iot", "sns", "s3", "lambda_client", "dynamodb"}
+    for client in clients.values():
+        # botocore stores max_attempts (retries) as total_max_attempts (calls): 10 + 1.
+        assert client.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 11}
