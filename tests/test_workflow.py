@@ -19,6 +19,7 @@ from aisb.cli import PREVIEW_ROLE_KEY, app
 from tests.harness import ROOT, stack_config, stack_files, stack_name
 
 WORKFLOW = ROOT / ".github" / "workflows" / "pull-request.yml"
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 
 # The current release line of each action, checked against its releases (README, "Pull
 # requests"): every one runs on Node 24, GitHub having removed Node 20 from its runners.
@@ -100,8 +101,10 @@ def test_the_preview_role_key_is_not_an_aisb_setting() -> None:
     parse({**MINIMAL_CONFIG, PREVIEW_ROLE_KEY: "arn:aws:iam::210987654321:role/x"})
 
 
-def test_every_action_is_at_its_current_release() -> None:
-    uses = [s["uses"] for job in _workflow()["jobs"].values() for s in job["steps"] if "uses" in s]
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_every_action_is_at_its_current_release(path: Path) -> None:
+    jobs = yaml.safe_load(path.read_text())["jobs"]
+    uses = [s["uses"] for job in jobs.values() for s in job["steps"] if "uses" in s]
     assert uses
     for use in uses:
         action, _, ref = use.partition("@")
@@ -170,8 +173,10 @@ def _zizmor(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_workflow_passes_the_linter() -> None:
-    result = _zizmor(str(WORKFLOW))
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_the_workflows_pass_the_linter(path: Path) -> None:
+    assert {p.name for p in WORKFLOWS} >= {"pull-request.yml", "deploy.yml"}
+    result = _zizmor(str(path))
     assert result.returncode == 0, result.stdout + result.stderr
 
 

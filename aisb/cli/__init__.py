@@ -258,6 +258,64 @@ def stacks(as_json: JsonOption = False, root: RootOption = Path(".")) -> None:
         typer.echo("\t".join(entry.values()))
 
 
+fleet_app = typer.Typer(
+    help="Roll the baseline out to every account and region of an inventory (fleet.yaml).",
+    no_args_is_help=True,
+)
+app.add_typer(fleet_app, name="fleet")
+
+InventoryOption = Annotated[
+    Path, typer.Option("--inventory", help="The inventory file.", metavar="PATH")
+]
+FleetOutOption = Annotated[
+    Path, typer.Option("--out", help="Where the stack files go.", metavar="DIR")
+]
+
+
+def _inventory(path: Path) -> Any:
+    from aisb.fleet import InventoryError, load
+
+    try:
+        return load(path)
+    except InventoryError as error:
+        typer.echo(f"aisb fleet: {error}", err=True)
+        raise typer.Exit(EXIT_ERROR) from None
+
+
+@fleet_app.command("render")
+def fleet_render(
+    inventory: InventoryOption = Path("fleet.yaml"),
+    out: FleetOutOption = Path("stacks"),
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Write nothing; exit 1 naming the files that differ."),
+    ] = False,
+) -> None:
+    """Write Pulumi.<name>-<region>.yaml for every account and region of the inventory."""
+    from aisb import fleet
+
+    rendered = fleet.render(_inventory(inventory), inventory.name)
+    if check:
+        stale = fleet.differences(rendered, out)
+        for line in stale:
+            typer.echo(line, err=True)
+        if stale:
+            typer.echo(f"aisb fleet: run `aisb fleet render --inventory {inventory}`", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{len(rendered)} stack files match {inventory}", err=True)
+        return
+    for path in fleet.write(rendered, out):
+        typer.echo(f"wrote {path}", err=True)
+
+
+@fleet_app.command("matrix")
+def fleet_matrix(inventory: InventoryOption = Path("fleet.yaml")) -> None:
+    """Print the deploy workflow's matrix (JSON): stack, region, account and role of each."""
+    from aisb import fleet
+
+    sys.stdout.write(fleet.matrix(_inventory(inventory)) + "\n")
+
+
 def main() -> None:
     """The console script."""
     app()
