@@ -274,3 +274,64 @@ def test_a_lease_expires_by_itself(aws: Any) -> None:
     assert not lock.acquire("run-b")
     now[0] += 2
     assert lock.acquire("run-b")
+
+
+def _env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_a_drill_start_says_so_and_a_plain_event_of_any_shape_starts_a_scan(
+    aws: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    _fleet([(800, "ACTIVE")], things={})
+    topic, inbox = _inbox()
+    _env(monkeypatch, TOPIC_ARN=topic, ROTATION_DAYS="365")
+    with caplog.at_level("INFO", logger=cr.LOG.name):
+        summary = cr.handler({"drill": "d-42"}, Context())
+    (message,) = inbox()
+    assert "Drill d-42: asked for by `aisb drill`" in message["Message"]
+    # The summary is logged as one JSON object.
+    own = [r.getMessage() for r in caplog.records if r.module == "handler"]
+    assert json.loads(own[-1]) == summary
+    # Lambda may hand the function an event that is not a map: a plain start.
+    assert cr.handler([], Context())["due"] == 1  # type: ignore[arg-type]
+    assert "Drill" not in inbox()[-1]["Message"]
+
+
+def test_a_skipped_start_names_its_run_in_the_log_and_the_result(
+    aws: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    table = _lock_table()
+    topic, _ = _inbox()
+    _env(monkeypatch, TOPIC_ARN=topic, ROTATION_DAYS="365", LOCK_TABLE=table)
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    assert cr.RunLock(ddb, table, 1200).acquire("run-elsewhere")
+    with caplog.at_level("WARNING", logger=cr.LOG.name):
+        summary = cr.handler({}, Context())
+    assert summary["skipped"] == "another scan holds the lease"
+    assert summary["run_id"] and summary["run_id"] != "run-elsewhere"
+    assert [r.getMessage() for r in caplog.records if r.module == "handler"] == [
+        f"run {summary['run_id']} not started: another scan holds the lease"
+    ]
+
+
+def test_a_failed_start_without_a_lock_table_raises_the_scan_s_error(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fleet([(800, "ACTIVE")], things={})
+    _env(
+        monkeypatch,
+        TOPIC_ARN=f"arn:aws:sns:{REGION}:{DEFAULT_ACCOUNT_ID}:no-such-topic",
+        ROTATION_DAYS="365",
+    )
+    with pytest.raises(Exception, match=r"NotFound|does not exist"):
+        cr.handler({}, Context())
+
+
+def test_the_subject_stays_under_sns_s_limit_for_any_count() -> None:
+    options = cr.Options(topic_arn="t", rotation_days=365)
+    state = cr.ScanState(run_id="r", now="2026-01-01T00:00:00+00:00", due=10**60, due_soon=1)
+    subject, _ = cr.render_report(options, state)
+    assert len(subject) == cr.SNS_SUBJECT_LIMIT - 1
+    assert subject.startswith("AISB: 1000")

@@ -421,3 +421,38 @@ def test_a_bad_region_is_named_with_an_example() -> None:
         "eu_west_1",
         "an AWS region name such as us-east-1",
     )
+
+
+def test_every_default_and_every_lowest_value_is_taken() -> None:
+    assert cr.Options.from_env(GOOD_ENV) == cr.Options(
+        topic_arn="arn:aws:sns:us-east-1:1:t", rotation_days=365
+    )
+    assert cr.Options(topic_arn="t", rotation_days=1) == cr.Options(
+        topic_arn="t",
+        rotation_days=1,
+        warning_days=30,
+        report_bucket=None,
+        report_prefix="certificate-rotation/",
+        report_format="csv",
+        thing_names=False,
+        thing_name_budget=1000,
+        always_report=False,
+        max_listed=25,
+        reserve_seconds=60,
+        lock_table=None,
+        lease_seconds=1200,
+    )
+    lowest = cr.Options.from_env(
+        {
+            "TOPIC_ARN": " arn:aws:sns:us-east-1:1:t ",
+            "ROTATION_DAYS": "1",
+            "WARNING_DAYS": "0",
+            "THING_NAME_CALL_BUDGET": "1",
+            "MAX_LISTED": "1",
+            "RESERVE_SECONDS": "1",
+            "LEASE_SECONDS": "1",
+        }
+    )
+    assert lowest.topic_arn == "arn:aws:sns:us-east-1:1:t"
+    assert (lowest.rotation_days, lowest.warning_days, lowest.thing_name_budget) == (1, 0, 1)
+    assert (lowest.max_listed, lowest.reserve_seconds, lowest.lease_seconds) == (1, 1, 1)
