@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from aisb import validation as v
+from aisb.mockengine import partition
 
 HEADER = (
     "# Rendered by `aisb fleet render` from {inventory}: edit the inventory, not this file\n"
@@ -90,14 +91,6 @@ class Inventory:
     repository: str
     branch: str
     targets: tuple[Target, ...]
-
-
-def partition(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
 
 
 def _unknown(

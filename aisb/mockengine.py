@@ -23,6 +23,15 @@ from pulumi.runtime import rpc
 ACCOUNT = "123456789012"
 
 
+def partition(region: str) -> str:
+    """The AWS partition a region belongs to."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
 # Resources whose id is their ``name`` input (or the auto-name), with their ARN's service and
 # resource prefix.
 _NAMED_BY_INPUT = {

@@ -31,7 +31,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import rpc
 
-from aisb.mockengine import ACCOUNT, Recording, Registration, run
+from aisb.mockengine import ACCOUNT, Recording, Registration, partition, run
 from aisb.stackfile import (
     SECRET_PLACEHOLDERS,
     project_file,
@@ -56,14 +56,6 @@ class PlanError(Exception):
 
 
 # --- rendering -------------------------------------------------------------------------------
-
-
-def _partition(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
 
 
 def _digest(value: Any) -> str:
@@ -180,7 +172,7 @@ def render(stack: str, root: Path) -> dict[str, Any]:
             lambda: exec(code, {"__name__": "__main__"}),
             config,
             region=region,
-            partition=_partition(region),
+            partition=partition(region),
             project=str(project_file(root)["name"]),
             stack=stack,
             secret_keys=sorted(secrets),

@@ -54,38 +54,32 @@ class About:
         )
 
 
+def _guidance(about: About) -> dict[str, Any]:
+    """The keyword arguments every policy of the pack carries."""
+    return {
+        "name": about.id,
+        "description": about.description,
+        "enforcement_level": about.enforcement,
+        "severity": about.severity,
+        "framework": about.framework(),
+        "remediation_steps": about.remediation,
+        "url": about.url,
+        "tags": ["aws-iot", "aisb"],
+    }
+
+
 def resource_rule(
     about: About,
     check: Callable[[ResourceValidationArgs, ReportViolation], None],
 ) -> ResourceValidationPolicy:
-    return ResourceValidationPolicy(
-        name=about.id,
-        description=about.description,
-        validate=check,
-        enforcement_level=about.enforcement,
-        severity=about.severity,
-        framework=about.framework(),
-        remediation_steps=about.remediation,
-        url=about.url,
-        tags=["aws-iot", "aisb"],
-    )
+    return ResourceValidationPolicy(validate=check, **_guidance(about))
 
 
 def stack_rule(
     about: About,
     check: Callable[[StackValidationArgs, ReportViolation], None],
 ) -> StackValidationPolicy:
-    return StackValidationPolicy(
-        name=about.id,
-        description=about.description,
-        validate=check,
-        enforcement_level=about.enforcement,
-        severity=about.severity,
-        framework=about.framework(),
-        remediation_steps=about.remediation,
-        url=about.url,
-        tags=["aws-iot", "aisb"],
-    )
+    return StackValidationPolicy(validate=check, **_guidance(about))
 
 
 def document(value: Any) -> Mapping[str, Any] | None:
