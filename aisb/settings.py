@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import typing
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -192,10 +193,8 @@ def _decode(key: Key, raw: str) -> Any:
 def _where(path: str) -> str:
     """An argument path (``detect_rules[2].ports``) as the config key path it came from
     (``detectRules[2].ports``)."""
-    head, sep, rest = path.partition("[")
-    if not sep:
-        head, sep, rest = path.partition(".")
-    return camel(head) + sep + rest
+    head = re.split(r"[\[.]", path, maxsplit=1)[0]  # the argument, up to its first [ or .
+    return camel(head) + path[len(head) :]
 
 
 def parse(config: Mapping[str, str], secret_keys: Collection[str] = ()) -> Settings:

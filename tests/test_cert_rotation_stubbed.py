@@ -676,9 +676,10 @@ def test_the_failure_notification_says_what_failed_in_full(
 
 def test_no_hand_over_without_a_function_to_continue_in() -> None:
     h = Harness()
-    with pytest.raises(RuntimeError, match="no function to continue in"):
+    refusal = "^time is running out and there is no function to continue in$"
+    with pytest.raises(RuntimeError, match=refusal):
         h.scanner()._hand_over(_state(), None)
-    with pytest.raises(RuntimeError, match="no function to continue in"):
+    with pytest.raises(RuntimeError, match=refusal):
         cr.Scanner(h.options, iot=h.iot, sns=h.sns, s3=h.s3, lambda_client=None)._hand_over(
             _state(), FUNCTION
         )
@@ -826,3 +827,17 @@ def test_the_function_s_clients_retry_adaptively(monkeypatch: pytest.MonkeyPatch
     for client in clients.values():
         # botocore stores max_attempts (retries) as total_max_attempts (calls): 10 + 1.
         assert client.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 11}
+
+
+def test_thing_lookups_stop_for_time_and_take_an_empty_answer() -> None:
+    h = Harness(thing_names=True, thing_name_budget=10, reserve_seconds=60)
+    arn = _cert(1, _days_old(400))["certificateArn"]
+    # Throttled with 60.4 s left: the 0.5 s wait would eat into the reserve: hand over.
+    h.stubs["iot"].add_client_error("list_principal_things", "ThrottlingException", "slow", 400)
+    with pytest.raises(cr.OutOfTime):
+        _scanner_at(h, 60_400).things_of(arn, _state())
+    assert h.sleeps == []
+    # A certificate attached to no thing: AWS may leave the list out.
+    h.stubs["iot"].add_response("list_principal_things", {}, {"principal": arn, "maxResults": 250})
+    assert _scanner_at(h, 900_000).things_of(arn, _state()) == ""
+    h.verify()

@@ -356,6 +356,7 @@ def test_the_error_lists_every_problem_on_its_own_line() -> None:
         ("detect_rules[2].ports", "detectRules[2].ports"),
         ("detect_rules[0].some_field[1]", "detectRules[0].some_field[1]"),
         ("tags.cost_centre", "tags.cost_centre"),  # a tag key is the user's, kept as written
+        ("tags.cost_centre[0]", "tags.cost_centre[0]"),  # only the argument is renamed
     ],
 )
 def test_an_argument_path_maps_back_to_the_key_path_it_came_from(path: str, key: str) -> None:
