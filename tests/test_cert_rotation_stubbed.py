@@ -841,3 +841,147 @@ def test_thing_lookups_stop_for_time_and_take_an_empty_answer() -> None:
     h.stubs["iot"].add_response("list_principal_things", {}, {"principal": arn, "maxResults": 250})
     assert _scanner_at(h, 900_000).things_of(arn, _state()) == ""
     h.verify()
+
+
+# --- the report e-mail, word for word ----------------------------------------------------------
+
+_FOOTER = (
+    "Expiry dates are not part of this scan: the Device Defender audit's "
+    "DEVICE_CERTIFICATE_EXPIRING_CHECK reports certificates close to expiry."
+)
+
+
+def test_a_drill_report_of_a_long_run_word_for_word() -> None:
+    options = cr.Options(
+        topic_arn=TOPIC, rotation_days=365, report_bucket="reports", thing_name_budget=5
+    )
+    state = cr.ScanState(
+        run_id="r-1",
+        now=NOW.isoformat(),
+        drill="d-1",
+        invocation=3,
+        scanned=10,
+        considered=9,
+        due=4,
+        due_soon=2,
+        oldest=[[-1.0, "c1", 400], [-3.0, "c3", 500], [-2.0, "c2", 450]],
+        report_objects=["a.csv", "b.csv"],
+        report_rows=7,
+        things_skipped=2,
+    )
+    subject, message = cr.render_report(options, state)
+    assert subject == "AISB: 4 device certificates due for rotation, 2 due soon"
+    assert message == "\n".join(
+        [
+            "AISB certificate rotation report",
+            "Drill d-1: asked for by `aisb drill`; nothing to act on.",
+            "",
+            "",
+            "Run: r-1 (3 invocations)",
+            "Rotation period: 365 days; warning window: 30 days.",
+            "Certificates listed: 10 (ACTIVE or PENDING_TRANSFER: 9)",
+            "Due for rotation (at least 365 days old): 4",
+            "Due within 30 days: 2",
+            "",
+            "Oldest certificates due (3 of 4):",
+            "  c1  400 days old",
+            "  c2  450 days old",
+            "  c3  500 days old",
+            "  ... and 1 more",
+            "",
+            "Full report (7 certificates, csv): s3://reports/a.csv, s3://reports/b.csv",
+            "Thing names were not looked up for 2 certificates: the budget of 5 calls was spent.",
+            _FOOTER,
+        ]
+    )
+
+
+def test_a_quiet_report_without_a_bucket_word_for_word() -> None:
+    options = cr.Options(topic_arn=TOPIC, rotation_days=90, warning_days=0)
+    state = cr.ScanState(run_id="r-2", now=NOW.isoformat(), scanned=1, considered=1)
+    _, message = cr.render_report(options, state)
+    assert message == "\n".join(
+        [
+            "AISB certificate rotation report",
+            "",
+            "Run: r-2",
+            "Rotation period: 90 days; warning window: 0 days.",
+            "Certificates listed: 1 (ACTIVE or PENDING_TRANSFER: 1)",
+            "Due for rotation (at least 90 days old): 0",
+            "Due within 0 days: 0",
+            "",
+            "",
+            "No full report is kept: enable the report bucket (aisb:certReportBucket).",
+            _FOOTER,
+        ]
+    )
+
+
+def _listed(message: str) -> int:
+    return sum(1 for line in message.splitlines() if line.startswith("  ") and "days old" in line)
+
+
+@pytest.mark.parametrize(
+    ("size", "listed"), [(cr.SNS_MESSAGE_LIMIT - 1024, 3000), (cr.SNS_MESSAGE_LIMIT - 1023, 1500)]
+)
+def test_the_listing_is_halved_exactly_when_the_message_passes_its_margin(
+    size: int, listed: int
+) -> None:
+    """A message may use SNS's limit less a 1 KiB margin; one byte more halves the listing."""
+    options = cr.Options(topic_arn=TOPIC, rotation_days=365)
+    oldest = [[-float(i), f"{i:064x}", 400 + i % 100] for i in range(3000)]
+
+    def render(run_id: str) -> str:
+        state = cr.ScanState(run_id=run_id, now=NOW.isoformat(), due=5000, oldest=oldest)
+        return cr.render_report(options, state)[1]
+
+    unpadded = len(render("").encode())
+    message = render("r" * (size - unpadded))
+    assert _listed(message) == listed
+    assert len(message.encode()) <= cr.SNS_MESSAGE_LIMIT - 1024
+    huge = [[-float(i), f"{i:064x}", 400] for i in range(20000)]
+    state = cr.ScanState(run_id="r", now=NOW.isoformat(), due=20000, oldest=huge)
+    assert _listed(cr.render_report(options, state)[1]) == 2500  # halved three times
+
+
+def test_a_page_without_certificates_is_an_empty_page() -> None:
+    h = Harness()
+    h.stubs["iot"].add_response("list_certificates", {}, {"pageSize": 250, "ascendingOrder": True})
+    assert list(cr.certificate_pages(h.iot, _state())) == [[]]
+    h.verify()
+
+
+def test_a_run_counts_naive_dates_and_looks_up_things_only_for_the_report() -> None:
+    h = Harness(thing_names=True)  # names go into the report file, and there is none
+    published = _capture_publish(h)
+    naive = _days_old(400).replace(tzinfo=None)
+    h.page([_cert(1, naive)], None, None)
+    h.expect_publish()
+    summary = h.scanner().run(_state(), _plenty, FUNCTION)
+    assert (summary["run_id"], summary["due"]) == ("run-1", 1)
+    assert "Due for rotation (at least 365 days old): 1" in published[0]["Message"]
+    h.verify()  # no ListPrincipalThings call
+
+
+def test_report_rows_add_up_across_invocations() -> None:
+    class Writer:
+        rows = 2
+
+        def close(self) -> str:
+            return "k2"
+
+    state = cr.ScanState(run_id="r", now=NOW.isoformat(), report_rows=5, report_objects=["k1"])
+    Harness().scanner()._close(Writer(), state)  # type: ignore[arg-type]
+    assert (state.report_rows, state.report_objects) == (7, ["k1", "k2"])
+
+
+def test_a_failed_run_s_notification_names_the_error() -> None:
+    h = Harness()
+    published = _capture_publish(h)
+    h.stubs["iot"].add_client_error("list_certificates", "AccessDeniedException", "no", 403)
+    h.expect_publish("AISB certificate rotation scan FAILED")
+    with pytest.raises(Exception, match="AccessDenied"):
+        h.scanner().run(_state(), _plenty, FUNCTION)
+    assert (
+        "Error: ClientError: An error occurred (AccessDeniedException)" in (published[0]["Message"])
+    )
