@@ -17,6 +17,18 @@ dozen ``GetBucket*`` calls), so listing each read one by one would break with ev
 release. Not checked against a real deploy's CloudTrail: run one with the role and add what
 ``AccessDenied`` names, here, with its reason.
 
+Sources: which actions take which resources and condition keys, the Service Authorization
+Reference (https://docs.aws.amazon.com/service-authorization/latest/reference/reference_policies_actions-resources-contextkeys.html;
+SNS subscription actions have no resource type, so they are on ``*``); tag conditions on
+creation (``aws:RequestTag``) and use (``aws:ResourceTag``), IAM's tag-based access control
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/access_tags.html); the 10,240-character
+limit on a role's inline policies, IAM quotas
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html). The trust:
+Pulumi Deployments' AWS OIDC guide (provider ``https://api.pulumi.com/oidc``, audience the
+organisation: https://www.pulumi.com/docs/deployments/deployments/oidc/aws/) and GitHub's
+OIDC reference (audience ``sts.amazonaws.com``, subject ``repo:<owner>/<repo>:ref:<ref>``:
+https://docs.github.com/en/actions/reference/security/oidc).
+
 ``python -m aisb.deploy_role`` writes ``deploy-role/aisb-deployer.yaml``, a CloudFormation
 template (deployable to every account with a service-managed StackSet) with the role, its
 trust of Pulumi Deployments and of GitHub Actions by OIDC, and these permissions;
