@@ -985,3 +985,39 @@ def test_a_failed_run_s_notification_names_the_error() -> None:
     assert (
         "Error: ClientError: An error occurred (AccessDeniedException)" in (published[0]["Message"])
     )
+
+
+def test_backoff_makes_eight_attempts_waiting_at_most_twenty_seconds() -> None:
+    from botocore.exceptions import ClientError
+
+    calls: list[int] = []
+
+    def throttled() -> dict[str, Any]:
+        calls.append(1)
+        raise ClientError({"Error": {"Code": "ThrottlingException"}}, "ListCertificates")
+
+    sleeps: list[float] = []
+    with pytest.raises(ClientError):
+        cr.call_with_backoff(throttled, sleep=sleeps.append)
+    assert len(calls) == 8  # the last attempt's error is raised, not waited on
+    assert sleeps == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 20.0]
+
+
+def test_a_listing_of_every_due_certificate_has_no_more_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    options = cr.Options(topic_arn=TOPIC, rotation_days=365)
+    state = cr.ScanState(
+        run_id="r", now=NOW.isoformat(), due=2, oldest=[[-1.0, "c1", 400], [-2.0, "c2", 401]]
+    )
+    _, message = cr.render_report(options, state)
+    assert "Oldest certificates due (2 of 2):" in message and "more" not in message
+    # Nothing due and nothing asked for: no mail, and the log says why.
+    h = Harness()
+    h.page([_cert(1, _days_old(10))], None, None)
+    with caplog.at_level("INFO", logger=cr.LOG.name):
+        assert h.scanner().run(_state(), _plenty, FUNCTION)["notified"] is False
+    assert "nothing due: no notification" in [
+        r.getMessage() for r in caplog.records if r.module == "handler"
+    ]
+    h.verify()
