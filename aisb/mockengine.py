@@ -14,6 +14,7 @@ import hashlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -360,3 +361,11 @@ def run(
 
     body()
     return recording
+
+
+def run_program(program: Path, config: dict[str, str] | None = None, **kwargs: Any) -> Recording:
+    """Run a Pulumi program file (a ``__main__.py``) under mocks, as the language host runs
+    it: as ``__main__``, with its own ``__file__``. Takes ``run``'s keyword arguments."""
+    code = compile(program.read_text(), str(program), "exec")
+    scope = {"__name__": "__main__", "__file__": str(program)}
+    return run(lambda: exec(code, scope), config, **kwargs)

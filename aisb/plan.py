@@ -31,7 +31,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import rpc
 
-from aisb.mockengine import ACCOUNT, Recording, Registration, partition, run
+from aisb.mockengine import ACCOUNT, Recording, Registration, partition, run_program
 from aisb.stackfile import (
     SECRET_PLACEHOLDERS,
     project_file,
@@ -164,12 +164,10 @@ def render(stack: str, root: Path) -> dict[str, Any]:
             f"{stack}: {', '.join(unreadable)} encrypted in the stack file; a plan can stand in "
             f"only for {', '.join(sorted(SECRET_PLACEHOLDERS))}"
         )
-    program = root / "__main__.py"
-    code = compile(program.read_text(), str(program), "exec")
     region = config.get("aws:region", "us-east-1")
     try:
-        recording = run(
-            lambda: exec(code, {"__name__": "__main__"}),
+        recording = run_program(
+            root / "__main__.py",
             config,
             region=region,
             partition=partition(region),

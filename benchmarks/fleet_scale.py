@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from aisb import fleet
-from aisb.mockengine import Recording, run
+from aisb.mockengine import Recording, run_program
 
 REGIONS = [
     "us-east-1",
@@ -70,10 +70,8 @@ def best(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, Any]:
 
 
 def register(path: Path) -> Recording:
-    source = (ROOT / "fleet" / "__main__.py").read_text()
-    code = compile(source, "fleet/__main__.py", "exec")
-    return run(
-        lambda: exec(code, {"__name__": "__main__", "__file__": str(ROOT / "fleet" / "x.py")}),
+    return run_program(
+        ROOT / "fleet" / "__main__.py",
         {"aisb-fleet:inventory": str(path)},
         project="aisb-fleet",
         stack="org",

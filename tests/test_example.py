@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import json
 
-from tests.harness import ROOT, Recording, run
+from tests.harness import ROOT, Recording, run_program
 
 EXAMPLE = ROOT / "examples" / "consumer"
 REGIONS = ["us-east-1", "eu-central-1"]
 
 
 def _run_example() -> Recording:
-    code = compile((EXAMPLE / "__main__.py").read_text(), str(EXAMPLE / "__main__.py"), "exec")
     config = {
         "iot-fleet-security:regions": json.dumps(REGIONS),
         "iot-fleet-security:alertEmails": json.dumps(["secops@example.com"]),
     }
-    return run(lambda: exec(code, {"__name__": "__main__"}), config, project="iot-fleet-security")
+    return run_program(EXAMPLE / "__main__.py", config, project="iot-fleet-security")
 
 
 def _descendants(rec: Recording, root_urn: str) -> list:

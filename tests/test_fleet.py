@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from aisb import fleet
 from aisb.cli import app
 from aisb.stackfile import secret_keys, stack_config
-from tests.harness import ROOT, Recording, run, run_main
+from tests.harness import ROOT, Recording, run_main, run_program
 
 EXAMPLE = ROOT / "examples" / "fleet" / "fleet.yaml"
 
@@ -306,16 +306,9 @@ def test_the_matrix_lists_each_target_with_its_account_role() -> None:
 
 
 def _run_fleet(inventory: Path, **config: str) -> Recording:
-    source = (ROOT / "fleet" / "__main__.py").read_text()
-    code = compile(source, str(ROOT / "fleet" / "__main__.py"), "exec")
     settings = {"aisb-fleet:inventory": str(inventory)}
     settings.update({f"aisb-fleet:{k}": val for k, val in config.items()})
-    return run(
-        lambda: exec(code, {"__name__": "__main__", "__file__": str(ROOT / "fleet" / "x.py")}),
-        settings,
-        project="aisb-fleet",
-        stack="org",
-    )
+    return run_program(ROOT / "fleet" / "__main__.py", settings, project="aisb-fleet", stack="org")
 
 
 def test_the_fleet_program_sets_up_deployments_and_drift_per_target(tmp_path: Path) -> None:

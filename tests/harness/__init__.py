@@ -19,6 +19,7 @@ from tests.harness.mocks import (
     RecordingMonitor,
     Registration,
     run,
+    run_program,
 )
 from tests.harness.stacks import (
     MINIMAL_CONFIG,
@@ -52,6 +53,7 @@ __all__ = [
     "project_file",
     "run",
     "run_main",
+    "run_program",
     "stack_config",
     "stack_files",
     "stack_name",

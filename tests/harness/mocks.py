@@ -12,6 +12,7 @@ from aisb.mockengine import (
     RecordingMonitor,
     Registration,
     run,
+    run_program,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,4 +27,5 @@ __all__ = [
     "RecordingMonitor",
     "Registration",
     "run",
+    "run_program",
 ]

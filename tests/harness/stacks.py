@@ -9,7 +9,7 @@ import pytest
 
 from aisb.stackfile import StackFileError, project_file, stack_config, stack_name
 from aisb.stackfile import stack_files as _stack_files
-from tests.harness.mocks import ROOT, Recording, run
+from tests.harness.mocks import ROOT, Recording, run_program
 
 __all__ = ["project_file", "stack_config", "stack_name"]
 
@@ -42,6 +42,4 @@ def stack_files() -> list[Path]:
 
 def run_main(config: dict[str, str], **kwargs: Any) -> Recording:
     """Run the real ``__main__.py`` with ``config``."""
-    source = (ROOT / "__main__.py").read_text()
-    code = compile(source, str(ROOT / "__main__.py"), "exec")
-    return run(lambda: exec(code, {"__name__": "__main__"}), config, **kwargs)
+    return run_program(ROOT / "__main__.py", config, **kwargs)
