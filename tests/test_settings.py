@@ -162,7 +162,10 @@ def test_secret_addresses_are_not_revealed_by_subscription_names() -> None:
     config = {**BASE, "aisb:alertEmails": json.dumps(emails)}
     digests = [hashlib.sha256(e.encode()).hexdigest()[:10] for e in emails]
     secret = run_main(config, secret_keys=["aisb:alertEmails"])
-    subs = secret.of_type("aws:sns/topicSubscription:TopicSubscription")
+    # Registrations arrive in no fixed order: by name.
+    subs = sorted(
+        secret.of_type("aws:sns/topicSubscription:TopicSubscription"), key=lambda s: s.name
+    )
     assert [s.name for s in subs] == ["aisb-alerts-email-0", "aisb-alerts-email-1"]
     assert [s.aliases for s in subs] == [[f"aisb-alerts-email-{d}"] for d in digests]
     plain = run_main(config).of_type("aws:sns/topicSubscription:TopicSubscription")
