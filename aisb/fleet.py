@@ -144,7 +144,7 @@ def _config_map(
 def _stack_config(target: Target) -> dict[str, str]:
     """The target's config as the Pulumi CLI hands it to the program (``secure:`` values get
     the stand-ins ``aisb plan`` uses, as there is nothing here to decrypt them)."""
-    from aisb.stackfile import SECRET_PLACEHOLDERS, _raw, is_secure
+    from aisb.stackfile import SECRET_PLACEHOLDERS, cli_string, is_secure
 
     config = {"aws:region": target.region, "aws-native:region": target.region}
     for key, value in target.config.items():
@@ -153,7 +153,7 @@ def _stack_config(target: Target) -> dict[str, str]:
             if full in SECRET_PLACEHOLDERS:
                 config[full] = SECRET_PLACEHOLDERS[full]
             continue
-        config[full] = _raw(value)
+        config[full] = cli_string(value)
     return config
 
 
@@ -165,9 +165,9 @@ def _secret_keys(target: Target) -> set[str]:
 
 def load(path: Path) -> Inventory:
     """Read and validate an inventory, or raise ``InventoryError`` listing every problem."""
-    from aisb.settings import ConfigError, _keys, parse
+    from aisb.settings import KEYS, ConfigError, parse
 
-    keys = {k.name: k for k in _keys()}
+    keys = {k.name: k for k in KEYS}
     problems: list[str] = []
     try:
         raw = yaml.safe_load(path.read_text())

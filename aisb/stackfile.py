@@ -52,7 +52,7 @@ def stack_path(stack: str, root: Path = ROOT) -> Path:
     return path
 
 
-def _raw(value: Any) -> str:
+def cli_string(value: Any) -> str:
     """A YAML config value as the Pulumi CLI hands it to the program."""
     if isinstance(value, str):
         return value
@@ -115,12 +115,12 @@ def stack_config(path: Path, root: Path = ROOT, stack: str | None = None) -> dic
                     f"'{decl['type']}'"
                 )
         elif "default" in decl:
-            config[full] = _raw(decl["default"])
+            config[full] = cli_string(decl["default"])
         else:
             raise StackFileError(f"Stack '{name}' is missing configuration value '{key}'")
     for full, value in values.items():
         if not is_secure(value):
-            config[full] = _raw(value)
+            config[full] = cli_string(value)
     return config
 
 

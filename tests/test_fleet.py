@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from aisb import fleet
 from aisb.cli import app
-from aisb.stackfile import secret_keys, stack_config
+from aisb.stackfile import readable_config
 from tests.harness import ROOT, Recording, run_main, run_program
 
 EXAMPLE = ROOT / "examples" / "fleet" / "fleet.yaml"
@@ -218,11 +218,7 @@ def test_render_writes_one_stack_file_per_target_deterministically(
 
 
 def _recording(root: Path, stack: str) -> Recording:
-    path = root / "stacks" / f"Pulumi.{stack}.yaml"
-    config = stack_config(path, root, stack)
-    secrets = secret_keys(path, root)
-    for key in secrets:  # encrypted in the file: the stand-in `aisb plan` uses
-        config[key] = json.dumps(["encrypted@example.com"])
+    config, secrets = readable_config(root / "stacks" / f"Pulumi.{stack}.yaml", root, stack)
     return run_main(config, region=config["aws:region"], secret_keys=sorted(secrets))
 
 
