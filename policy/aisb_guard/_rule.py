@@ -106,11 +106,3 @@ def statements(doc: Mapping[str, Any] | None) -> Iterator[Mapping[str, Any]]:
     for statement in as_list(doc.get("Statement")):
         if isinstance(statement, Mapping):
             yield statement
-
-
-def prop(args: Any, *names: str) -> Any:
-    """The first of ``names`` the resource sets (the ``aws`` and ``aws-native`` spellings)."""
-    for name in names:
-        if name in args.props and args.props[name] is not None:
-            return args.props[name]
-    return None

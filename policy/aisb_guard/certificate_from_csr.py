@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs
 
-from aisb_guard._rule import MANDATORY, About, prop, resource_rule
+from aisb_guard._rule import MANDATORY, About, resource_rule
 
 ABOUT = About(
     id="aisb-certificate-from-csr",
@@ -26,7 +26,7 @@ ABOUT = About(
 def check(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != "aws:iot/certificate:Certificate":
         return  # aws-native:iot:Certificate always takes a CSR or a certificate
-    if prop(args, "csr") is None and prop(args, "certificatePem") is None:
+    if args.props.get("csr") is None and args.props.get("certificatePem") is None:
         report(
             f"certificate {args.name} has neither csr nor certificatePem: AWS would generate "
             "its private key and Pulumi would keep it in the state.",

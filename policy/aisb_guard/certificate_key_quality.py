@@ -6,7 +6,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
 
-from aisb_guard._rule import MANDATORY, About, prop, resource_rule
+from aisb_guard._rule import MANDATORY, About, resource_rule
 
 ABOUT = About(
     id="aisb-certificate-key-quality",
@@ -52,7 +52,7 @@ def check(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type not in TYPES:
         return
     for name in TYPES[args.resource_type]:
-        pem = prop(args, name)
+        pem = args.props.get(name)
         if isinstance(pem, str) and (found := weakness(pem)):
             report(f"certificate {args.name}: its {name} has {found}.", None)
 

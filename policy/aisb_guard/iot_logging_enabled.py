@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs
 
-from aisb_guard._rule import MANDATORY, About, prop, resource_rule
+from aisb_guard._rule import MANDATORY, About, resource_rule
 
 ABOUT = About(
     id="aisb-iot-logging-enabled",
@@ -24,9 +24,9 @@ TYPES = ("aws:iot/loggingOptions:LoggingOptions", "aws-native:iot:Logging")
 def check(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type not in TYPES:
         return
-    if prop(args, "disableAllLogs") is True:
+    if args.props.get("disableAllLogs") is True:
         report(f"{args.name} sets disableAllLogs: AWS IoT would log nothing.", None)
-    if prop(args, "defaultLogLevel") == "DISABLED":
+    if args.props.get("defaultLogLevel") == "DISABLED":
         report(f"{args.name} sets defaultLogLevel DISABLED: AWS IoT would log nothing.", None)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
 
 from aisb_guard import iot_policy_overly_permissive as permissive
-from aisb_guard._rule import ADVISORY, About, as_list, document, prop, resource_rule, statements
+from aisb_guard._rule import ADVISORY, About, as_list, document, resource_rule, statements
 
 ABOUT = About(
     id="aisb-iot-policy-deny-mqtt-wildcards",
@@ -41,7 +41,7 @@ def findings(doc: Any) -> list[str]:
 def check(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type not in permissive.TYPES:
         return
-    for finding in findings(prop(args, permissive.TYPES[args.resource_type])):
+    for finding in findings(args.props.get(permissive.TYPES[args.resource_type])):
         report(f"IoT policy {args.name} {finding}.", None)
 
 

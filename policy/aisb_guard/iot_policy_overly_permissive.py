@@ -7,7 +7,7 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
 
-from aisb_guard._rule import MANDATORY, About, as_list, document, prop, resource_rule, statements
+from aisb_guard._rule import MANDATORY, About, as_list, document, resource_rule, statements
 
 ABOUT = About(
     id="aisb-iot-policy-overly-permissive",
@@ -79,7 +79,7 @@ def findings(doc: Any) -> list[str]:
 def check(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type not in TYPES:
         return
-    for finding in findings(prop(args, TYPES[args.resource_type])):
+    for finding in findings(args.props.get(TYPES[args.resource_type])):
         report(f"IoT policy {args.name} {finding}.", None)
 
 

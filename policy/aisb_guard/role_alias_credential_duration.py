@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs
 
-from aisb_guard._rule import MANDATORY, About, prop, resource_rule
+from aisb_guard._rule import MANDATORY, About, resource_rule
 
 MAX_SECONDS = 3600
 """AWS IoT's default credential duration; the API accepts up to 43,200 (12 hours)."""
@@ -32,7 +32,7 @@ TYPES = {
 def check(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type not in TYPES:
         return
-    seconds = prop(args, TYPES[args.resource_type])
+    seconds = args.props.get(TYPES[args.resource_type])
     if isinstance(seconds, int | float) and seconds > MAX_SECONDS:
         report(
             f"role alias {args.name} issues credentials for {int(seconds)} s; at most "
