@@ -4,7 +4,6 @@ that sets up Pulumi Cloud Deployments, and the deploy workflow."""
 from __future__ import annotations
 
 import json
-import shutil
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typer.testing import CliRunner
 from aisb import fleet
 from aisb.cli import app
 from aisb.stackfile import readable_config
-from tests.harness import ROOT, Recording, run_main, run_program
+from tests.harness import ROOT, Recording, copy_project, run_main, run_program
 
 EXAMPLE = ROOT / "examples" / "fleet" / "fleet.yaml"
 
@@ -53,15 +52,6 @@ def _write(tmp_path: Path, text: str, name: str = "fleet.yaml") -> Path:
     path = tmp_path / name
     path.write_text(textwrap.dedent(text))
     return path
-
-
-def _project(tmp_path: Path) -> Path:
-    """A project folder (Pulumi.yaml, the program, an empty stacks/) to render into."""
-    root = tmp_path / "project"
-    (root / "stacks").mkdir(parents=True)
-    shutil.copy(ROOT / "Pulumi.yaml", root / "Pulumi.yaml")
-    shutil.copy(ROOT / "__main__.py", root / "__main__.py")
-    return root
 
 
 # --- the inventory -------------------------------------------------------------------------------
@@ -185,7 +175,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 
 @pytest.fixture
 def rendered(tmp_path: Path) -> tuple[Path, dict[str, str]]:
-    root = _project(tmp_path)
+    root = copy_project(tmp_path, stacks=False)
     inventory = _write(root, INVENTORY)
     result = CliRunner().invoke(
         app, ["fleet", "render", "--inventory", str(inventory), "--out", str(root / "stacks")]

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from aisb import plan
 from aisb.cli import app
-from tests.harness import ROOT, stack_files, stack_name
+from tests.harness import ROOT, copy_project, stack_files, stack_name
 
 PLANS = ROOT / "plans"
 STACKS = [stack_name(p) for p in stack_files()]
@@ -23,16 +23,6 @@ STACKS = [stack_name(p) for p in stack_files()]
 @pytest.fixture(scope="module")
 def rendered() -> dict[str, str]:
     return {s: plan.dumps(plan.render(s, ROOT)) for s in STACKS}
-
-
-def _project(tmp_path: Path) -> Path:
-    """A copy of the project's program and stack files to edit."""
-    root = tmp_path / "project"
-    root.mkdir()
-    for name in ("Pulumi.yaml", "__main__.py"):
-        shutil.copy(ROOT / name, root / name)
-    shutil.copytree(ROOT / "stacks", root / "stacks")
-    return root
 
 
 def _edit(root: Path, stack: str, old: str, new: str) -> None:
@@ -128,7 +118,7 @@ def test_a_read_resource_is_recorded_as_a_lookup(rendered: dict[str, str]) -> No
 def test_one_key_changed_shows_exactly_the_inputs_it_governs(
     tmp_path: Path, rendered: dict[str, str], old: str, new: str, expected: set[tuple]
 ) -> None:
-    root = _project(tmp_path)
+    root = copy_project(tmp_path)
     _edit(root, "dev-us-west-2", old, new)
     head = plan.render("dev-us-west-2", root)
     diff = plan.diff_stack("dev-us-west-2", json.loads(rendered["dev-us-west-2"]), head)
@@ -138,7 +128,7 @@ def test_one_key_changed_shows_exactly_the_inputs_it_governs(
 
 
 def test_secrets_never_appear_in_a_plan_or_the_comment(tmp_path: Path) -> None:
-    root = _project(tmp_path)
+    root = copy_project(tmp_path)
     # An encrypted stack value: the plan stands in for it and keeps the stand-in secret.
     _edit(
         root,
@@ -158,14 +148,14 @@ def test_secrets_never_appear_in_a_plan_or_the_comment(tmp_path: Path) -> None:
 
 
 def test_a_secret_a_plan_cannot_stand_in_for_is_refused_by_name(tmp_path: Path) -> None:
-    root = _project(tmp_path)
+    root = copy_project(tmp_path)
     _edit(root, "dev-us-west-2", "aisb:iotLogLevel: INFO", "aisb:iotLogLevel:\n    secure: v1:x")
     with pytest.raises(plan.PlanError, match="aisb:iotLogLevel"):
         plan.render("dev-us-west-2", root)
 
 
 def test_a_bad_stack_is_refused_naming_the_stack_and_the_key(tmp_path: Path) -> None:
-    root = _project(tmp_path)
+    root = copy_project(tmp_path)
     _edit(root, "dev-us-west-2", "aisb:certMaxAgeDays: 90", "aisb:certMaxAgeDays: 9")
     with pytest.raises(plan.PlanError, match=r"dev-us-west-2: .*aisb:certMaxAgeDays"):
         plan.render("dev-us-west-2", root)

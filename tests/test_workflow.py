@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ import yaml
 from typer.testing import CliRunner
 
 from aisb.cli import PREVIEW_ROLE_KEY, app
-from tests.harness import ROOT, stack_config, stack_files, stack_name
+from tests.harness import ROOT, copy_project, stack_config, stack_files, stack_name
 
 WORKFLOW = ROOT / ".github" / "workflows" / "pull-request.yml"
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
@@ -66,9 +65,7 @@ def test_aisb_stacks_lists_every_stack_file_with_region_and_role(tmp_path: Path)
         assert entry["role"] == ""
 
     # A new stack file joins the matrix with its own role, no workflow edit.
-    root = tmp_path / "project"
-    shutil.copytree(ROOT / "stacks", root / "stacks")
-    shutil.copy(ROOT / "Pulumi.yaml", root / "Pulumi.yaml")
+    root = copy_project(tmp_path)
     role = "arn:aws:iam::210987654321:role/aisb-preview"
     source = (root / "stacks" / "Pulumi.dev-us-west-2.yaml").read_text()
     (root / "stacks" / "Pulumi.dev-ap-southeast-2.yaml").write_text(
@@ -83,9 +80,7 @@ def test_aisb_stacks_lists_every_stack_file_with_region_and_role(tmp_path: Path)
 def test_a_preview_role_that_is_not_a_role_arn_is_refused_naming_file_and_key(
     tmp_path: Path,
 ) -> None:
-    root = tmp_path / "project"
-    shutil.copytree(ROOT / "stacks", root / "stacks")
-    shutil.copy(ROOT / "Pulumi.yaml", root / "Pulumi.yaml")
+    root = copy_project(tmp_path)
     path = root / "stacks" / "Pulumi.dev-us-west-2.yaml"
     path.write_text(path.read_text() + f"  {PREVIEW_ROLE_KEY}: aisb-preview\n")
     result = CliRunner().invoke(app, ["stacks", "--json", "--project", str(root)])

@@ -43,3 +43,19 @@ def stack_files() -> list[Path]:
 def run_main(config: dict[str, str], **kwargs: Any) -> Recording:
     """Run the real ``__main__.py`` with ``config``."""
     return run_program(ROOT / "__main__.py", config, **kwargs)
+
+
+def copy_project(dest: Path, *, stacks: bool = True) -> Path:
+    """A copy of the project (``Pulumi.yaml``, the program and, unless ``stacks`` is False, an
+    empty ``stacks/`` instead of the stack files) in ``dest/project``, to edit in a test."""
+    import shutil
+
+    root = dest / "project"
+    root.mkdir(parents=True)
+    for name in ("Pulumi.yaml", "__main__.py"):
+        shutil.copy(ROOT / name, root / name)
+    if stacks:
+        shutil.copytree(ROOT / "stacks", root / "stacks")
+    else:
+        (root / "stacks").mkdir()
+    return root
