@@ -344,13 +344,16 @@ class IotSecurityBaseline(pulumi.ComponentResource):
         self, name: str, args: IotSecurityBaselineArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         check_name("IotSecurityBaseline", name, self.name_limits)
+        # Every argument checked before anything is registered.
+        a = resolve(
+            "IotSecurityBaseline", OPTIONS, RULES, args, declared_by=IotSecurityBaselineArgs
+        )
         super().__init__("aisb:index:IotSecurityBaseline", name, None, opts)
         # One lookup each, parented here so they use this component's providers.
         invoke = pulumi.InvokeOutputOptions(parent=self)
         self.account_id = aws.get_caller_identity_output(opts=invoke).account_id
         self.region = aws.get_region_output(opts=invoke).region
         self.partition = aws.get_partition_output(opts=invoke).partition
-        a = resolve("IotSecurityBaseline", OPTIONS, RULES, args)
         tags = dict(a["tags"])
         child = pulumi.ResourceOptions(parent=self)
 

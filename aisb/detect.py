@@ -9,6 +9,7 @@ guide (cloud-side and device-side metrics, custom metrics, ML Detect).
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -117,6 +118,14 @@ def _check_name(path: str, name: Any) -> str:
     return name
 
 
+COUNT_MAX = 2**63 - 1
+"""The largest ``MetricValue.count`` the service takes (a signed 64-bit long)."""
+
+
+def _finite(number: float) -> bool:
+    return math.isfinite(number)
+
+
 def _rule_value(path: str, metric: Metric, rule: Mapping[str, Any]) -> dict[str, Any]:
     """The MetricValue of a rule, from the one value key the metric takes."""
     key = {
@@ -137,12 +146,14 @@ def _rule_value(path: str, metric: Metric, rule: Mapping[str, Any]) -> dict[str,
     where = f"{path}.{key}"
     if metric.value == "count":
         count = whole(value)
-        if count is None or count < 0:
-            raise RuleError(where, value, f"a whole number of 0 or more for {metric.name}")
+        # botocore's iot model: MetricValue.count is UnsignedLong, a 64-bit long with min 0.
+        if count is None or not 0 <= count <= COUNT_MAX:
+            raise RuleError(where, value, f"a whole number from 0 to {COUNT_MAX} for {metric.name}")
         return {"count": str(count)}
     if metric.value == "number":
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise RuleError(where, value, f"a number for {metric.name}")
+        # A double on the wire: JSON (and so the API) has no infinity or NaN.
+        if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
+            raise RuleError(where, value, f"a finite number for {metric.name}")
         return {"number": float(value)}
     if not isinstance(value, list) or not value:
         raise RuleError(where, value, f"a non-empty list for {metric.name}")
@@ -162,8 +173,10 @@ def _rule_value(path: str, metric: Metric, rule: Mapping[str, Any]) -> dict[str,
                 raise RuleError(where, port, "port numbers from 0 to 65535")
         return {"ports": ports}
     if metric.value == "numbers":
-        if not all(isinstance(n, int | float) and not isinstance(n, bool) for n in value):
-            raise RuleError(where, value, "a list of numbers")
+        if not all(
+            isinstance(n, int | float) and not isinstance(n, bool) for n in value
+        ) or not all(map(_finite, value)):
+            raise RuleError(where, value, "a list of finite numbers")
         return {"numbers": [float(n) for n in value]}
     if not all(isinstance(s, str) and s for s in value):
         raise RuleError(where, value, "a list of non-empty strings")

@@ -12,6 +12,7 @@ derived from the baseline's: nothing is stated twice.
 from __future__ import annotations
 
 import ast
+import difflib
 import functools
 import inspect
 import itertools
@@ -117,14 +118,44 @@ def collect(
     return values, problems
 
 
+def declared(typed_dict: type) -> frozenset[str]:
+    """The argument names a component's ``Args`` TypedDict declares, inherited ones included."""
+    keys: frozenset[str] = typed_dict.__required_keys__ | typed_dict.__optional_keys__  # type: ignore[attr-defined]
+    return keys
+
+
+def check_declared(component: str, args: Mapping[str, Any], typed_dict: type) -> None:
+    """A ``ValueError`` for the first argument ``typed_dict`` does not declare, naming the
+    closest declared one: a misspelled argument must never be ignored silently (a typo in
+    ``cert_max_age_days`` would otherwise deploy the default)."""
+    if not isinstance(args, Mapping):
+        raise ValueError(
+            f"{component}: arguments must be a mapping of names to values, got {args!r}"
+        )
+    names = declared(typed_dict)
+    unknown = sorted(str(key) for key in args if key not in names)
+    if unknown:
+        key = unknown[0]
+        close = difflib.get_close_matches(key, sorted(names), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(
+            f"{component}: unknown argument {key!r}{hint} "
+            f"({typed_dict.__name__} declares {', '.join(sorted(names))})"
+        )
+
+
 def resolve(
     component: str,
     options: Mapping[str, Option],
     rules: Sequence[Rule],
     args: Mapping[str, Any],
+    *,
+    declared_by: type,
 ) -> dict[str, Any]:
     """The arguments' values, or a ``ValueError`` naming the component, the first argument at
-    fault, its value and what is accepted."""
+    fault (one ``declared_by``, the component's ``Args``, does not declare first), its value
+    and what is accepted."""
+    check_declared(component, args, declared_by)
     values, problems = collect(options, rules, args)
     if problems:
         name, err = problems[0]

@@ -58,7 +58,7 @@ class AccessAnalyzer(pulumi.ComponentResource):
         self, name: str, args: AccessAnalyzerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         check_name("AccessAnalyzer", name, self.name_limits)
-        a = resolve("AccessAnalyzer", OPTIONS, (), args)
+        a = resolve("AccessAnalyzer", OPTIONS, (), args, declared_by=AccessAnalyzerArgs)
         analyzer_name = a["analyzer_name"]
         super().__init__("aisb:index:AccessAnalyzer", name, None, opts)
         analyzer = aws.accessanalyzer.Analyzer(

@@ -102,8 +102,8 @@ class SecurityAlerts(pulumi.ComponentResource):
     ) -> None:
         check_name("SecurityAlerts", name, self.name_limits)
         component = "SecurityAlerts"
+        a = resolve(component, OPTIONS, (), args, declared_by=SecurityAlertsArgs)
         require_args(component, args, "account_id", "partition")
-        a = resolve(component, OPTIONS, (), args)
         emails, publishers = a["emails"], sorted(set(a["service_publishers"]))
         by_source = {k: list(v_) for k, v_ in a["source_arn_publishers"].items()}
         super().__init__("aisb:index:SecurityAlerts", name, None, opts)

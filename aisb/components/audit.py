@@ -175,8 +175,10 @@ class DeviceDefenderAudit(pulumi.ComponentResource):
         self, name: str, args: DeviceDefenderAuditArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         check_name("DeviceDefenderAudit", name, self.name_limits)
+        a = resolve(
+            "DeviceDefenderAudit", OPTIONS, RULES, args, declared_by=DeviceDefenderAuditArgs
+        )
         require_args("DeviceDefenderAudit", args, "account_id", "partition", "alert_topic_arn")
-        a = resolve("DeviceDefenderAudit", OPTIONS, RULES, args)
         frequency, day_of_week, day_of_month = a["frequency"], a["day_of_week"], a["day_of_month"]
         enabled = frozenset(c.name for c in AUDIT_CHECKS) - frozenset(a["checks_disabled"])
         max_age, expiry = a["cert_max_age_days"], a["cert_expiry_warning_days"]

@@ -226,8 +226,8 @@ class BehaviorMonitoring(pulumi.ComponentResource):
     ) -> None:
         check_name("BehaviorMonitoring", name, self.name_limits)
         c = "BehaviorMonitoring"
+        a = resolve(c, OPTIONS, RULES, args, declared_by=BehaviorMonitoringArgs)
         require_args(c, args, "account_id", "region", "partition", "alert_topic_arn")
-        a = resolve(c, OPTIONS, RULES, args)
         groups = list(a["target_groups"])
         ml, rules, customs = _plan(a)
         super().__init__("aisb:index:BehaviorMonitoring", name, None, opts)
@@ -389,8 +389,8 @@ class FleetAnomalyAlarms(pulumi.ComponentResource):
     ) -> None:
         check_name("FleetAnomalyAlarms", name, self.name_limits)
         c = "FleetAnomalyAlarms"
+        a = resolve(c, FLEET_OPTIONS, (), args, declared_by=FleetAnomalyAlarmsArgs)
         require_args(c, args, "alert_topic_arn")
-        a = resolve(c, FLEET_OPTIONS, (), args)
         band = a["band_width"]
         super().__init__("aisb:index:FleetAnomalyAlarms", name, None, opts)
         topic_arn = args["alert_topic_arn"]

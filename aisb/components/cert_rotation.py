@@ -189,8 +189,8 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
     ) -> None:
         check_name("CertificateRotationMonitor", name, self.name_limits)
         c = "CertificateRotationMonitor"
+        a = resolve(c, OPTIONS, RULES, args, declared_by=CertificateRotationMonitorArgs)
         require_args(c, args, "account_id", "region", "partition", "alert_topic_arn")
-        a = resolve(c, OPTIONS, RULES, args)
         rotation, log_retention, report_format = (
             a["rotation_days"],
             a["log_retention_days"],

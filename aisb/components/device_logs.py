@@ -140,8 +140,8 @@ class DeviceLogCollection(pulumi.ComponentResource):
     ) -> None:
         check_name("DeviceLogCollection", name, self.name_limits)
         c = "DeviceLogCollection"
+        a = resolve(c, OPTIONS, (), args, declared_by=DeviceLogCollectionArgs)
         require_args(c, args, "account_id", "region", "partition", "credential_endpoint")
-        a = resolve(c, OPTIONS, (), args)
         retention, paths, alias = a["retention_days"], a["log_paths"], a["role_alias"]
         super().__init__("aisb:index:DeviceLogCollection", name, None, opts)
         account_id, region, partition = args["account_id"], args["region"], args["partition"]

@@ -78,8 +78,8 @@ class IotLogging(pulumi.ComponentResource):
     ) -> None:
         check_name("IotLogging", name, self.name_limits)
         component = "IotLogging"
+        a = resolve(component, OPTIONS, (), args, declared_by=IotLoggingArgs)
         require_args(component, args, "account_id", "region", "partition")
-        a = resolve(component, OPTIONS, (), args)
         level, retention = a["log_level"], a["retention_days"]
         super().__init__("aisb:index:IotLogging", name, None, opts)
 

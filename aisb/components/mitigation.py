@@ -92,13 +92,13 @@ class DetectMitigations(pulumi.ComponentResource):
         self, name: str, args: DetectMitigationsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         check_name("DetectMitigations", name, self.name_limits)
+        a = resolve("DetectMitigations", OPTIONS, (), args, declared_by=DetectMitigationsArgs)
         require_args(
             "DetectMitigations", args, "account_id", "region", "partition", "alert_topic_arn"
         )
         super().__init__("aisb:index:DetectMitigations", name, None, opts)
         account_id, region, partition = args["account_id"], args["region"], args["partition"]
         topic_arn = args["alert_topic_arn"]
-        a = resolve("DetectMitigations", OPTIONS, (), args)
         tags = merge_tags(a["tags"], "AISB-7")
 
         group = aws.iot.ThingGroup(

@@ -120,8 +120,8 @@ class ThreatDetection(pulumi.ComponentResource):
     ) -> None:
         check_name("ThreatDetection", name, self.name_limits)
         c = "ThreatDetection"
+        a = resolve(c, OPTIONS, (), args, declared_by=ThreatDetectionArgs)
         require_args(c, args, "partition", "alert_topic_arn", "rule_name")
-        a = resolve(c, OPTIONS, (), args)
         severity, existing, rule_name = a["min_severity"], a["existing_detector_id"], a["rule_name"]
         super().__init__("aisb:index:ThreatDetection", name, None, opts)
         tags = merge_tags(a["tags"], "AISB-9")

@@ -89,8 +89,8 @@ class ProtectedAuditTrail(pulumi.ComponentResource):
     ) -> None:
         check_name("ProtectedAuditTrail", name, self.name_limits)
         c = "ProtectedAuditTrail"
+        a = resolve(c, OPTIONS, (), args, declared_by=ProtectedAuditTrailArgs)
         require_args(c, args, "account_id", "region", "partition")
-        a = resolve(c, OPTIONS, (), args)
         trail_name, archive = a["trail_name"], a["archive_days"]
         lock_days, lock_mode = a["object_lock_days"], a["object_lock_mode"]
         super().__init__("aisb:index:ProtectedAuditTrail", name, None, opts)
