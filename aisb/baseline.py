@@ -30,49 +30,44 @@ from aisb.components import (
 from aisb.components._util import check_name, nested_limits, regional_arn
 from aisb.components.access_analyzer import AccessAnalyzer
 from aisb.components.alerts import SecurityAlerts, SecurityAlertsArgs
-from aisb.components.audit import DeviceDefenderAudit
+from aisb.components.audit import DeviceDefenderAudit, DeviceDefenderAuditArgs
 from aisb.components.behavior import (
     BehaviorMonitoring,
+    BehaviorMonitoringArgs,
     CustomMetricArgs,
     DetectRuleArgs,
     FleetAnomalyAlarms,
+    FleetAnomalyAlarmsArgs,
 )
-from aisb.components.cert_rotation import CertificateRotationMonitor
-from aisb.components.device_logs import DeviceLogCollection
-from aisb.components.iot_logging import IotLogging
-from aisb.components.mitigation import DetectMitigations
+from aisb.components.cert_rotation import (
+    CertificateRotationMonitor,
+    CertificateRotationMonitorArgs,
+)
+from aisb.components.device_logs import DeviceLogCollection, DeviceLogCollectionArgs
+from aisb.components.iot_logging import IotLogging, IotLoggingArgs
+from aisb.components.mitigation import DetectMitigations, DetectMitigationsArgs
 from aisb.components.threat_detection import ThreatDetection, ThreatDetectionArgs
-from aisb.components.trail import ProtectedAuditTrail
+from aisb.components.trail import ProtectedAuditTrail, ProtectedAuditTrailArgs
 from aisb.detect import DETECTION_MODES
-from aisb.options import Option, Problem, Rule, renamed, resolve
+from aisb.options import Exposure, Option, Problem, Rule, exposed_docs, field_docs, resolve
 
 
 class IotSecurityBaselineArgs(TypedDict, total=False):
     """Arguments of ``IotSecurityBaseline``. The stack config of the aisb program is these
     arguments, each as ``aisb:<camelCaseName>`` (except the library-only ones), with the
-    same defaults and checks."""
+    same defaults and checks. A field without a docstring is a child's argument exposed
+    under this name (``EXPOSURES``): its description is the child's (``arg_docs``)."""
 
     alert_emails: Sequence[str]
     """E-mail addresses subscribed to the alert topic (AISB #7); each must confirm the
     subscription e-mail from SNS."""
     iot_log_level: LogLevel
-    """AWS IoT Core log level (AISB #3): DEBUG, INFO, WARN, ERROR or DISABLED."""
     audit_frequency: AuditFrequency
-    """How often the Device Defender scheduled audit runs (AISB #4): DAILY, WEEKLY, BIWEEKLY or
-    MONTHLY."""
     audit_day_of_week: DayOfWeek
-    """Day of the scheduled audit for WEEKLY and BIWEEKLY: SUN, MON, TUE, WED, THU, FRI or SAT."""
     audit_day_of_month: str
-    """Day of the scheduled audit for MONTHLY: "1" to "31" (quoted), or LAST."""
     audit_checks_disabled: Sequence[str]
-    """Device Defender audit checks to leave off (names as in the API); all 17 are on by
-    default."""
     cert_max_age_days: int
-    """Certificate rotation period in days (30-3652): DEVICE_CERTIFICATE_AGE_CHECK flags
-    certificates at least this old."""
     cert_expiry_warning_days: int
-    """DEVICE_CERTIFICATE_EXPIRING_CHECK flags certificates expiring within this many days
-    (30-3652)."""
     log_retention_days: int
     """Retention of the log groups aisb creates, in days; a value CloudWatch Logs accepts."""
     access_analyzer: bool
@@ -102,23 +97,12 @@ class IotSecurityBaselineArgs(TypedDict, total=False):
     works on every account), ml-detect (Device Defender ML Detect, per device; only for
     accounts that used Detect before 31 August 2026) or off."""
     ml_device_metrics: bool
-    """Also watch the 7 device-side metrics with ML Detect (devices run an agent such as AWS
-    IoT Device Client)."""
     ml_confidence: Confidence
-    """ML Detect confidence level: LOW, MEDIUM or HIGH (fewest alarms)."""
     ml_datapoints_to_alarm: int
-    """Consecutive anomalous datapoints before a detect alarm (1-10)."""
     ml_datapoints_to_clear: int
-    """Consecutive normal datapoints before a detect alarm clears (1-10)."""
     detect_target_groups: Sequence[str]
-    """Thing groups the security profiles watch; empty watches all registered things. Each
-    must exist."""
     detect_rules: Sequence[DetectRuleArgs]
-    """Static rules for a rules-based security profile: name, metric, operator, the value the
-    metric takes (value, cidrs or ports), durationSeconds where the metric needs one."""
     custom_metrics: Sequence[CustomMetricArgs]
-    """Device Defender custom metrics (AISB #11): name, type (number, number-list,
-    string-list, ip-address-list), displayName, and monitor: ml (number only) or a rule."""
     mitigation_actions: bool
     """Create the quarantine, deactivate-certificate and publish-finding mitigation actions
     (applied by an operator, never automatically)."""
@@ -167,33 +151,101 @@ LIBRARY_ONLY = frozenset(
     {"alert_emails_secret", "existing_alert_topic_arn", "existing_alert_topic_kms_key_arn"}
 )
 
-# How the baseline names the arguments it passes to each child: {child's name: baseline's}.
-_AUDIT = {
-    "frequency": "audit_frequency",
-    "day_of_week": "audit_day_of_week",
-    "day_of_month": "audit_day_of_month",
-    "checks_disabled": "audit_checks_disabled",
-    "cert_max_age_days": "cert_max_age_days",
-    "cert_expiry_warning_days": "cert_expiry_warning_days",
-}
-_CERTS = {
-    "rotation_days": "cert_max_age_days",
-    "warning_days": "cert_rotation_warning_days",
-    "scan_interval_days": "cert_scan_interval_days",
-    "report_bucket": "cert_report_bucket",
-    "report_format": "cert_report_format",
-    "thing_names": "cert_report_thing_names",
-    "always_report": "cert_report_always",
-}
-_DETECT = {
-    "device_metrics": "ml_device_metrics",
-    "confidence": "ml_confidence",
-    "datapoints_to_alarm": "ml_datapoints_to_alarm",
-    "datapoints_to_clear": "ml_datapoints_to_clear",
-    "target_groups": "detect_target_groups",
-    "rules": "detect_rules",
-    "custom_metrics": "custom_metrics",
-}
+# Which argument of which child the baseline exposes under which name: declared once, here.
+# The baseline's options, rules and argument docs for them are the child's, and what it passes
+# down is typed as the child's Args.
+ALERTS = Exposure(
+    SecurityAlertsArgs,
+    alerts.OPTIONS,
+    (),
+    {"emails": "alert_emails", "emails_secret": "alert_emails_secret"},
+)
+LOGGING = Exposure(
+    IotLoggingArgs,
+    iot_logging.OPTIONS,
+    (),
+    {"log_level": "iot_log_level", "retention_days": "log_retention_days"},
+)
+AUDIT = Exposure(
+    DeviceDefenderAuditArgs,
+    audit.OPTIONS,
+    audit.RULES,
+    {
+        "frequency": "audit_frequency",
+        "day_of_week": "audit_day_of_week",
+        "day_of_month": "audit_day_of_month",
+        "checks_disabled": "audit_checks_disabled",
+        "cert_max_age_days": "cert_max_age_days",
+        "cert_expiry_warning_days": "cert_expiry_warning_days",
+    },
+)
+CERTS = Exposure(
+    CertificateRotationMonitorArgs,
+    cert_rotation.OPTIONS,
+    cert_rotation.RULES,
+    {
+        "rotation_days": "cert_max_age_days",
+        "warning_days": "cert_rotation_warning_days",
+        "scan_interval_days": "cert_scan_interval_days",
+        "report_bucket": "cert_report_bucket",
+        "report_format": "cert_report_format",
+        "thing_names": "cert_report_thing_names",
+        "always_report": "cert_report_always",
+        "log_retention_days": "log_retention_days",
+    },
+    # One rotation period for the audit's age check and the monitor; one log retention.
+    checked_here=frozenset({"rotation_days", "log_retention_days"}),
+)
+DETECT = Exposure(
+    BehaviorMonitoringArgs,
+    behavior.OPTIONS,
+    (),  # its rule runs inside _detection, in ml-detect mode only
+    {
+        "device_metrics": "ml_device_metrics",
+        "confidence": "ml_confidence",
+        "datapoints_to_alarm": "ml_datapoints_to_alarm",
+        "datapoints_to_clear": "ml_datapoints_to_clear",
+        "target_groups": "detect_target_groups",
+        "rules": "detect_rules",
+        "custom_metrics": "custom_metrics",
+    },
+)
+FLEET = Exposure(
+    FleetAnomalyAlarmsArgs, behavior.FLEET_OPTIONS, (), {"band_width": "anomaly_band_width"}
+)
+TRAIL = Exposure(
+    ProtectedAuditTrailArgs,
+    trail.OPTIONS,
+    (),
+    {
+        "archive_days": "cloud_trail_archive_days",
+        "object_lock_days": "cloud_trail_object_lock_days",
+        "object_lock_mode": "cloud_trail_object_lock_mode",
+    },
+)
+THREAT = Exposure(
+    ThreatDetectionArgs,
+    threat_detection.OPTIONS,
+    (),
+    {"existing_detector_id": "guard_duty_detector_id", "min_severity": "guard_duty_min_severity"},
+)
+DEVICE_LOGS = Exposure(
+    DeviceLogCollectionArgs,
+    device_logs.OPTIONS,
+    (),
+    {"retention_days": "device_logs_retention_days", "log_paths": "device_logs_paths"},
+)
+EXPOSURES: tuple[Exposure[Any], ...] = (
+    ALERTS,
+    LOGGING,
+    AUDIT,
+    CERTS,
+    DETECT,
+    FLEET,
+    TRAIL,
+    THREAT,
+    DEVICE_LOGS,
+)
 FINDINGS_RULE = "-guardduty-findings"
 """The suffix of the GuardDuty findings rule's name (after the baseline's name)."""
 
@@ -217,7 +269,7 @@ def _detection(values: dict[str, Any]) -> list[Problem]:
             for key in _ML_ONLY
             if values[key]
         ]
-    return behavior.RULES[0].renamed(_DETECT).run(values)
+    return behavior.RULES[0].renamed(DETECT.names).run(values)
 
 
 def _detector_needs_guard_duty(values: dict[str, Any]) -> list[Problem]:
@@ -236,50 +288,39 @@ def _someone_to_alert(values: dict[str, Any]) -> list[Problem]:
 
 
 OPTIONS: dict[str, Option] = {
-    **renamed(alerts.OPTIONS, {"emails": "alert_emails", "emails_secret": "alert_emails_secret"}),
-    **renamed(iot_logging.OPTIONS, {"log_level": "iot_log_level"}),
-    **renamed(audit.OPTIONS, _AUDIT),
-    "log_retention_days": iot_logging.OPTIONS["retention_days"],
+    **ALERTS.parent_options(),
+    **LOGGING.parent_options(),
+    **AUDIT.parent_options(),
     "access_analyzer": Option(True, v.boolean),
     "cert_rotation": Option(True, v.boolean),
-    **renamed(cert_rotation.OPTIONS, {k: n for k, n in _CERTS.items() if k != "rotation_days"}),
+    **CERTS.parent_options(),
     "behavior_detection": Option("cloudwatch", v.choice(DETECTION_MODES)),
-    **renamed(behavior.OPTIONS, _DETECT),
+    **DETECT.parent_options(),
     "mitigation_actions": Option(True, v.boolean),
-    "anomaly_band_width": behavior.FLEET_OPTIONS["band_width"],
+    **FLEET.parent_options(),
     "cloud_trail": Option(False, v.boolean),
-    **renamed(
-        trail.OPTIONS,
-        {
-            "archive_days": "cloud_trail_archive_days",
-            "object_lock_days": "cloud_trail_object_lock_days",
-            "object_lock_mode": "cloud_trail_object_lock_mode",
-        },
-    ),
+    **TRAIL.parent_options(),
     "guard_duty": Option(False, v.boolean),
-    **renamed(
-        threat_detection.OPTIONS,
-        {
-            "existing_detector_id": "guard_duty_detector_id",
-            "min_severity": "guard_duty_min_severity",
-        },
-    ),
+    **THREAT.parent_options(),
     "device_logs": Option(False, v.boolean),
-    **renamed(
-        device_logs.OPTIONS,
-        {"retention_days": "device_logs_retention_days", "log_paths": "device_logs_paths"},
-    ),
+    **DEVICE_LOGS.parent_options(),
     "tags": Option(MappingProxyType({}), v.tags),
     "existing_alert_topic_arn": Option(None),
     "existing_alert_topic_kms_key_arn": Option(None),
 }
 RULES: tuple[Rule, ...] = (
-    *(rule.renamed(_AUDIT) for rule in audit.RULES),
-    *(rule.renamed(_CERTS) for rule in cert_rotation.RULES),
-    Rule(("behavior_detection", *_DETECT.values()), _detection),
+    *AUDIT.parent_rules(),
+    *CERTS.parent_rules(),
+    Rule(("behavior_detection", *DETECT.names.values()), _detection),
     Rule(("guard_duty", "guard_duty_detector_id"), _detector_needs_guard_duty),
     Rule(("alert_emails", "existing_alert_topic_arn"), _someone_to_alert),
 )
+
+
+def arg_docs() -> dict[str, str]:
+    """The description of each argument: the baseline's own, or the child's it is exposed
+    from (the package schema, ``Pulumi.yaml`` and the README's tables read these)."""
+    return exposed_docs(field_docs(IotSecurityBaselineArgs), EXPOSURES)
 
 
 class IotSecurityBaseline(pulumi.ComponentResource):
@@ -363,11 +404,11 @@ class IotSecurityBaseline(pulumi.ComponentResource):
         detection = a["behavior_detection"]
         guard_duty = a["guard_duty"]
         alerts_args: SecurityAlertsArgs = {
+            **ALERTS.passed(a),
             "account_id": self.account_id,
             "partition": self.partition,
             "region": self.region,
             "emails": list(a["alert_emails"]),
-            "emails_secret": a["alert_emails_secret"],
             # CloudWatch alarms publish to the topic themselves.
             "service_publishers": (
                 ["cloudwatch.amazonaws.com"]
@@ -398,11 +439,10 @@ class IotSecurityBaseline(pulumi.ComponentResource):
         logging = IotLogging(
             f"{name}-logging",
             {
+                **LOGGING.passed(a),
                 "account_id": self.account_id,
                 "region": self.region,
                 "partition": self.partition,
-                "log_level": a["iot_log_level"],
-                "retention_days": a["log_retention_days"],
                 "tags": tags,
             },
             opts=child,
@@ -410,12 +450,12 @@ class IotSecurityBaseline(pulumi.ComponentResource):
         DeviceDefenderAudit(
             f"{name}-audit",
             {
+                **AUDIT.passed(a),
                 "account_id": self.account_id,
                 "partition": self.partition,
                 "region": self.region,
                 "alert_topic_arn": alerts.topic_arn,
                 "alert_topic_kms_key_arn": alerts.kms_key_arn,
-                **{child: a[mine] for child, mine in _AUDIT.items()},  # type: ignore[typeddict-item]
                 "checks_disabled": sorted(a["audit_checks_disabled"]),
                 "tags": tags,
             },
@@ -426,19 +466,18 @@ class IotSecurityBaseline(pulumi.ComponentResource):
             monitor = CertificateRotationMonitor(
                 f"{name}-cert-rotation",
                 {
+                    **CERTS.passed(a),
                     "account_id": self.account_id,
                     "region": self.region,
                     "partition": self.partition,
                     "alert_topic_arn": alerts.topic_arn,
                     "alert_topic_kms_key_arn": alerts.kms_key_arn,
-                    **{child: a[mine] for child, mine in _CERTS.items()},  # type: ignore[typeddict-item]
-                    "log_retention_days": a["log_retention_days"],
                     "tags": tags,
                 },
                 opts=child,
             )
             self.cert_rotation_function_arn = monitor.function_arn
-        common = {
+        common: DetectMitigationsArgs = {
             "account_id": self.account_id,
             "region": self.region,
             "partition": self.partition,
@@ -451,10 +490,7 @@ class IotSecurityBaseline(pulumi.ComponentResource):
         if detection == "ml-detect":
             behavior = BehaviorMonitoring(
                 f"{name}-behavior",
-                {
-                    **common,  # type: ignore[typeddict-item]
-                    **{child: a[mine] for child, mine in _DETECT.items()},
-                },
+                {**common, **DETECT.passed(a)},
                 opts=child,
             )
             self.security_profile_names = pulumi.Output.all(
@@ -463,15 +499,11 @@ class IotSecurityBaseline(pulumi.ComponentResource):
         elif detection == "cloudwatch":
             FleetAnomalyAlarms(
                 f"{name}-fleet-alarms",
-                {
-                    "alert_topic_arn": alerts.topic_arn,
-                    "band_width": a["anomaly_band_width"],
-                    "tags": tags,
-                },
+                {**FLEET.passed(a), "alert_topic_arn": alerts.topic_arn, "tags": tags},
                 opts=child,
             )
         if a["mitigation_actions"]:
-            mitigations = DetectMitigations(f"{name}-mitigations", common, opts=child)  # type: ignore[arg-type]
+            mitigations = DetectMitigations(f"{name}-mitigations", common, opts=child)
             self.mitigation_action_names = pulumi.Output.all(
                 quarantine=mitigations.quarantine_action_name,
                 deactivateCertificate=mitigations.deactivate_action_name,
@@ -482,26 +514,22 @@ class IotSecurityBaseline(pulumi.ComponentResource):
             ProtectedAuditTrail(
                 f"{name}-trail",
                 {
+                    **TRAIL.passed(a),
                     "account_id": self.account_id,
                     "region": self.region,
                     "partition": self.partition,
-                    "archive_days": a["cloud_trail_archive_days"],
-                    "object_lock_days": a["cloud_trail_object_lock_days"],
-                    "object_lock_mode": a["cloud_trail_object_lock_mode"],
                     "tags": tags,
                 },
                 opts=child,
             )
         if guard_duty:
             threat_args: ThreatDetectionArgs = {
+                **THREAT.passed(a),
                 "partition": self.partition,
                 "alert_topic_arn": alerts.topic_arn,
                 "rule_name": findings_rule,
-                "min_severity": a["guard_duty_min_severity"],
                 "tags": tags,
             }
-            if detector := a["guard_duty_detector_id"]:
-                threat_args["existing_detector_id"] = detector
             ThreatDetection(f"{name}-guardduty", threat_args, opts=child)
         self.device_logs: pulumi.Output[dict[str, str]] = pulumi.Output.from_input({})
         if a["device_logs"]:
@@ -511,11 +539,11 @@ class IotSecurityBaseline(pulumi.ComponentResource):
             logs = DeviceLogCollection(
                 f"{name}-device-logs",
                 {
+                    **DEVICE_LOGS.passed(a),
                     "account_id": self.account_id,
                     "region": self.region,
                     "partition": self.partition,
                     "credential_endpoint": endpoint,
-                    "retention_days": a["device_logs_retention_days"],
                     "log_paths": list(a["device_logs_paths"]),
                     "tags": tags,
                 },

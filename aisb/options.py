@@ -19,9 +19,12 @@ import itertools
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 from aisb.validation import InvalidValue
+
+ArgsT = TypeVar("ArgsT")
+"""A component's ``Args`` TypedDict."""
 
 Problem = tuple[str, InvalidValue]
 """An argument and what is wrong with its value."""
@@ -150,8 +153,8 @@ def resolve(
     rules: Sequence[Rule],
     args: Mapping[str, Any],
     *,
-    declared_by: type,
-) -> dict[str, Any]:
+    declared_by: type[ArgsT],
+) -> ArgsT:
     """The arguments' values, or a ``ValueError`` naming the component, the first argument at
     fault (one ``declared_by``, the component's ``Args``, does not declare first), its value
     and what is accepted."""
@@ -160,7 +163,8 @@ def resolve(
     if problems:
         name, err = problems[0]
         raise ValueError(f"{component}: argument {name!r} {err}")
-    return values
+    # Every declared option has its value now, given or default: the Args with defaults filled.
+    return cast(ArgsT, values)
 
 
 def renamed(options: Mapping[str, Option], names: Mapping[str, str]) -> dict[str, Option]:
@@ -168,10 +172,64 @@ def renamed(options: Mapping[str, Option], names: Mapping[str, str]) -> dict[str
     return {names[child]: option for child, option in options.items() if child in names}
 
 
-@functools.cache
-def field_docs(typed_dict: type) -> dict[str, str]:
+@dataclass(frozen=True)
+class Exposure(Generic[ArgsT]):
+    """Arguments of a child component that a parent exposes under names of its own: the one
+    place a parent says so. The parent's options, rules and argument docs for them are the
+    child's (``parent_options``, ``parent_rules``, ``docs``), and what it passes down is
+    typed as the child's ``Args`` (``passed``)."""
+
+    args: type[ArgsT]
+    """The child's ``Args`` TypedDict."""
+    options: Mapping[str, Option]
+    rules: Sequence[Rule]
+    names: Mapping[str, str]
+    """``{child's argument: parent's argument}``."""
+    checked_here: frozenset[str] = frozenset()
+    """Child arguments whose option the parent takes from another exposure (one parent
+    argument passed to two children is declared by the first)."""
+
+    def __post_init__(self) -> None:
+        undeclared = sorted(set(self.names) - declared(self.args))
+        if undeclared:
+            raise TypeError(f"{self.args.__name__} declares no {', '.join(undeclared)}")
+
+    def parent_options(self) -> dict[str, Option]:
+        return renamed(
+            {k: o for k, o in self.options.items() if k not in self.checked_here}, self.names
+        )
+
+    def parent_rules(self) -> tuple[Rule, ...]:
+        return tuple(rule.renamed(self.names) for rule in self.rules)
+
+    def docs(self) -> dict[str, str]:
+        """The child's description of each exposed argument, under the parent's name."""
+        child = field_docs(self.args)
+        return {parent: child[name] for name, parent in self.names.items() if name in child}
+
+    def passed(self, values: Mapping[str, Any]) -> ArgsT:
+        """The exposed arguments' resolved values, under the child's names."""
+        return cast(ArgsT, {name: values[parent] for name, parent in self.names.items()})
+
+
+def exposed_docs(own: Mapping[str, str], exposures: Sequence[Exposure[Any]]) -> dict[str, str]:
+    """A parent's argument docs: its own, and for arguments it does not describe itself, the
+    first child's that it exposes them from."""
+    docs: dict[str, str] = {}
+    for exposure in exposures:
+        for name, doc in exposure.docs().items():
+            docs.setdefault(name, doc)
+    return {**docs, **own}
+
+
+def field_docs(typed_dict: Any) -> dict[str, str]:
     """The docstring under each field of a TypedDict (the description of each argument).
     Cached: the source does not change while the program runs; callers must not modify it."""
+    return _field_docs(typed_dict)
+
+
+@functools.cache
+def _field_docs(typed_dict: Any) -> dict[str, str]:
     source = inspect.getsource(typed_dict)
     body = ast.parse(source).body[0]
     assert isinstance(body, ast.ClassDef)

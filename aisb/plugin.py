@@ -58,4 +58,20 @@ class AisbProvider(ComponentProvider):
     def __init__(self) -> None:
         super().__init__(COMPONENTS, NAME, version=version())
         assert self.schema is not None
-        self.schema = json.dumps(clean_descriptions(json.loads(self.schema)))
+        self.schema = json.dumps(clean_descriptions(with_exposed_docs(json.loads(self.schema))))
+
+
+def with_exposed_docs(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with the baseline's exposed arguments described as their children describe
+    them: the baseline declares each only once (``aisb.baseline.EXPOSURES``), so the analyzer
+    finds no docstring of its own for them."""
+    from aisb.baseline import arg_docs
+    from aisb.options import camel
+
+    token = f"{NAME}:index:IotSecurityBaseline"
+    inputs = schema["resources"][token]["inputProperties"]
+    for field, doc in arg_docs().items():
+        prop = inputs.get(camel(field))
+        if prop is not None and not prop.get("description"):
+            prop["description"] = doc
+    return schema

@@ -24,8 +24,8 @@ from typing import Any
 import pulumi
 
 from aisb import validation as v
-from aisb.baseline import LIBRARY_ONLY, OPTIONS, RULES, IotSecurityBaselineArgs
-from aisb.options import camel, collect, field_docs
+from aisb.baseline import LIBRARY_ONLY, OPTIONS, RULES, IotSecurityBaselineArgs, arg_docs
+from aisb.options import camel, collect
 
 NAMESPACE = "aisb"
 
@@ -94,7 +94,7 @@ def _keys() -> tuple[Key, ...]:
     """The keys, derived from ``IotSecurityBaselineArgs``. ``parse`` derives them on each
     call (a tenth of a millisecond), so the derivation runs, and is mutation-tested, like any
     other code path rather than once at import."""
-    docs = field_docs(IotSecurityBaselineArgs)
+    docs = arg_docs()
     keys = []
     for field, annotation in IotSecurityBaselineArgs.__annotations__.items():
         if field in LIBRARY_ONLY:

@@ -197,7 +197,7 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
             a["report_format"],
         )
         keep_report, thing_names = a["report_bucket"], a["thing_names"]
-        numbers: dict[str, int] = a
+        numbers = a
         super().__init__("aisb:index:CertificateRotationMonitor", name, None, opts)
 
         account_id, region, partition = args["account_id"], args["region"], args["partition"]
