@@ -66,24 +66,23 @@ def _statement(n: int, statement: Mapping[str, Any]) -> tuple[list[str], list[st
         not_actions = strings(statement.get("NotAction"), "NotAction")
         shown = "?" if isinstance(not_actions, Unknown) else ", ".join(not_actions)
         return [f"statement {n} allows every action but {shown} (NotAction)"], []
-    actions = strings(statement.get("Action"), "Action")
-    if isinstance(actions, Unknown):
-        return [], [f"statement {n}'s {actions}"]
-    if not actions:
+    actions, not_known = known_strings(statement.get("Action"), "Action")
+    unknown += [f"statement {n}'s {u}" for u in not_known]
+    if not actions and not not_known:
         raise Unreadable(f"has a statement {n} without Action")
     everything = [a for a in actions if all(_iot.matches(a, x) for x in _EVERY_IOT_ACTION)]
     if everything:
-        return [f"statement {n} allows {everything[0]}: every AWS IoT action"], []
+        return [f"statement {n} allows {everything[0]}: every AWS IoT action"], unknown
     granted = sorted(
         {x for a in actions for x in _iot.DATA_PLANE if _iot.matches(a, x)},
         key=list(_iot.DATA_PLANE).index,
     )
     if not granted:
-        return [], []
+        return [], unknown
     if "NotResource" in statement:
         return [
             f"statement {n} allows {', '.join(granted)} on every resource but some (NotResource)"
-        ], []
+        ], unknown
     resources, not_known = known_strings(statement.get("Resource"), "Resource")
     unknown += [f"statement {n}'s {u}" for u in not_known]
     if not resources and not not_known:

@@ -427,6 +427,7 @@ def test_what_is_known_is_judged_beside_what_is_not(
         allow("iot:*", "*"),
         allow("iot:Connect", UNKNOWN),
         allow("iot:Publish", [f"{A}:topic/*", UNKNOWN]),
+        allow([UNKNOWN, "iot:Connect"], f"{A}:client/*"),
     )
     found = analyze(
         analyzer, [Resource("aws-native:iot:Policy", "half", {"policyDocument": policy})]
@@ -436,6 +437,25 @@ def test_what_is_known_is_judged_beside_what_is_not(
     assert any("statement 3 allows iot:Publish on" in m for m in reported[OVERLY])
     assert any("statement 2's" in m for m in reported[NOT_JUDGED])
     assert any("statement 3's" in m for m in reported[NOT_JUDGED])
+    assert any("statement 4 allows iot:Connect on" in m for m in reported[OVERLY])
+    assert any(
+        "statement 4's policyDocument.Statement[3].Action[0]" in m for m in reported[NOT_JUDGED]
+    )
+
+
+def test_what_preview_could_not_judge_is_judged_at_update(
+    analyzer: analyzer_pb2_grpc.AnalyzerStub,
+) -> None:
+    """The second run: the engine asks again at ``pulumi up`` with the values known."""
+    at_preview = Resource("aws:iot/policy:Policy", "fleet", {"policy": UNKNOWN})
+    preview = analyze(analyzer, [at_preview])
+    assert [(d.policy, d.mandatory) for d in preview] == [(NOT_JUDGED, False)] * 2
+    at_update = Resource(
+        "aws:iot/policy:Policy", "fleet", {"policy": json.dumps(doc(allow("iot:*", "*")))}
+    )
+    update = analyze(analyzer, [at_update])
+    assert [(d.policy, d.mandatory) for d in update] == [(OVERLY, True)]
+    assert analyze(analyzer, [at_update]) == update  # and again: nothing kept between runs
 
 
 def test_one_unknown_role_document_hides_no_other_finding(
@@ -699,7 +719,9 @@ def test_role_alias_cases_over_grpc(
         ("arn:aws:iam::111122223333:policy/theirs", {NOT_JUDGED: "not in this stack"}),
     ],
 )
-@pytest.mark.parametrize("how", ["managedPolicyArns", "aws attachment", "aws-native role"])
+@pytest.mark.parametrize(
+    "how", ["managedPolicyArns", "aws attachment", "aws policy attachment", "aws-native role"]
+)
 def test_managed_policies_of_a_role_alias_role(
     analyzer: analyzer_pb2_grpc.AnalyzerStub, managed: str, expect: dict[str, str], how: str
 ) -> None:
@@ -715,6 +737,15 @@ def test_managed_policies_of_a_role_alias_role(
         "aws:iot/roleAlias:RoleAlias", "alias", {"roleArn": UNKNOWN}, {"roleArn": [role]}
     )
     stack = [role, alias]
+    if how == "aws policy attachment":
+        stack.append(
+            Resource(
+                "aws:iam/policyAttachment:PolicyAttachment",
+                "att",
+                {"roles": [UNKNOWN], "policyArn": managed},
+                {"roles": [role]},
+            )
+        )
     if how == "aws attachment":
         stack.append(
             Resource(
