@@ -50,7 +50,7 @@ ABOUT = About(
     ),
     cannot_judge=(
         "A document, or a statement's `Action` or `Resource`, computed from resources not "
-        "created yet; the audit judges policies in use, the rule every policy declared."
+        "created yet; policy versions made outside the program."
     ),
     severity=Severity.CRITICAL,
 )
