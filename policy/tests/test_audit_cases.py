@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aisb_guard import ABOUT
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
@@ -265,6 +266,9 @@ IOT_POLICY_CASES = [
             allow("iot:Receive", f"{A}:topic/building/*"),
         ),
         {DENY: "POLICY_CONTAINS_MQTT_WILDCARDS_IN_DENY_STATEMENT", OVERLY: "iot:Subscribe"},
+        # Stricter: the other rule refuses allowing building/*, a prefix no device variable
+        # narrows.
+        stricter=True,
     ),
     Case(
         "deny with * but allow the broader filter (the page's second example)",
@@ -275,6 +279,9 @@ IOT_POLICY_CASES = [
             allow("iot:Receive", f"{A}:topic/building/*"),
         ),
         {DENY: "TOPIC_FILTERS_INTENDED_TO_DENY_ALLOWED_USING_WILDCARDS", OVERLY: "iot:Subscribe"},
+        # Stricter: the other rule refuses allowing building/*, a prefix no device variable
+        # narrows.
+        stricter=True,
     ),
     Case(
         "deny Subscribe and Receive (the page's correct policy)",
@@ -286,6 +293,9 @@ IOT_POLICY_CASES = [
             deny("iot:Receive", f"{A}:topic/building/control_room/*"),
         ),
         {OVERLY: "iot:Subscribe"},
+        # Stricter: the other rule refuses allowing building/*, a prefix no device variable
+        # narrows.
+        stricter=True,
     ),
     Case(
         "+ in a Deny",
@@ -373,6 +383,18 @@ def test_iot_policy_cases_over_grpc(
     found = analyze(analyzer, [Resource(type_, "fleet", props)])
     _meets(found, case.expect, {OVERLY, DENY, NOT_JUDGED})
     assert all(d.mandatory for d in found if d.policy == OVERLY)
+
+
+def test_where_the_table_is_stricter_the_rules_say_so() -> None:
+    """A case the pack refuses beyond its audit page is covered by the rule's ``stricter``
+    text, which the README's table shows."""
+    about = {a.id: a for a in ABOUT}
+    stricter = [c for c in [*IOT_POLICY_CASES, *ROLE_CASES] if c.stricter]
+    assert stricter
+    for case in stricter:
+        assert any(about[rule].stricter not in ("", "None.") for rule in case.expect)
+    assert "shared prefix" in about[OVERLY].stricter and "NotAction" in about[OVERLY].stricter
+    assert "wildcard AWS IoT action" in about[ROLE].stricter
 
 
 def test_the_table_holds_the_audit_pages_own_examples() -> None:
