@@ -3,7 +3,8 @@
 ``POLICIES`` is the list of the pack's policies, importable without starting the pack (only
 the pack's ``__main__.py`` constructs the ``PolicyPack``). Each rule lives in its own module,
 with its ``ABOUT`` (id, description, the audit check it anticipates, enforcement level,
-remediation, documentation) and its ``POLICY``.
+remediation, documentation) and its ``POLICY``; ``not_judged`` reports, per resource, what
+the others could not judge (values unknown at preview, roles outside the stack).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from aisb_guard import (
     iot_logging_enabled,
     iot_policy_deny_wildcards,
     iot_policy_overly_permissive,
+    not_judged,
     role_alias_credential_duration,
     role_alias_role_permissions,
 )
@@ -33,6 +35,7 @@ RULES = (
     certificate_key_quality,
     certificate_not_shared,
     account_singletons,
+    not_judged,  # last: it asks every other rule what it could not judge
 )
 
 ABOUT: list[About] = [rule.ABOUT for rule in RULES]

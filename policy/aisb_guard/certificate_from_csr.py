@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs
-
-from aisb_guard._rule import MANDATORY, About, resource_rule
+from aisb_guard._rule import MANDATORY, About, Subject, Verdict, read, resource_rule
 
 ABOUT = About(
     id="aisb-certificate-from-csr",
@@ -20,18 +18,20 @@ ABOUT = About(
         "register an existing certificate with `certificatePem`."
     ),
     url="https://docs.aws.amazon.com/iot/latest/developerguide/create-device-cert.html",
+    stricter="Not an audit check: AWS accepts certificates it generates.",
+    cannot_judge="Nothing: a csr not known yet is still a csr.",
 )
 
 
-def check(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type != "aws:iot/certificate:Certificate":
+def judge(subject: Subject, verdict: Verdict) -> None:
+    if subject.resource_type != "aws:iot/certificate:Certificate":
         return  # aws-native:iot:Certificate always takes a CSR or a certificate
-    if args.props.get("csr") is None and args.props.get("certificatePem") is None:
-        report(
-            f"certificate {args.name} has neither csr nor certificatePem: AWS would generate "
-            "its private key and Pulumi would keep it in the state.",
-            None,
+    # Presence is all this rule needs: a csr not known yet (at preview) is still a csr.
+    if read(subject.props, "csr") is None and read(subject.props, "certificatePem") is None:
+        verdict.flag(
+            f"certificate {subject.name} has neither csr nor certificatePem: AWS would generate "
+            "its private key and Pulumi would keep it in the state."
         )
 
 
-POLICY = resource_rule(ABOUT, check)
+POLICY = resource_rule(ABOUT, judge)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs
-
-from aisb_guard._rule import MANDATORY, About, resource_rule
+from aisb_guard._rule import MANDATORY, About, Subject, Unknown, Verdict, read, resource_rule
 
 ABOUT = About(
     id="aisb-iot-logging-enabled",
@@ -16,18 +14,25 @@ ABOUT = About(
         "sets it, with its own role and an encrypted log group)."
     ),
     url="https://docs.aws.amazon.com/iot-device-defender/latest/devguide/audit-chk-logging-disabled.html",
+    stricter="None.",
+    cannot_judge="A log level or switch computed at preview.",
 )
 
 TYPES = ("aws:iot/loggingOptions:LoggingOptions", "aws-native:iot:Logging")
 
 
-def check(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type not in TYPES:
+def judge(subject: Subject, verdict: Verdict) -> None:
+    if subject.resource_type not in TYPES:
         return
-    if args.props.get("disableAllLogs") is True:
-        report(f"{args.name} sets disableAllLogs: AWS IoT would log nothing.", None)
-    if args.props.get("defaultLogLevel") == "DISABLED":
-        report(f"{args.name} sets defaultLogLevel DISABLED: AWS IoT would log nothing.", None)
+    disabled = read(subject.props, "disableAllLogs")
+    level = read(subject.props, "defaultLogLevel")
+    for key, value in (("disableAllLogs", disabled), ("defaultLogLevel", level)):
+        if isinstance(value, Unknown):
+            verdict.not_judged(f"{subject.name}: its {key} is not known yet.")
+    if disabled is True:
+        verdict.flag(f"{subject.name} sets disableAllLogs: AWS IoT would log nothing.")
+    if level == "DISABLED":
+        verdict.flag(f"{subject.name} sets defaultLogLevel DISABLED: AWS IoT would log nothing.")
 
 
-POLICY = resource_rule(ABOUT, check)
+POLICY = resource_rule(ABOUT, judge)

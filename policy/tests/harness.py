@@ -77,14 +77,14 @@ def stack_args(resources: list[PolicyResource]) -> StackValidationArgs:
 # --- the aisb stacks, from their reviewed plans ------------------------------------------------
 
 
-def _as_engine_sees_it(value: Any) -> Any:
+def as_engine_sees_it(value: Any) -> Any:
     """A plan's input as the engine passes it: JSON documents back to strings."""
     if isinstance(value, dict):
         if set(value) == {"json"}:
             return json.dumps(value["json"])
-        return {k: _as_engine_sees_it(v) for k, v in value.items()}
+        return {k: as_engine_sees_it(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_as_engine_sees_it(v) for v in value]
+        return [as_engine_sees_it(v) for v in value]
     return value
 
 
@@ -106,7 +106,7 @@ def plan_resources(path: Path) -> list[PolicyResource]:
     for key, entry in entries.items():
         built[key] = PolicyResource(
             entry["type"],
-            _as_engine_sees_it(entry["inputs"]),
+            as_engine_sees_it(entry["inputs"]),
             urn(entry["type"], entry["name"], chain(key), plan["stack"]),
             entry["name"],
             options(),

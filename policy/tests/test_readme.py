@@ -18,7 +18,9 @@ def test_the_readme_lists_every_rule_as_declared() -> None:
             f"`{about.anticipates}`" if about.anticipates.endswith("_CHECK") else about.anticipates
         )
         assert row == (
-            f"| `{about.id}` | {about.description} | {anticipates} | {about.enforcement.value} |"
+            f"| `{about.id}` | {about.description} | {anticipates} | {about.stricter} | "
+            f"{about.cannot_judge} | {about.enforcement.value} |"
         )
     assert "pulumi preview --policy-pack" in text
     assert "--policy-group" in text
+    assert '"exemptions"' in text and "aisb-not-judged" in text

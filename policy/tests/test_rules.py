@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
+from pulumi_policy.deserialize import deserialize_properties
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from tests.harness import resource, resource_args, stack_args, violations
 
@@ -57,6 +59,36 @@ def test_every_rule_has_a_stable_id_guidance_and_a_level() -> None:
         assert isinstance(policy, ResourceValidationPolicy | StackValidationPolicy)
 
 
+# --- the engine's values ---------------------------------------------------------------------
+
+
+def test_the_engines_proxies_secrets_and_unknowns_are_read() -> None:
+    """pulumi-policy hands rules _DictProxy/_ListProxy values (policy.py:997-998), secrets
+    unwrapped (deserialize.py:65-72), unknowns raising on access (proxy.py:102-120)."""
+    from aisb_guard._rule import Unknown, plain, read
+
+    props = unknown_checking_proxy(
+        deserialize_properties(
+            {
+                "doc": {"Statement": [{"Action": ["iot:*"], "Resource": UNKNOWN_STRING_VALUE}]},
+                "secret": {
+                    "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
+                    "value": ["a", "b"],
+                },
+                "later": UNKNOWN_STRING_VALUE,
+            }
+        )
+    )
+    assert not isinstance(props["doc"], dict) and not isinstance(props["secret"], list)
+    assert read(props, "doc") == {
+        "Statement": [{"Action": ["iot:*"], "Resource": Unknown("doc.Statement[0].Resource")}]
+    }
+    assert read(props, "secret") == ["a", "b"]
+    assert read(props, "later") == Unknown("later")
+    assert read(props, "absent") is None
+    assert plain(UNKNOWN_STRING_VALUE, "x") == Unknown("x")
+
+
 # --- IOT_POLICY_OVERLY_PERMISSIVE_CHECK --------------------------------------------------------
 
 BAD_IOT_POLICIES = [
@@ -66,6 +98,8 @@ BAD_IOT_POLICIES = [
     _doc({"Effect": "Allow", "Action": "iot:Publish", "Resource": f"{ARN}:topic/*"}),
     _doc({"Effect": "Allow", "Action": "iot:UpdateThingShadow", "Resource": f"{ARN}:thing/*"}),
     _doc({"Effect": "Allow", "Action": "iot:Get*", "Resource": "arn:aws:iot:*:*:*"}),
+    # Stricter than the audit page: a shared prefix no policy variable narrows to one device.
+    _doc({"Effect": "Allow", "Action": "iot:Publish", "Resource": f"{ARN}:topic/telemetry/*"}),
 ]
 GOOD_IOT_POLICIES = [
     _doc(
@@ -80,7 +114,7 @@ GOOD_IOT_POLICIES = [
             "Resource": f"{ARN}:topic/devices/${{iot:Connection.Thing.ThingName}}/*",
         },
     ),
-    _doc({"Effect": "Allow", "Action": "iot:Publish", "Resource": f"{ARN}:topic/telemetry/*"}),
+    _doc({"Effect": "Allow", "Action": "iot:Publish", "Resource": f"{ARN}:topic/telemetry"}),
     _doc({"Effect": "Deny", "Action": "iot:*", "Resource": "*"}),  # a quarantine policy
 ]
 
@@ -91,7 +125,7 @@ def test_an_overly_permissive_iot_policy_is_refused(doc: dict[str, Any], native:
     found = violations(
         iot_policy_overly_permissive.POLICY, resource_args(*_iot_policy(doc, native))
     )
-    assert len(found) == 1 and found[0].startswith("IoT policy r allows")
+    assert len(found) == 1 and found[0].startswith("IoT policy r: statement 1 allows")
 
 
 @pytest.mark.parametrize("native", [False, True])
@@ -311,7 +345,8 @@ def test_weak_keys_are_refused_strong_ones_pass(csrs: dict[str, str], type_: str
     assert "secp256k1" in weak_curve
     for strong in ("rsa2048", "p256"):
         assert violations(policy, resource_args(type_, {key: csrs[strong]})) == []
-    assert violations(policy, resource_args(type_, {key: "not a pem"})) == []
+    (unreadable,) = violations(policy, resource_args(type_, {key: "not a pem"}))
+    assert "no PEM certificate signing request or certificate the rule can read" in unreadable
 
 
 def test_a_weak_registered_certificate_is_refused() -> None:
@@ -350,10 +385,11 @@ def test_a_certificate_attached_to_two_things_is_flagged(type_: str, thing_key: 
     things = [resource("aws:iot/thing:Thing", f"thing-{i}", {}) for i in range(2)]
 
     def attach(i: int, thing: Any) -> Any:
+        # Neither value known (at preview): the certificate and things they come from count.
         return resource(
             type_,
             f"attach-{i}",
-            {"principal": "arn", thing_key: "t"},
+            {"principal": UNKNOWN_STRING_VALUE, thing_key: UNKNOWN_STRING_VALUE},
             {"principal": [cert], thing_key: [thing]},
         )
 
