@@ -452,6 +452,17 @@ class Tail:
         return data
 
 
+def _secrets_of(pins: Dict[str, Any]) -> List[str]:
+    """The certificate and key files of Device Client's configuration, where it can be found
+    (the reader runs as another user, whose home may not hold it: the handler checked too)."""
+    try:
+        config = find_config(pins.get("deviceClientConfig"))
+        runtime = find_runtime_config(pins.get("deviceClientRuntimeConfig"), config)
+        return secret_files(config, device_identity(config, runtime))
+    except (OSError, ValueError):
+        return []
+
+
 def current_user() -> str:
     return getpass.getuser()
 
@@ -469,10 +480,14 @@ def read_one(argv: List[str], out: Any = None) -> int:
     try:
         if len(argv) != 2 or not argv[1].isdigit():
             raise Refused("usage: --read-one PATH LIMIT")
-        # A job could call this mode itself (its runAsUser is the first argument): the pins'
-        # allow-list holds here too.
+        # A job could call this mode itself (its runAsUser is Device Client's first argument)
+        # and have a file printed into its status details: run only as sudo's command (sudo
+        # sets SUDO_COMMAND; a job cannot set the environment), and with the same checks.
+        expected = " ".join([HANDLER, READ_ONE, *argv])
+        if not os.environ.get("SUDO_COMMAND", "").endswith(" " + expected):
+            raise Refused("the reader runs only through sudo, started by the handler")
         pins = read_pins()
-        real = resolve(argv[0], pins["allowedPaths"], [])
+        real = resolve(argv[0], pins["allowedPaths"], _secrets_of(pins))
         if real != argv[0]:
             raise Refused("not a real path")
         fd, st = open_no_links(real)
@@ -662,18 +677,22 @@ def main(
         print(f"refused to run: {e}", file=sys.stderr)
         return 2
     thing = identity["thing-name"]
-    context = tls_context(identity)
     # A backstop for what the deadline cannot interrupt (a name lookup, a hung read): the
     # process ends before the job's in-progress timeout whatever happens.
     previous = signal.alarm(pins["deadlineSeconds"] + 30)
     try:
+        try:
+            context = tls_context(identity)
 
-        def fetch() -> Dict[str, str]:
-            return get_credentials(
-                pins["credentialEndpoint"], pins["roleAlias"], thing, context, urlopen
-            )
+            def fetch() -> Dict[str, str]:
+                return get_credentials(
+                    pins["credentialEndpoint"], pins["roleAlias"], thing, context, urlopen
+                )
 
-        s3 = s3_client(pins["region"], fetch)
+            s3 = s3_client(pins["region"], fetch)
+        except Exception as e:  # no credentials, no upload: say why in one line
+            print(f"no credentials from {pins['credentialEndpoint']}: {e}", file=sys.stderr)
+            return 1
         written = upload(
             args.files,
             pins,

@@ -206,6 +206,21 @@ def test_a_job_repeating_the_pins_is_accepted(device: dict[str, Any]) -> None:
         assert code == 0 and len(_objects(s3)) == 1
 
 
+def test_no_credentials_fails_the_job_in_one_line(
+    device: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import urllib.error
+
+    def refusing(request: Any, context: Any = None, timeout: float | None = None) -> Any:
+        raise urllib.error.HTTPError(request.full_url, 403, "Forbidden", {}, None)  # type: ignore[arg-type]
+
+    assert device["handler"].main(["root", str(device["logs"] / "syslog")], refusing) == 1
+    err = capsys.readouterr().err
+    assert (
+        err.startswith(f"no credentials from {ENDPOINT}: HTTP Error 403") and err.count("\n") == 1
+    )
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [
@@ -564,7 +579,9 @@ class SudoAsRoot:
     def __call__(self, cmd: list[str], **kwargs: Any) -> Any:
         self.calls.append(cmd)
         assert cmd[:5] == ["sudo", "-n", "-u", "iot-reader", "--"]
-        return subprocess.Popen(cmd[5:], **kwargs)
+        # sudo sets SUDO_COMMAND to the command it runs, with its arguments.
+        env = {**os.environ, "SUDO_COMMAND": " ".join(cmd[5:])}
+        return subprocess.Popen(cmd[5:], env=env, **kwargs)
 
 
 def test_files_are_read_as_the_jobs_run_as_user_through_the_checked_reader(
@@ -610,22 +627,43 @@ def test_files_are_read_as_the_jobs_run_as_user_through_the_checked_reader(
 
 
 def test_the_reader_refuses_links_and_paths_outside_the_allow_list(
-    device: dict[str, Any], capsys: pytest.CaptureFixture[str]
+    device: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     handler, logs, tmp = device["handler"], device["logs"], device["tmp"]
+    device["pins"].write_text(json.dumps(_pins(tmp, allowedPaths=[str(tmp) + "/"])))
     (logs / "key-link").symlink_to(tmp / "k.pem")
+
+    def as_sudo_would(argv: list[str]) -> tuple[int, bytes]:
+        command = " ".join([sys.executable, handler.HANDLER, "--read-one", *argv])
+        monkeypatch.setenv("SUDO_COMMAND", command)
+        out = io.BytesIO()
+        return handler.read_one(argv, out), out.getvalue()
+
     for argv in (
         [str(logs / "key-link"), "100"],  # a link, whatever it points to
-        ["/etc/shadow", "100"],  # a job calling the reader itself, as its runAsUser
-        [str(tmp / "k.pem"), "100"],
+        ["/etc/shadow", "100"],
+        [str(tmp / "k.pem"), "100"],  # in the allowed tree, but the device's key
         [str(logs / "syslog")],
     ):
-        out = io.BytesIO()
-        assert handler.read_one(argv, out) == 3 and out.getvalue() == b""
+        assert as_sudo_would(argv) == (3, b"")
         assert "refused" in capsys.readouterr().err
-    out = io.BytesIO()
-    assert handler.read_one([str(logs / "syslog"), "6"], out) == 0
-    assert out.getvalue() == b'{"size": 29, "offset": 23}\ng odd\n'
+    assert as_sudo_would([str(logs / "syslog"), "6"]) == (0, b'{"size": 29, "offset": 23}\ng odd\n')
+
+
+def test_a_job_cannot_call_the_reader_itself(
+    device: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The job's runAsUser is the handler's first argument: a job with runAsUser
+    ``--read-one`` would have a file printed into its own status details."""
+    handler, logs = device["handler"], device["logs"]
+    monkeypatch.delenv("SUDO_COMMAND", raising=False)
+    assert handler.main(["--read-one", str(logs / "syslog"), "100"]) == 3
+    out, err = capsys.readouterr()
+    assert out == "" and "only through sudo" in err
+    # Nor under a sudo that ran something else (Device Client itself, say).
+    monkeypatch.setenv("SUDO_COMMAND", "/usr/sbin/aws-iot-device-client")
+    assert handler.main(["--read-one", str(logs / "syslog"), "100"]) == 3
+    assert capsys.readouterr().out == ""
 
 
 # --- identity -----------------------------------------------------------------------------------
