@@ -101,7 +101,8 @@ class DeviceLogCollectionArgs(TypedDict, total=False):
     retention_days: int
     """Days device logs are kept (1-3650, default 30)."""
     log_paths: Sequence[str]
-    """Absolute paths of the files devices upload."""
+    """Absolute paths of the files devices upload (without ``.`` or ``..``); the device
+    configuration allows exactly these."""
     tags: Mapping[str, str]
     """Tags for every taggable child."""
 
@@ -124,17 +125,19 @@ class DeviceLogCollection(pulumi.ComponentResource):
 
     Creates:
     - ``<name>-key`` and ``<name>-bucket``: a protected bucket (private, versioned, SSE-KMS,
-      TLS only, kept on destroy) whose objects expire after ``retention_days``;
+      TLS only, kept on destroy) whose objects, current and noncurrent, expire after
+      ``retention_days``;
     - ``<name>-role`` (+ ``-policy``): assumable only by the IoT credential provider (with the
       trust policy AWS documents, which has no condition: see ``aisb.grants``), allowed only
-      ``s3:PutObject`` under
-      ``${credentials-iot:ThingName}/`` (so each device writes only its own prefix);
+      ``s3:PutObject`` under ``${credentials-iot:ThingName}/`` (so each device writes only
+      its own prefix), never over an existing object, and the key only through S3 for that
+      bucket;
     - ``<name>-role-alias``: the role alias devices exchange their certificate at;
     - ``<name>-device-policy``: an AWS IoT policy for customers to attach to their devices,
       allowing only ``iot:AssumeRoleWithCertificate`` on that role alias;
     - ``<name>-job-template``: "collect device logs", whose document runs the
-      ``collect-device-logs.py`` handler (``device/`` in this repository) with timeouts, retries
-      and an abort rule.
+      ``collect-device-logs.py`` handler (``device/`` in this repository) on the configured
+      files, with a timeout longer than the handler's deadline, retries and an abort rule.
 
     Outputs: ``bucket_name``, ``role_alias_arn``, ``device_policy_name``, ``job_template_arn``
     and ``device_config`` (the JSON each device pins beside the handler at provisioning).
