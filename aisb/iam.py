@@ -558,27 +558,32 @@ def device_log_upload_policy(
     one, and use the bucket's key only through S3 for that bucket; nothing else: no reading,
     no listing, no other device's prefix, no direct KMS call."""
     own_prefix = f"{bucket_arn}/${{credentials-iot:ThingName}}/*"
+    # A device must not replace its own evidence: a request that creates an object
+    # (PutObject, CompleteMultipartUpload, both the s3:PutObject action) is allowed only with
+    # If-None-Match, which S3 refuses with 412 when the key exists; s3:ObjectCreationOperation
+    # is false for CreateMultipartUpload and UploadPart, which take no conditional header.
+    # AWS's own example, allow-based so that a request without the keys is refused:
+    # https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes-enforce.html
     return document(
         {
             "Sid": "UploadUnderOwnThingName",
             "Effect": "Allow",
-            "Action": ["s3:AbortMultipartUpload", "s3:PutObject"],
+            "Action": "s3:PutObject",
             "Resource": own_prefix,
+            "Condition": {"Null": {"s3:if-none-match": "false"}},
         },
         {
-            # A device must not replace its own evidence: every request that creates an object
-            # (PutObject, CompleteMultipartUpload) must carry If-None-Match, which S3 refuses
-            # with 412 when the key exists. s3:ObjectCreationOperation exempts
-            # CreateMultipartUpload and UploadPart, which take no conditional header.
-            # https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes-enforce.html
-            "Sid": "NeverOverwrite",
-            "Effect": "Deny",
+            "Sid": "UploadPartsUnderOwnThingName",
+            "Effect": "Allow",
             "Action": "s3:PutObject",
-            "Resource": f"{bucket_arn}/*",
-            "Condition": {
-                "Null": {"s3:if-none-match": "true"},
-                "Bool": {"s3:ObjectCreationOperation": "true"},
-            },
+            "Resource": own_prefix,
+            "Condition": {"Bool": {"s3:ObjectCreationOperation": "false"}},
+        },
+        {
+            "Sid": "AbortOwnUploads",
+            "Effect": "Allow",
+            "Action": "s3:AbortMultipartUpload",
+            "Resource": own_prefix,
         },
         {
             # Multipart uploads of SSE-KMS objects need Decrypt too; without s3:GetObject it

@@ -324,7 +324,7 @@ def get_credentials(
 def _refuse_overwrite(params: Dict[str, Any], **_: Any) -> None:
     # S3 conditional writes: with If-None-Match: * a PutObject or CompleteMultipartUpload fails
     # (412) when the key exists (Amazon S3 user guide, "Preventing object overwrites with
-    # conditional writes"). The device role is denied writes without it.
+    # conditional writes"). The device role may create objects only with it.
     params["IfNoneMatch"] = "*"
 
 

@@ -227,9 +227,8 @@ def test_device_credentials_use_the_key_only_through_s3_for_their_bucket() -> No
             policy, action, DEVICE_KEY, **bucket_key, **{"kms:ViaService": "sns.eu-west-1.x"}
         )
     cn = iam.device_log_upload_policy("arn:aws-cn:s3:::b", "k", "cn-north-1", "aws-cn")
-    assert cn["Statement"][2]["Condition"]["StringEquals"] == {
-        "kms:ViaService": "s3.cn-north-1.amazonaws.com.cn"
-    }
+    (kms,) = [st for st in cn["Statement"] if st["Sid"] == "EncryptUploads"]
+    assert kms["Condition"]["StringEquals"] == {"kms:ViaService": "s3.cn-north-1.amazonaws.com.cn"}
 
 
 def test_a_device_can_never_overwrite_an_object() -> None:
@@ -243,6 +242,8 @@ def test_a_device_can_never_overwrite_an_object() -> None:
     assert _allowed(policy, "s3:AbortMultipartUpload", own)
     # The attack: replace its own evidence with an unconditional write, or write elsewhere.
     assert not _allowed(policy, "s3:PutObject", own, **create)
+    # A request S3 sent without either key is refused, not let through.
+    assert not _allowed(policy, "s3:PutObject", own)
     other = f"{DEVICE_BUCKET}/pump-18/x"
     assert not _allowed(policy, "s3:PutObject", other, **create, **{"s3:if-none-match": "*"})
     for action in ("s3:GetObject", "s3:DeleteObject", "s3:PutObjectAcl", "kms:Encrypt"):

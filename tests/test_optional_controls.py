@@ -352,26 +352,26 @@ def test_devices_upload_only_under_their_own_thing_name() -> None:
     assert "Condition" not in trust
     bucket_arn = rec.by_name("dl-bucket").state["arn"]
     grants = _statements_by_sid(_doc(rec, "dl-role-policy"))
-    assert (
-        grants["UploadUnderOwnThingName"]["Resource"]
-        == bucket_arn + "/${credentials-iot:ThingName}/*"
-    )
-    assert sorted(grants["UploadUnderOwnThingName"]["Action"]) == [
-        "s3:AbortMultipartUpload",
-        "s3:PutObject",
+    own_prefix = bucket_arn + "/${credentials-iot:ThingName}/*"
+    uploads = ("UploadUnderOwnThingName", "UploadPartsUnderOwnThingName", "AbortOwnUploads")
+    assert [(grants[s]["Action"], grants[s]["Resource"]) for s in uploads] == [
+        ("s3:PutObject", own_prefix),
+        ("s3:PutObject", own_prefix),
+        ("s3:AbortMultipartUpload", own_prefix),
     ]
+    # Objects are created only with If-None-Match: never over an existing one.
+    assert grants["UploadUnderOwnThingName"]["Condition"] == {"Null": {"s3:if-none-match": "false"}}
     assert grants["EncryptUploads"]["Resource"] == rec.by_name("dl-key").state["arn"]
     assert grants["EncryptUploads"]["Condition"] == {
         "StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"},
         "StringLike": {
             "kms:EncryptionContext:aws:s3:arn": [
                 bucket_arn,
-                bucket_arn + "/${credentials-iot:ThingName}/*",
+                own_prefix,
             ]
         },
     }
-    assert grants["NeverOverwrite"]["Effect"] == "Deny"
-    assert set(grants) == {"UploadUnderOwnThingName", "NeverOverwrite", "EncryptUploads"}
+    assert set(grants) == {*uploads, "EncryptUploads"}
     assert alias.inputs["roleArn"] == rec.by_name("dl-role").state["arn"]
     device_policy = _doc(rec, "dl-device-policy")
     assert device_policy["Statement"] == [
