@@ -635,6 +635,10 @@ def upload(
             outcomes.append(f"refused ({e})")
             print(f"skipped {shown}: {e}")
             continue
+        except OSError as e:  # sudo missing, say
+            outcomes.append(f"failed ({_printable(e.strerror or str(e))[:80]})")
+            print(f"failed {shown}: cannot read it as {run_as_user}: {e}")
+            continue
         tail = Tail(source.stream, min(per_file, budget), deadline, clock)
         try:
             s3.upload_fileobj(tail, bucket, key, Config=config)

@@ -626,6 +626,30 @@ def test_files_are_read_as_the_jobs_run_as_user_through_the_checked_reader(
     )
 
 
+def test_a_device_without_sudo_reports_each_file(
+    device: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handler, logs = device["handler"], device["logs"]
+    monkeypatch.setattr(handler, "current_user", lambda: "device-client")
+
+    def no_sudo(cmd: list[str], **_: Any) -> Any:
+        raise FileNotFoundError(2, "No such file or directory", "sudo")
+
+    with mock_aws():
+        keys = handler.upload(
+            [str(logs / "syslog"), str(logs / "controller.log")],
+            handler.read_pins(),
+            "pump-17",
+            _bucket(),
+            run_as_user="root",
+            popen=no_sudo,
+        )
+    assert keys == []
+    assert _last_line(capsys.readouterr().out).endswith(
+        "1 failed (No such file or directory); 2 failed (No such file or directory)"
+    )
+
+
 def test_the_reader_refuses_links_and_paths_outside_the_allow_list(
     device: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
