@@ -342,8 +342,8 @@ class IotSecurityBaseline(pulumi.ComponentResource):
     Outputs: ``account_id``, ``region``, ``partition``, ``alert_topic_arn``,
     ``alert_key_arn``, ``iot_log_group_name``, ``access_analyzer_arn`` and
     ``cert_rotation_function_arn`` (None when skipped), ``security_profile_names`` and
-    ``mitigation_action_names`` and ``device_logs`` (bucket, devicePolicy, jobTemplateArn;
-    empty when skipped).
+    ``mitigation_action_names`` and ``device_logs`` (bucket, devicePolicy, jobTemplateArn,
+    deviceConfig; empty when skipped).
     """
 
     # Each child component's name is this name and a suffix; the GuardDuty findings rule is
@@ -553,6 +553,7 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                 bucket=logs.bucket_name,
                 devicePolicy=logs.device_policy_name,
                 jobTemplateArn=logs.job_template_arn,
+                deviceConfig=logs.device_config,
             )
 
         self.access_analyzer_arn = pulumi.Output.from_input(None)

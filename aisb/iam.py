@@ -550,24 +550,57 @@ def source_arn_publisher_statements(
     ]
 
 
-def device_log_upload_policy(bucket_arn: str, key_arn: str) -> PolicyDocument:
-    """What a device's temporary credentials may do: put objects (in one request or in parts)
-    under its own thing name's prefix in the device-log bucket, encrypted with the bucket's
-    key, and nothing else: no reading, no listing, no other device's prefix."""
+def device_log_upload_policy(
+    bucket_arn: str, key_arn: str, region: str, partition: str
+) -> PolicyDocument:
+    """What a device's temporary credentials may do: create objects (in one request or in
+    parts) under its own thing name's prefix in the device-log bucket, never over an existing
+    one, and use the bucket's key only through S3 for that bucket; nothing else: no reading,
+    no listing, no other device's prefix, no direct KMS call."""
+    own_prefix = f"{bucket_arn}/${{credentials-iot:ThingName}}/*"
+    # A device must not replace its own evidence: a request that creates an object
+    # (PutObject, CompleteMultipartUpload, both the s3:PutObject action) is allowed only with
+    # If-None-Match, which S3 refuses with 412 when the key exists; s3:ObjectCreationOperation
+    # is false for CreateMultipartUpload and UploadPart, which take no conditional header.
+    # AWS's own example, allow-based so that a request without the keys is refused:
+    # https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes-enforce.html
     return document(
         {
             "Sid": "UploadUnderOwnThingName",
             "Effect": "Allow",
-            "Action": ["s3:AbortMultipartUpload", "s3:PutObject"],
-            "Resource": f"{bucket_arn}/${{credentials-iot:ThingName}}/*",
+            "Action": "s3:PutObject",
+            "Resource": own_prefix,
+            "Condition": {"Null": {"s3:if-none-match": "false"}},
+        },
+        {
+            "Sid": "UploadPartsUnderOwnThingName",
+            "Effect": "Allow",
+            "Action": "s3:PutObject",
+            "Resource": own_prefix,
+            "Condition": {"Bool": {"s3:ObjectCreationOperation": "false"}},
+        },
+        {
+            "Sid": "AbortOwnUploads",
+            "Effect": "Allow",
+            "Action": "s3:AbortMultipartUpload",
+            "Resource": own_prefix,
         },
         {
             # Multipart uploads of SSE-KMS objects need Decrypt too; without s3:GetObject it
-            # reads nothing.
+            # reads nothing. Only S3 in this region may use the key for the device
+            # (kms:ViaService, https://docs.aws.amazon.com/kms/latest/developerguide/
+            # conditions-kms.html#conditions-kms-via-service), and only for this bucket: with
+            # an S3 Bucket Key (aisb's buckets have one) the encryption context is the bucket
+            # ARN, without one the object ARN (https://docs.aws.amazon.com/AmazonS3/latest/
+            # userguide/configuring-bucket-key.html, UsingKMSEncryption.html#encryption-context).
             "Sid": "EncryptUploads",
             "Effect": "Allow",
             "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
             "Resource": key_arn,
+            "Condition": {
+                "StringEquals": {"kms:ViaService": f"s3.{region}.{dns_suffix(partition)}"},
+                "StringLike": {"kms:EncryptionContext:aws:s3:arn": [bucket_arn, own_prefix]},
+            },
         },
     )
 

@@ -236,12 +236,16 @@ def region(value: Any) -> str:
 
 
 def log_paths(value: Any) -> tuple[str, ...]:
-    """Absolute paths of files on a device: 1 to 20, each once."""
+    """Absolute paths of files on a device: 1 to 20, each once, without ``.`` or ``..`` (the
+    device uploads each under its path: ``..`` would name one file twice or leave the
+    allowed tree)."""
     if not isinstance(value, list | tuple) or not 1 <= len(value) <= 20:
         raise InvalidValue(value, "a list of 1 to 20 absolute file paths")
     for path in value:
         if not isinstance(path, str) or not path.startswith("/") or path.endswith("/"):
             raise InvalidValue(path, "absolute file paths such as /var/log/syslog")
+        if any(part in ("", ".", "..") for part in path.split("/")[1:]):
+            raise InvalidValue(path, "absolute file paths without ., .. or //")
     if len(set(value)) != len(value):
         raise InvalidValue(value, "each path once")
     return tuple(value)

@@ -1,6 +1,7 @@
 """The pure policy builders, without Pulumi."""
 
 import json
+from typing import Any
 
 import pytest
 
@@ -141,3 +142,109 @@ def test_iot_logging_policy_writes_only_to_its_log_group() -> None:
         "logs:PutRetentionPolicy",
     ]
     assert json.dumps(doc).count("arn:aws:") == 0
+
+
+# --- the device-log role, evaluated the way IAM would ---------------------------------------------
+
+DEVICE_BUCKET = "arn:aws:s3:::aisb-device-logs-1"
+DEVICE_KEY = "arn:aws:kms:eu-west-1:123456789012:key/k-1"
+
+
+def _matches(pattern: str, value: str) -> bool:
+    import fnmatch
+
+    return fnmatch.fnmatchcase(value, pattern.replace("[", "[[]"))
+
+
+def _condition_holds(condition: dict[str, dict[str, Any]], context: dict[str, str]) -> bool:
+    """IAM's operators the device policy uses; a key missing from the request fails every
+    operator but ``Null``."""
+    for operator, keys in condition.items():
+        for key, expected in keys.items():
+            wanted = expected if isinstance(expected, list) else [expected]
+            value = context.get(key)
+            if operator == "Null":
+                if (value is None) != (wanted == ["true"]):
+                    return False
+            elif value is None:
+                return False
+            elif operator == "StringEquals":
+                if value not in wanted:
+                    return False
+            elif operator == "StringLike":
+                if not any(_matches(w, value) for w in wanted):
+                    return False
+            elif operator == "Bool":
+                if value != wanted[0]:
+                    return False
+            else:
+                raise AssertionError(f"no evaluator for {operator}")
+    return True
+
+
+def _allowed(policy: dict[str, Any], action: str, resource: str, **context: str) -> bool:
+    """An explicit deny wins, then any allow; variables resolved for thing pump-17."""
+    text = json.dumps(policy).replace("${credentials-iot:ThingName}", "pump-17")
+    verdicts = set()
+    for s in json.loads(text)["Statement"]:
+        actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+        resources = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
+        if (
+            any(_matches(a, action) for a in actions)
+            and any(_matches(r, resource) for r in resources)
+            and _condition_holds(s.get("Condition", {}), context)
+        ):
+            verdicts.add(s["Effect"])
+    return "Allow" in verdicts and "Deny" not in verdicts
+
+
+def test_device_credentials_use_the_key_only_through_s3_for_their_bucket() -> None:
+    policy = iam.device_log_upload_policy(DEVICE_BUCKET, DEVICE_KEY, "eu-west-1", "aws")
+    via_s3 = {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}
+    bucket_key = {"kms:EncryptionContext:aws:s3:arn": DEVICE_BUCKET}
+    own_object = {"kms:EncryptionContext:aws:s3:arn": f"{DEVICE_BUCKET}/pump-17/t/var/log/a"}
+    for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+        # S3 on the device's behalf, with the bucket key's context or (bucket key off) its own
+        # object's.
+        assert _allowed(policy, action, DEVICE_KEY, **via_s3, **bucket_key)
+        assert _allowed(policy, action, DEVICE_KEY, **via_s3, **own_object)
+        # The attack: the device calls KMS itself (to decrypt what it captured, or to use the
+        # key for anything else), or through S3 for another bucket or another device's prefix.
+        assert not _allowed(policy, action, DEVICE_KEY)
+        assert not _allowed(policy, action, DEVICE_KEY, **bucket_key)
+        assert not _allowed(policy, action, DEVICE_KEY, **via_s3)
+        assert not _allowed(
+            policy, action, DEVICE_KEY, **via_s3, **{"kms:EncryptionContext:aws:s3:arn": "x"}
+        )
+        assert not _allowed(
+            policy,
+            action,
+            DEVICE_KEY,
+            **via_s3,
+            **{"kms:EncryptionContext:aws:s3:arn": f"{DEVICE_BUCKET}/pump-18/t/var/log/a"},
+        )
+        assert not _allowed(
+            policy, action, DEVICE_KEY, **bucket_key, **{"kms:ViaService": "sns.eu-west-1.x"}
+        )
+    cn = iam.device_log_upload_policy("arn:aws-cn:s3:::b", "k", "cn-north-1", "aws-cn")
+    (kms,) = [st for st in cn["Statement"] if st["Sid"] == "EncryptUploads"]
+    assert kms["Condition"]["StringEquals"] == {"kms:ViaService": "s3.cn-north-1.amazonaws.com.cn"}
+
+
+def test_a_device_can_never_overwrite_an_object() -> None:
+    policy = iam.device_log_upload_policy(DEVICE_BUCKET, DEVICE_KEY, "eu-west-1", "aws")
+    own = f"{DEVICE_BUCKET}/pump-17/20261201T000000Z-0a1b2c3d/var/log/syslog"
+    create = {"s3:ObjectCreationOperation": "true"}
+    # A PutObject or CompleteMultipartUpload with If-None-Match: * (S3 refuses it if the key
+    # exists), and the multipart steps that take no conditional header.
+    assert _allowed(policy, "s3:PutObject", own, **create, **{"s3:if-none-match": "*"})
+    assert _allowed(policy, "s3:PutObject", own, **{"s3:ObjectCreationOperation": "false"})
+    assert _allowed(policy, "s3:AbortMultipartUpload", own)
+    # The attack: replace its own evidence with an unconditional write, or write elsewhere.
+    assert not _allowed(policy, "s3:PutObject", own, **create)
+    # A request S3 sent without either key is refused, not let through.
+    assert not _allowed(policy, "s3:PutObject", own)
+    other = f"{DEVICE_BUCKET}/pump-18/x"
+    assert not _allowed(policy, "s3:PutObject", other, **create, **{"s3:if-none-match": "*"})
+    for action in ("s3:GetObject", "s3:DeleteObject", "s3:PutObjectAcl", "kms:Encrypt"):
+        assert not _allowed(policy, action, own, **create, **{"s3:if-none-match": "*"})

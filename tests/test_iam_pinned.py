@@ -92,7 +92,9 @@ def built() -> dict[str, Any]:
             "aws-cn", "cn-north-1", ACCT
         ),
         "cloudtrail_key_statements": iam.cloudtrail_key_statements("aws-cn", ACCT, TRAIL),
-        "device_log_upload_policy": iam.device_log_upload_policy(BUCKET, KEY),
+        "device_log_upload_policy": iam.device_log_upload_policy(
+            BUCKET, KEY, "cn-north-1", "aws-cn"
+        ),
         "device_assume_role_alias_policy": iam.device_assume_role_alias_policy(
             f"arn:aws-cn:iot:cn-north-1:{ACCT}:rolealias/a"
         ),

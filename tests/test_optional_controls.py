@@ -15,7 +15,12 @@ from aisb import (
     ThreatDetection,
     ThreatDetectionArgs,
 )
-from aisb.components.device_logs import job_document
+from aisb.components.device_logs import (
+    HANDLER_DEADLINE_SECONDS,
+    IN_PROGRESS_TIMEOUT_MINUTES,
+    device_config,
+    job_document,
+)
 from aisb.components.threat_detection import console_host, finding_email, finding_pattern
 from aisb.settings import parse
 from tests.harness import (
@@ -334,6 +339,8 @@ def test_device_log_bucket_is_protected_and_expires() -> None:
         if r["id"] == "expire-device-logs"
     )
     assert expire["expiration"] == {"days": 14}
+    # A replaced version is evidence too: kept as long as the current one, not a day.
+    assert expire["noncurrentVersionExpiration"] == {"noncurrentDays": 14}
 
 
 def test_devices_upload_only_under_their_own_thing_name() -> None:
@@ -345,16 +352,26 @@ def test_devices_upload_only_under_their_own_thing_name() -> None:
     assert "Condition" not in trust
     bucket_arn = rec.by_name("dl-bucket").state["arn"]
     grants = _statements_by_sid(_doc(rec, "dl-role-policy"))
-    assert (
-        grants["UploadUnderOwnThingName"]["Resource"]
-        == bucket_arn + "/${credentials-iot:ThingName}/*"
-    )
-    assert sorted(grants["UploadUnderOwnThingName"]["Action"]) == [
-        "s3:AbortMultipartUpload",
-        "s3:PutObject",
+    own_prefix = bucket_arn + "/${credentials-iot:ThingName}/*"
+    uploads = ("UploadUnderOwnThingName", "UploadPartsUnderOwnThingName", "AbortOwnUploads")
+    assert [(grants[s]["Action"], grants[s]["Resource"]) for s in uploads] == [
+        ("s3:PutObject", own_prefix),
+        ("s3:PutObject", own_prefix),
+        ("s3:AbortMultipartUpload", own_prefix),
     ]
+    # Objects are created only with If-None-Match: never over an existing one.
+    assert grants["UploadUnderOwnThingName"]["Condition"] == {"Null": {"s3:if-none-match": "false"}}
     assert grants["EncryptUploads"]["Resource"] == rec.by_name("dl-key").state["arn"]
-    assert set(grants) == {"UploadUnderOwnThingName", "EncryptUploads"}
+    assert grants["EncryptUploads"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"},
+        "StringLike": {
+            "kms:EncryptionContext:aws:s3:arn": [
+                bucket_arn,
+                own_prefix,
+            ]
+        },
+    }
+    assert set(grants) == {*uploads, "EncryptUploads"}
     assert alias.inputs["roleArn"] == rec.by_name("dl-role").state["arn"]
     device_policy = _doc(rec, "dl-device-policy")
     assert device_policy["Statement"] == [
@@ -372,17 +389,21 @@ def test_job_template_runs_the_handler_on_the_configured_files() -> None:
     paths = ["/var/log/syslog", "/opt/app/app.log"]
     rec = _logs(log_paths=paths)
     template = rec.one("aws-native:iot:JobTemplate").inputs
-    bucket = rec.by_name("dl-bucket").state["bucket"]
-    assert json.loads(template["document"]) == job_document(
-        bucket, "us-east-1", "aisb-device-logs", ENDPOINT, paths
-    )
     document = json.loads(template["document"])
+    assert document == job_document(paths)
+    # Where the files go is pinned on the device, from the component's device_config output.
+    assert not {"--bucket", "--credential-endpoint", "--region", "--role-alias"} & set(
+        document["steps"][0]["action"]["input"]["args"]
+    )
     # Device Client reads includeStdOut only as a string.
     assert document["includeStdOut"] == "true"
     step = document["steps"][0]["action"]
     assert step["type"] == "runHandler" and step["input"]["handler"] == "collect-device-logs.py"
-    assert step["input"]["args"][-2:] == paths
-    assert template["timeoutConfig"] == {"inProgressTimeoutInMinutes": 30}
+    assert step["input"]["args"] == paths
+    assert template["timeoutConfig"] == {"inProgressTimeoutInMinutes": IN_PROGRESS_TIMEOUT_MINUTES}
+    # The handler stops at its deadline (and a backstop alarm 30 s later) before the job would
+    # time out and be retried: it reports each file's outcome instead of resending them all.
+    assert HANDLER_DEADLINE_SECONDS + 30 < IN_PROGRESS_TIMEOUT_MINUTES * 60
     assert {
         c["failureType"] for c in template["jobExecutionsRetryConfig"]["retryCriteriaList"]
     } == {"TIMED_OUT", "FAILED"}
@@ -401,6 +422,10 @@ def test_job_template_runs_the_handler_on_the_configured_files() -> None:
         ({"retention_days": 0}, "argument 'retention_days' got 0"),
         ({"log_paths": ["relative.log"]}, "argument 'log_paths' got 'relative.log'"),
         ({"log_paths": []}, "argument 'log_paths' got \\[\\]"),
+        (
+            {"log_paths": ["/var/log/../../etc/shadow"]},
+            "argument 'log_paths' got '/var/log/../../etc/shadow'",
+        ),
         ({"role_alias": "bad alias"}, "argument 'role_alias' got 'bad alias'"),
     ],
 )
@@ -495,4 +520,15 @@ def test_baseline_exports_what_an_operator_needs_to_collect_logs() -> None:
         "bucket": rec.by_name("b-device-logs-bucket").state["bucket"],
         "devicePolicy": rec.by_name("b-device-logs-device-policy").state["name"],
         "jobTemplateArn": rec.one("aws-native:iot:JobTemplate").state["arn"],
+        "deviceConfig": seen["deviceConfig"],
     }
+    pins = json.loads(seen["deviceConfig"])
+    endpoint = pins["credentialEndpoint"]
+    assert pins == device_config(
+        seen["bucket"],
+        "us-east-1",
+        "aisb-device-logs",
+        endpoint,
+        ["/var/log/syslog", "/var/log/aws-iot-device-client/aws-iot-device-client.log"],
+    )
+    assert pins["deadlineSeconds"] == HANDLER_DEADLINE_SECONDS

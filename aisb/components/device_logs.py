@@ -31,11 +31,24 @@ DEFAULT_LOG_PATHS = ("/var/log/syslog", "/var/log/aws-iot-device-client/aws-iot-
 RETENTION_RANGE = (1, 3650)
 
 
-def job_document(
-    bucket: str, region: str, role_alias: str, credential_endpoint: str, paths: Sequence[str]
-) -> dict[str, Any]:
-    """The job document AWS IoT Device Client runs: the ``collect-device-logs.py`` handler
-    with where to upload and which files."""
+# The job's in-progress timeout and the handler's own deadline (the pinned ``deadlineSeconds``):
+# the handler stops sending at its deadline and a backstop alarm ends it 30 s later, so it
+# reports each file's outcome before the job would time out and be sent again by the
+# TIMED_OUT retry.
+IN_PROGRESS_TIMEOUT_MINUTES = 30
+HANDLER_DEADLINE_SECONDS = 20 * 60
+HANDLER_ALARM_MARGIN_SECONDS = 30
+# The budgets the handler keeps (the tail of each file, and in all).
+MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_TOTAL_BYTES = 64 * 1024 * 1024
+if HANDLER_DEADLINE_SECONDS + HANDLER_ALARM_MARGIN_SECONDS >= IN_PROGRESS_TIMEOUT_MINUTES * 60:
+    raise AssertionError("the handler must end before the job's in-progress timeout")
+
+
+def job_document(paths: Sequence[str]) -> dict[str, Any]:
+    """The job document AWS IoT Device Client runs: the ``collect-device-logs.py`` handler on
+    the given files. Where they go (endpoint, region, bucket, role alias) is not in it: the
+    device reads those from its pinned configuration (``device_config``)."""
     return {
         "version": "1.0",
         # Device Client reads this flag only as the string "true"; a JSON true is ignored.
@@ -45,25 +58,29 @@ def job_document(
                 "action": {
                     "name": "collect-device-logs",
                     "type": "runHandler",
-                    "input": {
-                        "handler": HANDLER,
-                        "args": [
-                            "--bucket",
-                            bucket,
-                            "--region",
-                            region,
-                            "--role-alias",
-                            role_alias,
-                            "--credential-endpoint",
-                            credential_endpoint,
-                            *paths,
-                        ],
-                        "path": "default",
-                    },
+                    "input": {"handler": HANDLER, "args": [*paths], "path": "default"},
                     "runAsUser": "root",
                 }
             }
         ],
+    }
+
+
+def device_config(
+    bucket: str, region: str, role_alias: str, credential_endpoint: str, paths: Sequence[str]
+) -> dict[str, Any]:
+    """What a device pins at provisioning in ``collect-device-logs.json`` beside the handler:
+    where its files go, which files it agrees to upload (the configured paths; an entry
+    ending in ``/`` would allow a whole directory), its budgets and its deadline."""
+    return {
+        "credentialEndpoint": credential_endpoint,
+        "region": region,
+        "bucket": bucket,
+        "roleAlias": role_alias,
+        "allowedPaths": list(paths),
+        "maxFileBytes": MAX_FILE_BYTES,
+        "maxTotalBytes": MAX_TOTAL_BYTES,
+        "deadlineSeconds": HANDLER_DEADLINE_SECONDS,
     }
 
 
@@ -84,7 +101,8 @@ class DeviceLogCollectionArgs(TypedDict, total=False):
     retention_days: int
     """Days device logs are kept (1-3650, default 30)."""
     log_paths: Sequence[str]
-    """Absolute paths of the files devices upload."""
+    """Absolute paths of the files devices upload (without ``.`` or ``..``); the device
+    configuration allows exactly these."""
     tags: Mapping[str, str]
     """Tags for every taggable child."""
 
@@ -107,25 +125,29 @@ class DeviceLogCollection(pulumi.ComponentResource):
 
     Creates:
     - ``<name>-key`` and ``<name>-bucket``: a protected bucket (private, versioned, SSE-KMS,
-      TLS only, kept on destroy) whose objects expire after ``retention_days``;
+      TLS only, kept on destroy) whose objects, current and noncurrent, expire after
+      ``retention_days``;
     - ``<name>-role`` (+ ``-policy``): assumable only by the IoT credential provider (with the
       trust policy AWS documents, which has no condition: see ``aisb.grants``), allowed only
-      ``s3:PutObject`` under
-      ``${credentials-iot:ThingName}/`` (so each device writes only its own prefix);
+      ``s3:PutObject`` under ``${credentials-iot:ThingName}/`` (so each device writes only
+      its own prefix), never over an existing object, and the key only through S3 for that
+      bucket;
     - ``<name>-role-alias``: the role alias devices exchange their certificate at;
     - ``<name>-device-policy``: an AWS IoT policy for customers to attach to their devices,
       allowing only ``iot:AssumeRoleWithCertificate`` on that role alias;
     - ``<name>-job-template``: "collect device logs", whose document runs the
-      ``collect-device-logs.py`` handler (``device/`` in this repository) with timeouts, retries
-      and an abort rule.
+      ``collect-device-logs.py`` handler (``device/`` in this repository) on the configured
+      files, with a timeout longer than the handler's deadline, retries and an abort rule.
 
-    Outputs: ``bucket_name``, ``role_alias_arn``, ``device_policy_name``, ``job_template_arn``.
+    Outputs: ``bucket_name``, ``role_alias_arn``, ``device_policy_name``, ``job_template_arn``
+    and ``device_config`` (the JSON each device pins beside the handler at provisioning).
     """
 
     bucket_name: pulumi.Output[str]
     role_alias_arn: pulumi.Output[str]
     device_policy_name: pulumi.Output[str]
     job_template_arn: pulumi.Output[str | None]
+    device_config: pulumi.Output[str]
 
     name_limits = MappingProxyType(
         {
@@ -166,7 +188,10 @@ class DeviceLogCollection(pulumi.ComponentResource):
                     "status": "Enabled",
                     "filter": {},
                     "expiration": {"days": retention},
-                    "noncurrent_version_expiration": {"noncurrent_days": 1},
+                    # A version a device replaced is evidence too: kept as long as current
+                    # ones (the device role cannot overwrite, but a principal with more
+                    # rights could).
+                    "noncurrent_version_expiration": {"noncurrent_days": retention},
                 }
             ],
             tags=tags,
@@ -177,7 +202,9 @@ class DeviceLogCollection(pulumi.ComponentResource):
             service="credentials.iot.amazonaws.com",
             account_id=account_id,
             description="aisb: a device uploads its own logs with this role's credentials",
-            policy=policy_json(iam.device_log_upload_policy, bucket.arn, key.arn),
+            policy=policy_json(
+                iam.device_log_upload_policy, bucket.arn, key.arn, region, partition
+            ),
             tags=tags,
         )
         role_alias = aws.iot.RoleAlias(
@@ -196,8 +223,11 @@ class DeviceLogCollection(pulumi.ComponentResource):
             tags=tags,
             opts=child(self),
         )
-        document = pulumi.Output.all(bucket.bucket, region, args["credential_endpoint"]).apply(
-            lambda vals: json.dumps(job_document(vals[0], vals[1], alias, vals[2], paths))
+        document = json.dumps(job_document(paths))
+        pins = pulumi.Output.all(bucket.bucket, region, args["credential_endpoint"]).apply(
+            lambda vals: json.dumps(
+                device_config(vals[0], vals[1], alias, vals[2], paths), indent=2, sort_keys=True
+            )
         )
         iot = aws_native.iot
         template = iot.JobTemplate(
@@ -205,7 +235,9 @@ class DeviceLogCollection(pulumi.ComponentResource):
             job_template_id=f"{alias}-collect",
             description="aisb: collect device logs for diagnosis (AISB #10)",
             document=document,
-            timeout_config=iot.TimeoutConfigPropertiesArgs(in_progress_timeout_in_minutes=30),
+            timeout_config=iot.TimeoutConfigPropertiesArgs(
+                in_progress_timeout_in_minutes=IN_PROGRESS_TIMEOUT_MINUTES
+            ),
             job_executions_retry_config=iot.JobExecutionsRetryConfigPropertiesArgs(
                 retry_criteria_list=[
                     iot.JobTemplateRetryCriteriaArgs(
@@ -240,8 +272,10 @@ class DeviceLogCollection(pulumi.ComponentResource):
         self.role_alias_arn = role_alias.arn
         self.device_policy_name = device_policy.name
         self.job_template_arn = template.arn
+        self.device_config = pins
         self.register_outputs(
             {
+                "device_config": self.device_config,
                 "bucket_name": self.bucket_name,
                 "role_alias_arn": self.role_alias_arn,
                 "device_policy_name": self.device_policy_name,
