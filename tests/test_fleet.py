@@ -658,37 +658,65 @@ def test_the_fleet_project_declares_its_config() -> None:
 # --- the deploy workflow ---------------------------------------------------------------------
 
 
-def _deploy() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load((ROOT / ".github/workflows/deploy.yml").read_text())
+def _workflow(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / ".github/workflows" / name).read_text())
     return loaded
 
 
-def test_the_deploy_workflow_takes_its_matrix_from_the_inventory() -> None:
-    workflow = _deploy()
+def test_the_deploy_workflow_takes_its_shards_from_the_inventory() -> None:
+    workflow = _workflow("deploy.yml")
     triggers = workflow.get("on") or workflow.get(True)  # type: ignore[call-overload]
     assert triggers["push"] == {"branches": ["main"]}
     targets = workflow["jobs"]["targets"]
     run_steps = "\n".join(s.get("run", "") for s in targets["steps"])
-    assert "aisb fleet render --check" in run_steps and "aisb fleet matrix" in run_steps
+    assert "aisb fleet render --check" in run_steps and "aisb fleet shards" in run_steps
+    deploy = workflow["jobs"]["deploy"]
+    assert deploy["uses"] == "$/.github/workflows/deploy-shard.yml"
+    assert deploy["strategy"]["matrix"] == {
+        "include": "${{ fromJSON(needs.targets.outputs.shards) }}"
+    }
+    assert deploy["strategy"]["max-parallel"] == 1  # shards one after the other
+    assert deploy["with"] == {"shard": "${{ matrix.shard }}", "shards": "${{ matrix.shards }}"}
+    assert "secrets" not in deploy  # the deploy token is the environment's, not passed along
+    text = (ROOT / ".github/workflows/deploy.yml").read_text()
+    for stack in ("prod-us-east-1", "dev-us-west-2", "111111111111"):
+        assert stack not in text
+
+
+def test_each_shard_deploys_its_stacks_with_bounded_parallelism() -> None:
+    workflow = _workflow("deploy-shard.yml")
+    triggers = workflow.get("on") or workflow.get(True)  # type: ignore[call-overload]
+    assert set(triggers) == {"workflow_call"}
+    targets = workflow["jobs"]["targets"]
+    run_steps = "\n".join(s.get("run", "") for s in targets["steps"])
+    assert 'aisb fleet matrix --shard "$SHARD" --shards "$SHARDS"' in run_steps
     deploy = workflow["jobs"]["deploy"]
     assert deploy["strategy"]["matrix"] == {
         "include": "${{ fromJSON(needs.targets.outputs.targets) }}"
     }
+    # At most 1 shard x 4 stacks deploy at once, whatever the fleet's size.
     assert 1 <= deploy["strategy"]["max-parallel"] <= 10
     assert deploy["concurrency"] == {
         "group": "deploy-${{ matrix.stack }}",
         "cancel-in-progress": False,
     }
+    assert deploy["environment"] == "aisb-deploy"
     assert deploy["permissions"]["id-token"] == "write"
     steps = {s.get("uses", "").split("@")[0]: s for s in deploy["steps"]}
     creds = steps["aws-actions/configure-aws-credentials"]["with"]
     assert creds == {"role-to-assume": "${{ matrix.role }}", "aws-region": "${{ matrix.region }}"}
-    assert steps["pulumi/actions"]["with"]["command"] == "up"
+    pulumi = steps["pulumi/actions"]
+    assert pulumi["with"]["command"] == "up"
+    # pulumi/actions v7.0.0 action.yml: `upsert`, "Create the stack if it currently does not
+    # exist" (without it, `pulumi stack select` fails with "no stack named" on a new target).
+    assert pulumi["with"]["upsert"] is True
+    assert pulumi["with"]["stack-name"] == "${{ matrix.organization }}/${{ matrix.stack }}"
+    assert pulumi["env"] == {"PULUMI_ACCESS_TOKEN": "${{ secrets.PULUMI_ACCESS_TOKEN }}"}
     preflight = next(s for s in deploy["steps"] if s.get("name") == "Preflight")
     assert 'aisb preflight --stack "$STACK"' in preflight["run"]
-    text = (ROOT / ".github/workflows/deploy.yml").read_text()
-    for stack in ("prod-us-east-1", "dev-us-west-2", "111111111111"):
-        assert stack not in text
+    assert "--allow-unknown" not in preflight["run"]  # exit 3 stops the deploy
+    names = [s.get("name") or s.get("uses", "").split("@")[0] for s in deploy["steps"]]
+    assert names.index("Preflight") < names.index("pulumi/actions")
 
 
 # --- sharding: GitHub's 256 jobs per matrix ------------------------------------------------

@@ -217,7 +217,7 @@ def plan(
         text = plans.markdown(plans.diff_plans(base, head))
         if produced_by:  # one plain line under the marker: the comment stays found by it
             marker, _, rest = text.partition("\n")
-            line = re.sub(r"[^A-Za-z0-9 .:/@()+-]", "", produced_by)[:200]  # no Markdown
+            line = re.sub(r"[^A-Za-z0-9 .,;:/@()+-]", "", produced_by)[:200]  # no Markdown
             text = f"{marker}\n_{line}_\n\n{rest}"
         sys.stdout.write(text)
         return
