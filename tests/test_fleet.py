@@ -671,7 +671,7 @@ def test_the_deploy_workflow_takes_its_shards_from_the_inventory() -> None:
     run_steps = "\n".join(s.get("run", "") for s in targets["steps"])
     assert "aisb fleet render --check" in run_steps and "aisb fleet shards" in run_steps
     deploy = workflow["jobs"]["deploy"]
-    assert deploy["uses"] == "$/.github/workflows/deploy-shard.yml"
+    assert deploy["uses"] == "./.github/workflows/deploy-shard.yml"
     assert deploy["strategy"]["matrix"] == {
         "include": "${{ fromJSON(needs.targets.outputs.shards) }}"
     }
