@@ -87,7 +87,8 @@ PULUMI_YAML_HEAD = """\
 name: aisb
 description: The AWS IoT Security Baseline (AISB), one stack per account and region
 # aisb-guard (policy/, enforced on every stack by the fleet's policy group) uses the uv
-# toolchain, which a policy pack gets from Pulumi CLI 3.221.0 on: an older CLI stops here.
+# toolchain, which a policy pack gets from Pulumi CLI 3.221.0 on (pulumi/pulumi#21684: the
+# language host runs the pack with its toolchain; before, a shim knew only `virtualenv`).
 requiredPulumiVersion: ">=3.221.0"
 runtime:
   name: python
