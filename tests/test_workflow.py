@@ -216,14 +216,35 @@ def test_the_pull_request_workflow_never_holds_the_deploy_token() -> None:
 
 def test_the_deploy_token_is_only_in_jobs_of_the_protected_environment() -> None:
     """Repository secrets reach any branch's workflow; the `aisb-deploy` environment admits
-    only the default branch, after a reviewer approves (README, "Pull requests")."""
-    found = 0
+    only the default branch, after a reviewer approves (README, "Pull requests"). A job that
+    calls a reusable workflow cannot name an environment, so it passes the secret by name and
+    every called job that uses it must be in the environment (GitHub, "Reusing workflows")."""
+    used = []
     for path in WORKFLOWS:
         for name, job in yaml.safe_load(path.read_text())["jobs"].items():
-            if "secrets.PULUMI_ACCESS_TOKEN" in yaml.safe_dump(job):
-                found += 1
+            if "secrets.PULUMI_ACCESS_TOKEN" not in yaml.safe_dump(job):
+                continue
+            used.append(f"{path.name}:{name}")
+            if "uses" not in job:
                 assert job.get("environment") == "aisb-deploy", (path.name, name)
-    assert found == 1
+                continue
+            called = yaml.safe_load((ROOT / job["uses"]).read_text())
+            triggers = called.get("on") or called[True]
+            assert triggers["workflow_call"]["secrets"]["PULUMI_ACCESS_TOKEN"]["required"] is True
+            for inner, step_job in called["jobs"].items():
+                if "secrets.PULUMI_ACCESS_TOKEN" in yaml.safe_dump(step_job):
+                    assert step_job.get("environment") == "aisb-deploy", inner
+    assert used == ["deploy-shard.yml:deploy", "deploy.yml:deploy"]
+
+
+def test_an_environment_without_the_deploy_token_stops_the_deploy(tmp_path: Path) -> None:
+    """A secret the environment lacks resolves to "" without an error: the job says so."""
+    shard = yaml.safe_load((ROOT / ".github/workflows/deploy-shard.yml").read_text())
+    step = shard["jobs"]["deploy"]["steps"][0]
+    assert step["name"] == "Deploy token"
+    code, _, shown = _run_step(step["run"], {"PULUMI_ACCESS_TOKEN": ""}, tmp_path)
+    assert code == 1 and "no PULUMI_ACCESS_TOKEN" in shown
+    assert _run_step(step["run"], {"PULUMI_ACCESS_TOKEN": "pul-x"}, tmp_path)[0] == 0
 
 
 def _output_writes(path: Path) -> list[str]:
