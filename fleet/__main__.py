@@ -72,7 +72,8 @@ def _source(inventory: Inventory, target: Target) -> dict[str, object]:
                 pull_request_template=False,
                 paths=list(target.paths),
             ),
-            # With an integration the repository is the integration's; only the branch.
+            # With an integration the repository is the integration's; only the branch, as a
+            # ref (the provider's examples/yaml-deployment-settings-vcs/Pulumi.yaml).
             "source_context": ps.DeploymentSettingsSourceContextArgs(
                 git=ps.DeploymentSettingsGitSourceArgs(branch=f"refs/heads/{inventory.branch}")
             ),
