@@ -6,9 +6,14 @@ before every run) and a daily drift check; and one policy group applying aisb-gu
 stack. Adding an account to the inventory and merging brings it under the baseline; removing
 one stops its deployments and keeps its stack (and what the stack holds).
 
-Every input name below is the pinned pulumi-pulumiservice SDK's (1.5.0,
-``pulumi_pulumiservice/deployment_settings.py`` and ``_inputs.py``); tests/test_fleet.py
-checks each registration against the SDK's own input types.
+Every input name below is the pinned pulumi-pulumiservice SDK's (1.5.0, installed package
+``pulumi_pulumiservice``): ``deployment_settings.py:22`` DeploymentSettingsArgs (``vcs`` at
+:33; ``github`` deprecated for it at :57-59), ``_inputs.py:1179`` DeploymentSettingsVcsArgs
+(provider, repository, deploy_commits, preview_pull_requests, pull_request_template, paths),
+:1117 SourceContextArgs, :751 GitSourceArgs (branch, repo_url, git_auth), :853 GitAuthArgs,
+:686 SSHAuthArgs, :634 BasicAuthArgs, :1035 OperationContextArgs, :1595 OIDCArgs, :94
+AWSOIDCConfigurationArgs. tests/test_fleet.py checks each registration against those
+classes' own wire names and required inputs.
 """
 
 from pathlib import Path
