@@ -86,6 +86,10 @@ PULUMI_YAML_HEAD = """\
 # Generated from aisb/baseline.py by `uv run python -m aisb.docs`: edit the arguments there.
 name: aisb
 description: The AWS IoT Security Baseline (AISB), one stack per account and region
+# aisb-guard (policy/, enforced on every stack by the fleet's policy group) uses the uv
+# toolchain, which a policy pack gets from Pulumi CLI 3.221.0 on (pulumi/pulumi#21684: the
+# language host runs the pack with its toolchain; before, a shim knew only `virtualenv`).
+requiredPulumiVersion: ">=3.221.0"
 runtime:
   name: python
   options:

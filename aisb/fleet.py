@@ -8,6 +8,12 @@ overrides for regions the account does not deploy, duplicate stack names, and ev
 resulting configuration through the program's own settings. Each problem names its path in
 the file (``accounts[1].regionConfig.eu-west-1.behaviorDetection``); all are reported at once.
 
+The inventory also says where Pulumi Deployments gets the code (``source``): ``github``, the
+GitHub integration (push-to-deploy, path filters; the Pulumi GitHub app must be installed on
+the repository), the default for a github.com repository; or ``git``, a plain clone from any
+other host with ``gitAuth`` (``ssh``, ``basic`` or ``none``) naming the credentials the fleet
+program takes from its own secret config.
+
 ``render`` turns it into ``Pulumi.<name>-<region>.yaml`` files: both providers' regions set,
 defaults < account < region overrides, and the account-wide controls (the multi-region
 CloudTrail trail) only in the account's home region. Output is deterministic; ``secure:``
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,14 +52,46 @@ ACCOUNT_WIDE = (
 (``is_multi_region_trail``), so a second one in another region would log every event twice.
 They are set in the home region only; other regions get ``cloudTrail: false``."""
 
-_TOP = ("organization", "repository", "branch", "deployRole", "defaults", "accounts")
+_TOP = (
+    "organization",
+    "repository",
+    "branch",
+    "source",
+    "gitAuth",
+    "deployRole",
+    "defaults",
+    "accounts",
+)
 _ACCOUNT = ("id", "name", "homeRegion", "regions", "config", "regionConfig", "deployRole")
-_ORG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
+# Pulumi Cloud organisation names are lower case, and the deploy role's OIDC trust compares
+# the audience (the organisation's name) with a case-sensitive StringEquals (Pulumi's AWS OIDC
+# guide, https://www.pulumi.com/docs/pulumi-cloud/access-management/oidc/provider/aws/): an
+# upper-case name here would render a trust no deployment can ever satisfy.
+_ORG = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")
+_ORG_ANY_CASE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
 _NAME = re.compile(r"[a-z][a-z0-9-]{0,39}")
 _ACCOUNT_ID = re.compile(r"\d{12}")
 _ROLE = re.compile(r"[\w+=,.@-]{1,64}")
 _REPO = re.compile(r"https://[^\s]+\.git|git@[^\s]+:[^\s]+\.git")
 _BRANCH = re.compile(r"[A-Za-z0-9._/-]{1,255}")
+_GITHUB = re.compile(
+    r"(?:https://github\.com/|git@github\.com:)(?P<repo>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)\.git"
+)
+SOURCES = ("github", "git")
+"""Where Pulumi Deployments gets the code: the GitHub integration, or a plain git clone."""
+GIT_AUTH = ("ssh", "basic", "none")
+"""How a plain git clone authenticates (the fleet program's secret config holds the keys)."""
+
+MAX_MATRIX = 256
+"""GitHub Actions: "A matrix will generate a maximum of 256 jobs per workflow run"
+(https://docs.github.com/en/actions/reference/workflows-and-actions/workflow-syntax#jobsjob_idstrategymatrix).
+The deploy workflow splits the targets into shards of at most this many."""
+
+PROGRAM_PATHS = ("Pulumi.yaml", "__main__.py", "pyproject.toml", "uv.lock", "aisb/**")
+"""The files every stack's deployment runs (the program, its package and its lock): a push
+that changes one of them deploys every stack; a push that changes only a stack file deploys
+that stack (Pulumi Deployments path filters,
+https://www.pulumi.com/docs/deployments/concepts/settings/path-filtering/)."""
 
 
 class InventoryError(Exception):
@@ -84,6 +123,11 @@ class Target:
     def file_name(self) -> str:
         return f"Pulumi.{self.stack}.yaml"
 
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """The repository paths whose change deploys this stack."""
+        return (*PROGRAM_PATHS, f"stacks/{self.file_name}")
+
 
 @dataclass(frozen=True)
 class Inventory:
@@ -91,6 +135,15 @@ class Inventory:
     repository: str
     branch: str
     targets: tuple[Target, ...]
+    source: str = "github"
+    """``github`` (the GitHub integration) or ``git`` (a plain clone, ``git_auth``)."""
+    git_auth: str = "none"
+
+    @property
+    def github_repository(self) -> str:
+        """``owner/repo`` of a github.com repository, "" for another host."""
+        match = _GITHUB.fullmatch(self.repository)
+        return match["repo"] if match else ""
 
 
 def _unknown(
@@ -179,13 +232,12 @@ def load(path: Path) -> Inventory:
     for required in ("organization", "repository", "deployRole", "accounts"):
         if required not in raw:
             problems.append(f"{required}: missing")
-    organization = _field(
-        raw, "organization", _ORG, "organization", "a Pulumi Cloud organisation name", problems
-    )
+    organization = _organization(raw, problems)
     repository = _field(
         raw, "repository", _REPO, "repository", "a git URL ending in .git", problems
     )
     branch = _text(raw.get("branch", "main"), _BRANCH, "branch", "a branch name", problems)
+    source, git_auth = _source(raw, repository, problems)
     default_role = _field(raw, "deployRole", _ROLE, "deployRole", "an IAM role name", problems)
     defaults = _config_map(raw.get("defaults"), "defaults", keys, problems)
 
@@ -300,7 +352,49 @@ def load(path: Path) -> Inventory:
                 problems.append(f"{where or target.stack}: {detail} (stack {target.stack})")
     if problems:
         raise InventoryError(path, problems)
-    return Inventory(organization, repository, branch, tuple(targets))
+    return Inventory(organization, repository, branch, tuple(targets), source, git_auth)
+
+
+def _organization(raw: Mapping[str, Any], problems: list[str]) -> str:
+    value = raw.get("organization")
+    if "organization" not in raw:
+        return ""
+    if isinstance(value, str) and _ORG_ANY_CASE.fullmatch(value) and not _ORG.fullmatch(value):
+        problems.append(
+            f"organization: got {value!r}; Pulumi Cloud organisation names are lower case and "
+            f"the deploy role's OIDC audience must equal it exactly: write {value.lower()!r}"
+        )
+        return ""
+    return _text(value, _ORG, "organization", "a Pulumi Cloud organisation name", problems)
+
+
+def _source(raw: Mapping[str, Any], repository: str, problems: list[str]) -> tuple[str, str]:
+    """Where Deployments gets the code, and how a plain clone authenticates."""
+    on_github = bool(_GITHUB.fullmatch(repository))
+    source = raw.get("source", "github" if on_github or not repository else "git")
+    if source not in SOURCES:
+        problems.append(f"source: got {source!r}; expected one of {', '.join(SOURCES)}")
+        return "github", "none"
+    if source == "github" and repository and not on_github:
+        problems.append(
+            f"source: github needs a github.com repository (https://github.com/<owner>/<repo>"
+            f".git); got {repository!r}: use source: git with gitAuth for another host"
+        )
+    git_auth = raw.get("gitAuth")
+    if source == "github":
+        if git_auth is not None:
+            problems.append(
+                "gitAuth: the GitHub integration clones with the Pulumi GitHub app; gitAuth "
+                "goes with source: git"
+            )
+        return source, "none"
+    if git_auth not in GIT_AUTH:
+        problems.append(
+            f"gitAuth: got {git_auth!r}; expected one of {', '.join(GIT_AUTH)} "
+            "(source: git needs to say how the clone authenticates)"
+        )
+        return source, "none"
+    return source, str(git_auth)
 
 
 def stack_file(target: Target, inventory_name: str) -> str:
@@ -348,8 +442,34 @@ def write(rendered: Mapping[str, str], folder: Path) -> list[Path]:
     return written
 
 
-def matrix(inventory: Inventory) -> str:
-    """The deploy workflow's matrix: one entry per target with its role and region."""
+def shard_count(inventory: Inventory, size: int = MAX_MATRIX) -> int:
+    """How many shards of at most ``size`` targets the deploy workflow needs (at least one)."""
+    return max(1, math.ceil(len(inventory.targets) / size))
+
+
+def shard(inventory: Inventory, number: int, shards: int) -> tuple[Target, ...]:
+    """Shard ``number`` (1-based) of ``shards``: contiguous, balanced slices of the targets in
+    inventory order, so every target is in exactly one shard."""
+    if not (shards >= 1 and 1 <= number <= shards):
+        raise ValueError(f"shard {number} of {shards}: expected 1 <= shard <= shards")
+    targets = inventory.targets
+    start = len(targets) * (number - 1) // shards
+    end = len(targets) * number // shards
+    return targets[start:end]
+
+
+def shards(inventory: Inventory, size: int = MAX_MATRIX) -> str:
+    """The deploy workflow's outer matrix: one entry per shard (``shard``, ``shards``)."""
+    count = shard_count(inventory, size)
+    return json.dumps(
+        [{"shard": k, "shards": count} for k in range(1, count + 1)], separators=(",", ":")
+    )
+
+
+def matrix(inventory: Inventory, number: int | None = None, of: int | None = None) -> str:
+    """The deploy workflow's matrix: one entry per target with its role and region; with
+    ``number`` and ``of``, only that shard's targets."""
+    targets = inventory.targets if number is None else shard(inventory, number, of or 1)
     return json.dumps(
         [
             {
@@ -359,7 +479,7 @@ def matrix(inventory: Inventory) -> str:
                 "account": t.account_id,
                 "role": t.role_arn,
             }
-            for t in inventory.targets
+            for t in targets
         ],
         separators=(",", ":"),
     )

@@ -195,6 +195,9 @@ def plan(
     stacks: StacksOption = None,
     compare: CompareOption = None,
     root: RootOption = Path("."),
+    produced_by: Annotated[
+        str, typer.Option("--produced-by", help="With --compare: a line naming the code used.")
+    ] = "",
 ) -> None:
     """Without credentials: render each stack under Pulumi's mock engine, or compare two
     renders. Shows what the code asks for, not a diff against what is deployed."""
@@ -211,7 +214,12 @@ def plan(
         if not head.is_dir():
             typer.echo(f"aisb plan: {head} is not a folder of plans", err=True)
             raise typer.Exit(EXIT_ERROR)
-        sys.stdout.write(plans.markdown(plans.diff_plans(base, head)))
+        text = plans.markdown(plans.diff_plans(base, head))
+        if produced_by:  # one plain line under the marker: the comment stays found by it
+            marker, _, rest = text.partition("\n")
+            line = re.sub(r"[^A-Za-z0-9 .,;:/@()+-]", "", produced_by)[:200]  # no Markdown
+            text = f"{marker}\n_{line}_\n\n{rest}"
+        sys.stdout.write(text)
         return
     assert out is not None
     try:
@@ -309,11 +317,27 @@ def fleet_render(
 
 
 @fleet_app.command("matrix")
-def fleet_matrix(inventory: InventoryOption = Path("fleet.yaml")) -> None:
+def fleet_matrix(
+    inventory: InventoryOption = Path("fleet.yaml"),
+    shard: Annotated[int | None, typer.Option("--shard", help="Only shard K.", metavar="K")] = None,
+    shards: Annotated[int | None, typer.Option("--shards", help="Of N.", metavar="N")] = None,
+) -> None:
     """Print the deploy workflow's matrix (JSON): stack, region, account and role of each."""
     from aisb import fleet
 
-    sys.stdout.write(fleet.matrix(_inventory(inventory)) + "\n")
+    loaded = _inventory(inventory)
+    if (shard is None) != (shards is None) or (shards and not 1 <= (shard or 0) <= shards):
+        typer.echo("aisb fleet matrix: give --shard K with --shards N, 1 <= K <= N", err=True)
+        raise typer.Exit(EXIT_ERROR)
+    sys.stdout.write(fleet.matrix(loaded, shard, shards) + "\n")
+
+
+@fleet_app.command("shards")
+def fleet_shards(inventory: InventoryOption = Path("fleet.yaml")) -> None:
+    """Print the deploy workflow's shards (JSON), each at most GitHub's 256 matrix jobs."""
+    from aisb import fleet
+
+    sys.stdout.write(fleet.shards(_inventory(inventory)) + "\n")
 
 
 def main() -> None:
