@@ -2,7 +2,7 @@
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -234,6 +234,58 @@ def customer_key(
         ),
         tags=dict(tags),
         opts=child(parent, retain_on_delete=retain),
+    )
+
+
+CLOUDWATCH = "cloudwatch.amazonaws.com"
+"""The service principal CloudWatch alarms publish to SNS as."""
+EVENTBRIDGE = "events.amazonaws.com"
+"""The service principal EventBridge rules publish to SNS as."""
+
+
+@dataclass(frozen=True)
+class _Topic:
+    output: pulumi.Output[str]
+    """Kept so that its ``id`` is never reused while the program runs."""
+    owner: str
+    admits: frozenset[str] | None
+    """The service principals its topic and key policies admit; None when not known."""
+
+
+_TOPICS: dict[int, _Topic] = {}
+
+
+def admit_publishers(
+    topic_arn: pulumi.Output[str], owner: str, admits: Collection[str] | None
+) -> None:
+    """Record which services may publish to the topic ``owner`` (a ``SecurityAlerts``) made,
+    or that its policies are not known (an existing topic): components handed that output
+    check it before they create alarms or rules that publish to it."""
+    known = None if admits is None else frozenset(admits)
+    _TOPICS[id(topic_arn)] = _Topic(topic_arn, owner, known)
+
+
+def require_publishers(component: str, topic_arn: Any, services: Sequence[str]) -> None:
+    """Refuse to publish to a ``SecurityAlerts`` topic as a service its policies do not admit
+    (an alarm nobody hears), naming what to add; for a topic whose policies aisb did not
+    write, say what they must allow. Called before anything is created."""
+    known = _TOPICS.get(id(topic_arn))
+    if known is not None and known.output is topic_arn and known.admits is not None:
+        missing = sorted(set(services) - known.admits)
+        if missing:
+            raise ValueError(
+                f"{component}: publishes to the topic of {known.owner} as "
+                f"{', '.join(missing)}, which its topic and key policies do not admit: "
+                f"add {', '.join(repr(m) for m in missing)} to that SecurityAlerts' "
+                "service_publishers (or source_arn_publishers for EventBridge rules)"
+            )
+        return
+    pulumi.log.warn(
+        f"{component}: publishes to alert_topic_arn as {', '.join(sorted(services))}. "
+        "aisb did not write that topic's policies: its topic policy must allow sns:Publish "
+        "by these services and, if it is encrypted, its KMS key policy kms:GenerateDataKey* "
+        "and kms:Decrypt (aisb.iam.sns_topic_policy and kms_topic_publisher_statements build "
+        "both), or nothing they send arrives."
     )
 
 

@@ -12,6 +12,7 @@ from aisb import iam
 from aisb import validation as v
 from aisb.components._util import (
     RANDOM_SUFFIX,
+    admit_publishers,
     check_name,
     child,
     customer_key,
@@ -153,6 +154,11 @@ class SecurityAlerts(pulumi.ComponentResource):
             )
             self.topic_arn = topic.arn
             self.kms_key_arn = key.arn
+        admit_publishers(
+            self.topic_arn,
+            f"SecurityAlerts {name!r}",
+            None if existing is not None else [*publishers, *by_source],
+        )
 
         for position, address in enumerate(emails):
             # Named by a digest of the address, so adding or removing one address never

@@ -13,6 +13,7 @@ from aisb import detect, iam
 from aisb import validation as v
 from aisb.choices import Confidence, CustomMetricType, MetricMonitor, RuleOperator
 from aisb.components._util import (
+    CLOUDWATCH,
     IAM_ROLE,
     IOT_NAME,
     RANDOM_SUFFIX,
@@ -24,6 +25,7 @@ from aisb.components._util import (
     native_tags,
     policy_json,
     require_args,
+    require_publishers,
     service_role,
 )
 from aisb.options import Option, Problem, Rule, resolve
@@ -391,6 +393,7 @@ class FleetAnomalyAlarms(pulumi.ComponentResource):
         c = "FleetAnomalyAlarms"
         a = resolve(c, FLEET_OPTIONS, (), args, declared_by=FleetAnomalyAlarmsArgs)
         require_args(c, args, "alert_topic_arn")
+        require_publishers(c, args["alert_topic_arn"], [CLOUDWATCH])
         band = a["band_width"]
         super().__init__("aisb:index:FleetAnomalyAlarms", name, None, opts)
         topic_arn = args["alert_topic_arn"]

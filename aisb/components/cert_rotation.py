@@ -13,6 +13,7 @@ from aisb import iam
 from aisb import validation as v
 from aisb.choices import ReportFormat
 from aisb.components._util import (
+    CLOUDWATCH,
     EVENT_RULE,
     IAM_ROLE,
     LAMBDA_FUNCTION,
@@ -26,6 +27,7 @@ from aisb.components._util import (
     merge_tags,
     policy_json,
     require_args,
+    require_publishers,
     service_role,
 )
 from aisb.components.bucket import protected_bucket
@@ -191,6 +193,7 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
         c = "CertificateRotationMonitor"
         a = resolve(c, OPTIONS, RULES, args, declared_by=CertificateRotationMonitorArgs)
         require_args(c, args, "account_id", "region", "partition", "alert_topic_arn")
+        require_publishers(c, args["alert_topic_arn"], [CLOUDWATCH])  # its alarms
         rotation, log_retention, report_format = (
             a["rotation_days"],
             a["log_retention_days"],

@@ -10,6 +10,8 @@ import pulumi_aws as aws
 
 from aisb import validation as v
 from aisb.components._util import (
+    CLOUDWATCH,
+    EVENTBRIDGE,
     SQS_QUEUE,
     alarm_to_topic,
     check_name,
@@ -17,6 +19,7 @@ from aisb.components._util import (
     dead_letter_queue,
     merge_tags,
     require_args,
+    require_publishers,
 )
 from aisb.options import Option, resolve
 
@@ -122,6 +125,8 @@ class ThreatDetection(pulumi.ComponentResource):
         c = "ThreatDetection"
         a = resolve(c, OPTIONS, (), args, declared_by=ThreatDetectionArgs)
         require_args(c, args, "partition", "alert_topic_arn", "rule_name")
+        # The findings rule's target, and the dead-letter and delivery alarms.
+        require_publishers(c, args["alert_topic_arn"], [EVENTBRIDGE, CLOUDWATCH])
         severity, existing, rule_name = a["min_severity"], a["existing_detector_id"], a["rule_name"]
         super().__init__("aisb:index:ThreatDetection", name, None, opts)
         tags = merge_tags(a["tags"], "AISB-9")
