@@ -155,7 +155,7 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
     - ``<name>-role`` (+ ``-policy``): assumable only by Lambda for this account, allowed
       exactly what the code calls: list certificates (and their things, if enabled), publish
       to the topic and use its key, write the report prefix, invoke itself to continue, send
-      to its dead-letter queue, write its logs, take and release its lease;
+      to its dead-letter queue, write its logs, take, hand over, release and read its lease;
     - ``<name>-function``: python3.13 on arm64, 900 s timeout, packaged from
       ``aisb/functions/cert_rotation`` alone; no reserved concurrency unless asked for (Lambda
       refuses one on accounts with the default quota of 10);
