@@ -288,7 +288,7 @@ def _env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
         monkeypatch.setenv(name, value)
 
 
-def test_a_drill_start_says_so_and_a_plain_event_of_any_shape_starts_a_scan(
+def test_a_drill_is_answered_and_a_plain_event_of_any_shape_starts_a_scan(
     aws: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     _fleet([(800, "ACTIVE")], things={})
@@ -296,8 +296,14 @@ def test_a_drill_start_says_so_and_a_plain_event_of_any_shape_starts_a_scan(
     _env(monkeypatch, TOPIC_ARN=topic, ROTATION_DAYS="365")
     with caplog.at_level("INFO", logger=cr.LOG.name):
         summary = cr.handler({"drill": "d-42"}, Context())
+    assert summary == {"drill": "d-42", "lease": "unknown", "notified": True}
     (message,) = inbox()
     assert "Drill d-42: asked for by `aisb drill`" in message["Message"]
+    assert (
+        "This function has no lease table: it cannot tell whether a scan runs."
+        in (message["Message"])
+    )
+    assert "Due for rotation" not in message["Message"]  # no scan, so no counts
     # The summary is logged as one JSON object.
     own = [r.getMessage() for r in caplog.records if r.module == "handler"]
     assert json.loads(own[-1]) == summary

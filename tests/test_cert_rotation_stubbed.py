@@ -1112,3 +1112,43 @@ def test_the_failure_e_mail_says_what_comes_next(
         lock_table=lock,
     )
     assert cr.what_comes_next(options, "r-9", began) == expected
+
+
+def test_a_drill_says_what_the_lease_says_word_for_word() -> None:
+    epoch = NOW.timestamp()
+    expired = {"run_id": {"S": "r-1"}, "expires": {"N": str(int(epoch) - 5)}}
+    assert cr.lease_status(expired, epoch) == (
+        "expired",
+        "No scan holds the lease: run r-1 stopped without finishing and its lease expired at "
+        "2026-06-01 11:59:55 UTC (its failure e-mail, the errors alarm or the dead-letter "
+        "queue say why); a scheduled scan starting now would run.",
+    )
+    held = {"run_id": {"S": "r-2"}, "expires": {"N": str(int(epoch) + 60)}}
+    assert cr.lease_status(held, epoch) == (
+        "held",
+        "Scan run r-2 holds the lease until 2026-06-01 12:01:00 UTC: a scheduled scan "
+        "starting now would be skipped.",
+    )
+
+    # A lease that cannot be read is said so, and the drill is still answered.
+    h = Harness()
+    published = _capture_publish(h)
+    h.expect_publish("AISB certificate monitor: Drill d-7")
+    ddb = _client("dynamodb")
+    ddb_stub = Stubber(ddb)
+    ddb_stub.add_client_error("get_item", "AccessDeniedException", "no", 400)
+    ddb_stub.activate()
+    answer = cr.answer_drill(h.options, h.sns, cr.RunLock(ddb, "lock"), "d-7", epoch)
+    assert answer == {"drill": "d-7", "lease": "unknown", "notified": True}
+    assert published[0]["Message"] == "\n".join(
+        [
+            "Drill d-7: asked for by `aisb drill`; nothing to act on.",
+            "",
+            "The AISB certificate-rotation monitor received the drill and answers at once, "
+            "without scanning the fleet.",
+            "The lease could not be read (AccessDeniedException).",
+            "Scans run every 30 days; rotation period 365 days, warning window 30 days.",
+        ]
+    )
+    h.verify()
+    ddb_stub.assert_no_pending_responses()
