@@ -212,7 +212,7 @@ def test_a_continuation_with_a_guessed_token_is_refused(
 ) -> None:
     event = world.start_and_hand_over()
     run_id = event["continuation"]["run_id"]
-    guess = {"continuation": {"run_id": run_id, "token": "guess"}}
+    guess = {"continuation": {"run_id": run_id, "token": "A" * 32}}
     with caplog.at_level(logging.WARNING, logger=cr.LOG.name):
         assert cr.handler(guess, Context(world.iot)) == {
             "skipped": "a duplicate delivery",
@@ -222,15 +222,24 @@ def test_a_continuation_with_a_guessed_token_is_refused(
     assert world.inbox() == []
     # The real continuation still runs: the guess took nothing.
     assert cr.handler(event, Context(world.iot))["due"] == 3
-    assert cr.handler({"continuation": {"run_id": run_id}}, Context(world.iot)) == {
-        "refused": "continuation without a run id and token"
-    }
+    for malformed in (
+        {"run_id": run_id},
+        {"run_id": run_id, "token": "short"},
+        {"run_id": "run\nforged log line", "token": "A" * 32},
+        {"run_id": run_id, "token": ["A" * 32]},
+        "not a map",
+    ):
+        assert cr.handler({"continuation": malformed}, Context(world.iot)) == {
+            "refused": "continuation without a run id and token"
+        }
+    assert len(world.inbox()) == 1  # the real run's report; the refusals sent nothing
 
 
 def test_hand_over_events_carry_only_the_run_and_its_token(world: World) -> None:
     event = world.start_and_hand_over()
     assert sorted(event["continuation"]) == ["run_id", "token"]
-    assert len(event["continuation"]["token"]) >= 32
+    assert cr.RUN_ID.fullmatch(event["continuation"]["run_id"])
+    assert cr.TOKEN.fullmatch(event["continuation"]["token"])
     lease = world.lease()
     assert lease is not None and lease["token"]["S"] == event["continuation"]["token"]
     state = json.loads(lease["state"]["S"])
@@ -308,6 +317,16 @@ def test_a_continuation_after_another_run_took_the_lease_raises(world: World) ->
     with pytest.raises(cr.StaleContinuation, match="stale continuation"):
         cr.handler(event, Context(world.iot), clock=lambda: later + 10)
     assert world.inbox() == []
+
+
+def test_a_late_continuation_resumes_when_no_other_run_took_the_lease(world: World) -> None:
+    """Throttled past its hand-over window, a continuation still resumes its run as long as
+    no other run took the lease: nothing ran in between, so nothing is counted twice."""
+    event = world.start_and_hand_over()
+    later = time.time() + 7 * 3600
+    summary = cr.handler(event, Context(world.iot), clock=lambda: later)
+    assert (summary["continued"], summary["scanned"], summary["due"]) == (False, 3, 3)
+    assert len(world.inbox()) == 1
 
 
 def test_a_continuation_of_a_run_that_timed_out_raises(world: World) -> None:

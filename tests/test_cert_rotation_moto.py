@@ -237,7 +237,7 @@ def test_handler_runs_one_scan_at_a_time(aws: Any, monkeypatch: pytest.MonkeyPat
     assert summary["skipped"] == "another scan holds the lease"
     assert inbox() == []
     # A continuation of a run that does not hold the lease is stale: it raises.
-    stale = {"run_id": "run-gone", "token": "t"}
+    stale = {"run_id": "20260101T000000Z-0badc0de", "token": "t" * 32}
     with pytest.raises(cr.StaleContinuation, match="held by run run-elsewhere"):
         cr.handler({"continuation": stale}, Context())
     # Once the lease is free, a run scans, reports and gives the lease up.

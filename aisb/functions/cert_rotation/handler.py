@@ -341,6 +341,10 @@ def call_with_backoff(
 LOCK_KEY: Mapping[str, Any] = {"lock": {"S": "certificate-scan"}}
 DRILL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 """What a drill id may be: it is printed into the security e-mail, so no links or markup."""
+RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}")
+"""What ``ScanState.start`` makes: a continuation naming anything else is refused."""
+TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")
+"""What ``new_token`` makes (24 random bytes, URL-safe base64)."""
 
 
 def new_token() -> str:
@@ -1001,8 +1005,13 @@ def _continue(
         raise RuntimeError("a continuation needs the lease table that holds its run's state")
     run_id = continuation.get("run_id") if isinstance(continuation, Mapping) else None
     token = continuation.get("token") if isinstance(continuation, Mapping) else None
-    if not (isinstance(run_id, str) and isinstance(token, str)):
-        LOG.warning("continuation refused: it carries no run id and token")
+    if not (
+        isinstance(run_id, str)
+        and isinstance(token, str)
+        and RUN_ID.fullmatch(run_id)
+        and TOKEN.fullmatch(token)
+    ):
+        LOG.warning("continuation refused: it carries no well-formed run id and token")
         return {"refused": "continuation without a run id and token"}
     holder = new_token()
     took, item = lock.take(run_id, token, holder, deadline)
