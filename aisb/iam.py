@@ -380,10 +380,11 @@ def cert_rotation_policy(
             "Resource": dead_letter_queue_arn,
         },
         {
-            # Take, renew and release the scan's lease (conditional writes on one item).
+            # Take, hand over and release the scan's lease (conditional writes on one item);
+            # read it to answer a drill.
             "Sid": "HoldScanLease",
             "Effect": "Allow",
-            "Action": ["dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
             "Resource": lock_table_arn,
         },
         *sns_publish_policy(topic_arn, topic_key_arn)["Statement"],

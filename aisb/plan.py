@@ -292,17 +292,42 @@ def diff_plans(base: Path, head: Path) -> list[StackDiff]:
     return [diff_stack(s, old.get(s), new.get(s)) for s in sorted(old.keys() | new.keys())]
 
 
+# Values in the comment come from stack files and the program: a pull request chooses them.
+# GitHub renders Markdown (GFM, https://github.github.com/gfm/) inside an inline ``<code>``
+# element, so ``[text](url)``, images and emphasis there would render; only a code span keeps
+# its content literal ("Code spans", GFM 6.1), and inside a table a ``|`` must be written
+# ``\|`` even there ("Tables", GFM 4.10). A line break ends a table row or a paragraph, so
+# control characters are shown escaped. In the ``<summary>`` HTML block, where Markdown is not
+# parsed (GFM 4.6), text is HTML-escaped instead.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def _visible(text: str) -> str:
+    """``text`` with every control character written as its escape (``\\n``, ``\\x1b``)."""
+    return _CONTROL.sub(lambda m: json.dumps(m.group())[1:-1], text)
+
+
+def _code(text: str) -> str:
+    """``text`` as a Markdown code span that renders exactly ``text``, in a table or not."""
+    text = _visible(text).replace("|", "\\|") or " "
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    if text.strip(" ") and (text[0] in "` " or text[-1] in "` "):
+        text = f" {text} "  # a code span strips one space from each end (not from all spaces)
+    return f"{fence}{text}{fence}"
+
+
+def _html_code(text: str) -> str:
+    """``text`` as an HTML ``<code>`` element, for HTML blocks (no Markdown parsed there)."""
+    return "<code>" + html.escape(_visible(text)) + "</code>"
+
+
 def _cell(value: Any) -> str:
     if value is MISSING:
         return "—"
     text = value if value == SECRET else json.dumps(value, sort_keys=True, ensure_ascii=False)
     if len(text) > _CELL:
         text = text[: _CELL - 1] + "…"
-    return "<code>" + html.escape(text).replace("|", "&#124;").replace("\n", " ") + "</code>"
-
-
-def _code(text: str) -> str:
-    return "<code>" + html.escape(text).replace("|", "&#124;") + "</code>"
+    return _code(text)
 
 
 HEADER = (
@@ -361,7 +386,7 @@ def markdown(diffs: list[StackDiff], limit: int = COMMENT_LIMIT) -> str:
         if d.empty:
             continue
         opening = (
-            f"\n<details><summary>{_code(d.stack)}: {len(d.added)} added, "
+            f"\n<details><summary>{_html_code(d.stack)}: {len(d.added)} added, "
             f"{len(d.changed)} changed, {len(d.removed)} removed</summary>\n\n"
         )
         closing = "</details>\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -68,7 +69,15 @@ def test_function_is_bounded_and_packaged_from_its_folder_alone() -> None:
     assert env["REPORT_BUCKET"] == "" and env["THING_NAMES"] == "false"
     # Scans never overlap: the function holds a lease in its own lock table.
     lock = rec.one("aws:dynamodb/table:Table")
-    assert env["LOCK_TABLE"] == lock.state["name"] and env["LEASE_SECONDS"] == "1200"
+    assert env["LOCK_TABLE"] == lock.state["name"] and "LEASE_SECONDS" not in env
+    # A start's lease ends 30 s after its deadline, inside the minute Lambda waits before a
+    # retry; a hand-over keeps it as long as Lambda keeps the event (the invoke config's age).
+    config = rec.one("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig")
+    assert int(env["LEASE_MARGIN_SECONDS"]) < 60
+    assert env["HANDOVER_SECONDS"] == str(int(config.inputs["maximumEventAgeInSeconds"])) == "21600"
+    # The failure e-mail's "what comes next" is the invoke config's and the schedule's.
+    assert env["RETRY_ATTEMPTS"] == str(int(config.inputs["maximumRetryAttempts"])) == "2"
+    assert env["SCAN_INTERVAL_DAYS"] == "30"
     assert lock.inputs["hashKey"] == "lock"
     assert lock.inputs["attributes"] == [{"name": "lock", "type": "S"}]
     assert lock.inputs["billingMode"] == "PAY_PER_REQUEST"
@@ -89,9 +98,9 @@ def test_role_allows_exactly_what_the_code_calls() -> None:
         "logs:PutLogEvents": {f"{rec.by_name('certs-logs').state['arn']}:log-stream:*"},
         "lambda:InvokeFunction": {fn.state["arn"]},
         "sqs:SendMessage": {rec.one("aws:sqs/queue:Queue").state["arn"]},
+        "dynamodb:GetItem": {rec.one("aws:dynamodb/table:Table").state["arn"]},
         "dynamodb:PutItem": {rec.one("aws:dynamodb/table:Table").state["arn"]},
         "dynamodb:UpdateItem": {rec.one("aws:dynamodb/table:Table").state["arn"]},
-        "dynamodb:DeleteItem": {rec.one("aws:dynamodb/table:Table").state["arn"]},
         "sns:Publish": {TOPIC},
         "kms:Decrypt": {TOPIC_KEY},
         "kms:GenerateDataKey": {TOPIC_KEY},
@@ -99,6 +108,17 @@ def test_role_allows_exactly_what_the_code_calls() -> None:
     trust = json.loads(rec.by_name("certs-role").inputs["assumeRolePolicy"])["Statement"][0]
     assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
     assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+
+
+def test_the_lease_grants_are_the_calls_the_function_makes() -> None:
+    """Every DynamoDB call in the function's code, and nothing else, is granted on the table."""
+    source = (FUNCTION_DIR / "handler.py").read_text()
+    called = {
+        "dynamodb:" + "".join(part.title() for part in op.split("_"))
+        for op in re.findall(r"\bself\.ddb\.([a-z_]+)\(", source)
+    }
+    granted = {a for a in _grants(_monitor()) if a.startswith("dynamodb:")}
+    assert called == granted == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
 
 
 def test_reserved_concurrency_only_when_asked_for() -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -204,19 +203,24 @@ def test_run_lock_lease(aws: Any) -> None:
     ddb = boto3.client("dynamodb", region_name=REGION)
     table = _lock_table()
     now = [1_000_000.0]
-    lock = cr.RunLock(ddb, table, lease_seconds=1200, clock=lambda: now[0])
-    assert lock.acquire("run-a")
-    assert not lock.acquire("run-b")  # a live run holds it
-    assert lock.renew("run-a") and not lock.renew("run-b")
-    now[0] += 1199
-    assert not lock.acquire("run-b")  # renewed: still live
-    now[0] += 1202
-    assert lock.acquire("run-b")  # run-a died: its lease expired
-    assert not lock.renew("run-a")  # its late continuation stops
-    lock.release("run-a")  # not the holder: changes nothing
-    assert not lock.acquire("run-c")
-    lock.release("run-b")
-    assert lock.acquire("run-c")
+    lock = cr.RunLock(ddb, table, margin_seconds=30, handover_seconds=3600, clock=lambda: now[0])
+    assert lock.acquire("run-a", "holder-a", 900)
+    assert not lock.acquire("run-b", "holder-b", 900)  # a live run holds it
+    lock.hand_over("run-a", "holder-a", "token-1", '{"run_id": "run-a"}')
+    with pytest.raises(cr.LeaseLost):  # the holder handed its hold over: it is no longer one
+        lock.hand_over("run-a", "holder-a", "token-2", "{}")
+    took, item = lock.take("run-a", "token-1", "holder-a2", 900)
+    assert took and item is not None and item["state"] == {"S": '{"run_id": "run-a"}'}
+    assert lock.take("run-a", "token-1", "holder-x", 900) == (False, item)  # taken once
+    now[0] += 929
+    assert not lock.acquire("run-b", "holder-b", 900)  # taken for 900 s + the margin
+    now[0] += 2
+    assert lock.acquire("run-b", "holder-b", 900)  # run-a died: its lease expired
+    assert not lock.restore("run-a", "holder-a2", "token-1")  # its hold is gone
+    lock.release("run-a", "holder-a2")  # not the holder: changes nothing
+    assert not lock.acquire("run-c", "holder-c", 900)
+    lock.release("run-b", "holder-b")
+    assert lock.acquire("run-c", "holder-c", 900)
 
 
 def test_handler_runs_one_scan_at_a_time(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -228,21 +232,23 @@ def test_handler_runs_one_scan_at_a_time(aws: Any, monkeypatch: pytest.MonkeyPat
     ddb = boto3.client("dynamodb", region_name=REGION)
 
     # Another run holds a live lease: a scheduled start (or a duplicate delivery) does nothing.
-    assert cr.RunLock(ddb, table, 1200).acquire("run-elsewhere")
+    assert cr.RunLock(ddb, table).acquire("run-elsewhere", "holder", 900)
     summary = cr.handler({"source": "aisb.schedule"}, Context())
     assert summary["skipped"] == "another scan holds the lease"
     assert inbox() == []
-    # A continuation of a run that no longer holds the lease is stale: it stops.
-    stale = cr.ScanState(run_id="run-gone", now=datetime.now(UTC).isoformat(), marker="m")
-    assert cr.handler({"continuation": asdict(stale)}, Context())["skipped"] == (
-        "a stale continuation"
-    )
+    # A continuation of a run that does not hold the lease is stale: it raises.
+    stale = {"run_id": "20260101T000000Z-0badc0de", "token": "t" * 32}
+    with pytest.raises(cr.StaleContinuation, match="held by run run-elsewhere"):
+        cr.handler({"continuation": stale}, Context())
     # Once the lease is free, a run scans, reports and gives the lease up.
-    cr.RunLock(ddb, table, 1200).release("run-elsewhere")
+    cr.RunLock(ddb, table).release("run-elsewhere", "holder")
     summary = cr.handler({"source": "aisb.schedule"}, Context())
     assert summary["due"] == 1 and summary["notified"] is True
     assert len(inbox()) == 1
-    assert "Item" not in ddb.get_item(TableName=table, Key=dict(cr.LOCK_KEY))
+    item = ddb.get_item(TableName=table, Key=dict(cr.LOCK_KEY))["Item"]
+    assert item["run_id"] == {"S": summary["run_id"]} and "token" not in item
+    # Day 2: the next scheduled start takes the free lease again.
+    assert cr.handler({"source": "aisb.schedule"}, Context())["due"] == 1
 
 
 def test_a_failed_start_gives_the_lease_up(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -258,22 +264,23 @@ def test_a_failed_start_gives_the_lease_up(aws: Any, monkeypatch: pytest.MonkeyP
         cr.handler({}, Context())
     ddb = boto3.client("dynamodb", region_name=REGION)
     # Lambda's retry of the failed start can take the lease again at once.
-    assert "Item" not in ddb.get_item(TableName=table, Key=dict(cr.LOCK_KEY))
+    assert cr.RunLock(ddb, table).acquire("retry", "holder", 900)
 
 
 def test_a_lease_expires_by_itself(aws: Any) -> None:
-    """Without a renewal, a run's lease ends ``lease_seconds`` after it was taken."""
+    """Without a renewal, a start's lease ends at its deadline plus the margin."""
     ddb = boto3.client("dynamodb", region_name=REGION)
     table = _lock_table()
     now = [2_000_000.0]
-    lock = cr.RunLock(ddb, table, lease_seconds=600, clock=lambda: now[0])
-    assert lock.acquire("run-a")
+    lock = cr.RunLock(ddb, table, margin_seconds=30, clock=lambda: now[0])
+    assert lock.acquire("run-a", "holder-a", 570)
     item = ddb.get_item(TableName=table, Key=dict(cr.LOCK_KEY))["Item"]
     assert item["expires"] == {"N": "2000600"} and item["run_id"] == {"S": "run-a"}
-    now[0] += 599
-    assert not lock.acquire("run-b")
-    now[0] += 2
-    assert lock.acquire("run-b")
+    assert item["token"] == {"S": "holder-a"} and item["started"] == {"N": "2000000"}
+    now[0] += 600
+    assert not lock.acquire("run-b", "holder-b", 900)
+    now[0] += 1
+    assert lock.acquire("run-b", "holder-b", 900)
 
 
 def _env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
@@ -281,7 +288,7 @@ def _env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
         monkeypatch.setenv(name, value)
 
 
-def test_a_drill_start_says_so_and_a_plain_event_of_any_shape_starts_a_scan(
+def test_a_drill_is_answered_and_a_plain_event_of_any_shape_starts_a_scan(
     aws: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     _fleet([(800, "ACTIVE")], things={})
@@ -289,8 +296,14 @@ def test_a_drill_start_says_so_and_a_plain_event_of_any_shape_starts_a_scan(
     _env(monkeypatch, TOPIC_ARN=topic, ROTATION_DAYS="365")
     with caplog.at_level("INFO", logger=cr.LOG.name):
         summary = cr.handler({"drill": "d-42"}, Context())
+    assert summary == {"drill": "d-42", "lease": "unknown", "notified": True}
     (message,) = inbox()
     assert "Drill d-42: asked for by `aisb drill`" in message["Message"]
+    assert (
+        "This function has no lease table: it cannot tell whether a scan runs."
+        in (message["Message"])
+    )
+    assert "Due for rotation" not in message["Message"]  # no scan, so no counts
     # The summary is logged as one JSON object.
     own = [r.getMessage() for r in caplog.records if r.module == "handler"]
     assert json.loads(own[-1]) == summary
@@ -306,7 +319,7 @@ def test_a_skipped_start_names_its_run_in_the_log_and_the_result(
     topic, _ = _inbox()
     _env(monkeypatch, TOPIC_ARN=topic, ROTATION_DAYS="365", LOCK_TABLE=table)
     ddb = boto3.client("dynamodb", region_name=REGION)
-    assert cr.RunLock(ddb, table, 1200).acquire("run-elsewhere")
+    assert cr.RunLock(ddb, table).acquire("run-elsewhere", "holder", 900)
     with caplog.at_level("WARNING", logger=cr.LOG.name):
         summary = cr.handler({}, Context())
     assert summary["skipped"] == "another scan holds the lease"

@@ -111,6 +111,26 @@ def _plenty() -> int:
     return 900_000
 
 
+class FakeFence:
+    """The run's hold on its lease, as the scanner sees it: the states it handed over."""
+
+    def __init__(self) -> None:
+        self.handed: list[dict[str, Any]] = []
+
+    def hand_over(self, state: cr.ScanState) -> str:
+        self.handed.append(json.loads(state.dumps()))
+        return f"token-{len(self.handed)}"
+
+
+def _handed(fence: FakeFence, invoked: list[dict[str, Any]]) -> dict[str, Any]:
+    """The state handed over; the event names only its run and token."""
+    (state,) = fence.handed
+    assert json.loads(invoked[0]["Payload"]) == {
+        "continuation": {"run_id": state["run_id"], "token": "token-1"}
+    }
+    return state
+
+
 # --- classification ----------------------------------------------------------------------------
 
 
@@ -265,21 +285,14 @@ def test_scan_of_100000_due_certificates_sends_one_bounded_message() -> None:
 def test_continues_in_a_new_invocation_when_time_runs_low() -> None:
     h = Harness(reserve_seconds=60)
     h.page([_cert(i, _days_old(400)) for i in range(250)], None, "m1")
-    invoked: list[dict[str, Any]] = []
-    h.lam.meta.events.register(
-        "provide-client-params.lambda.Invoke", lambda params, **_: invoked.append(dict(params))
-    )
-    h.stubs["lambda"].add_response(
-        "invoke",
-        {"StatusCode": 202},
-        {"FunctionName": FUNCTION, "InvocationType": "Event", "Payload": ANY},
-    )
+    invoked = _expect_invoke(h)
     remaining = iter([59_000])
-    summary = h.scanner().run(_state(), lambda: next(remaining), FUNCTION)
+    fence = FakeFence()
+    summary = h.scanner().run(_state(), lambda: next(remaining), FUNCTION, fence)
     assert summary["continued"] is True
     h.verify()  # no e-mail from the first invocation
 
-    payload = json.loads(invoked[0]["Payload"])["continuation"]
+    payload = _handed(fence, invoked)
     assert payload["marker"] == "m1" and payload["scanned"] == 250 and payload["due"] == 250
     assert payload["invocation"] == 2 and payload["now"] == NOW.isoformat()
 
@@ -481,10 +494,11 @@ def test_hands_over_mid_page_when_thing_lookups_eat_the_time() -> None:
     remaining = iter([61_000, 60_500, 59_000])
     state = _state()
     state.marker = "m0"
-    summary = h.scanner().run(state, lambda: next(remaining), FUNCTION)
+    fence = FakeFence()
+    summary = h.scanner().run(state, lambda: next(remaining), FUNCTION, fence)
     assert summary["continued"] is True
     h.verify()
-    payload = json.loads(invoked[0]["Payload"])["continuation"]
+    payload = _handed(fence, invoked)
     # The page is fetched again from its own marker, and the two counted certificates skipped.
     assert (payload["marker"], payload["skip"]) == ("m0", 2)
     assert (payload["scanned"], payload["due"], payload["thing_calls"]) == (2, 2, 2)
@@ -509,10 +523,11 @@ def test_sustained_throttling_hands_over_instead_of_timing_out() -> None:
     invoked = _expect_invoke(h)
     # 61.7 s left: backoff waits of 0.5 s and 1 s fit, the 2 s one would eat the reserve.
     clock = Clock(start=61_700, step=0)
-    summary = h.scanner().run(_state(), clock, FUNCTION)
+    fence = FakeFence()
+    summary = h.scanner().run(_state(), clock, FUNCTION, fence)
     assert summary["continued"] is True
     assert h.sleeps == [0.5, 1.0]
-    payload = json.loads(invoked[0]["Payload"])["continuation"]
+    payload = _handed(fence, invoked)
     # The page that was never fetched is where the next invocation starts.
     assert (payload["marker"], payload["skip"], payload["scanned"]) == ("m1", 0, 1)
     h.verify()
@@ -554,7 +569,6 @@ def test_handler_hands_over_and_the_continuation_finishes_the_run(
         "THING_NAMES": "true",
         "THING_NAME_CALL_BUDGET": "1",
         "LOCK_TABLE": "lock",
-        "LEASE_SECONDS": "1200",
         "RESERVE_SECONDS": "60",
     }
     for name, value in env.items():
@@ -567,6 +581,28 @@ def test_handler_hands_over_and_the_continuation_finishes_the_run(
     ddb = _client("dynamodb")
     ddb_stub = Stubber(ddb)
     ddb_stub.add_response("put_item", {}, {"TableName": "lock", "Item": ANY, **_CONDITION})
+    handed: list[dict[str, Any]] = []
+    ddb.meta.events.register(
+        "provide-client-params.dynamodb.UpdateItem",
+        lambda params, **_: handed.append(dict(params)),
+    )
+    ddb_stub.add_response(
+        "update_item",
+        {},
+        {
+            "TableName": "lock",
+            "Key": {"lock": {"S": "certificate-scan"}},
+            "UpdateExpression": "SET #token = :token, #state = :state, #expires = :expires",
+            "ConditionExpression": "#run = :run AND #token = :holder",
+            "ExpressionAttributeNames": {
+                "#run": "run_id",
+                "#token": "token",
+                "#expires": "expires",
+                "#state": "state",
+            },
+            "ExpressionAttributeValues": ANY,
+        },
+    )
     ddb_stub.activate()
     h.page(first_page, None, "m1")
     _things(h, first_page[0], "pump-1")
@@ -574,39 +610,56 @@ def test_handler_hands_over_and_the_continuation_finishes_the_run(
     invoked = _expect_invoke(h)
     clients = {"iot": h.iot, "sns": h.sns, "s3": h.s3, "lambda_client": h.lam, "dynamodb": ddb}
     monkeypatch.setattr(cr, "_clients", lambda: dict(clients))
-    summary = cr.handler({"source": "aisb.schedule"}, Context([800_000, 59_000]))
+    summary = cr.handler({"source": "aisb.schedule"}, Context([800_000, 800_000, 59_000]))
     assert summary["continued"] is True
     h.verify()
     ddb_stub.assert_no_pending_responses()
     event = json.loads(invoked[0]["Payload"])
-    state = event["continuation"]
+    values = handed[0]["ExpressionAttributeValues"]
+    assert event == {"continuation": {"run_id": summary["run_id"], "token": values[":token"]["S"]}}
+    state = json.loads(values[":state"]["S"])
     assert (state["marker"], state["thing_calls"], state["invocation"]) == ("m1", 1, 2)
 
-    # Invocation 2: renews the same run's lease, finishes, e-mails, gives the lease up.
+    # Invocation 2: takes the token, finishes, e-mails, marks the lease finished.
     second = Harness(report_bucket="reports", thing_names=True, thing_name_budget=1)
     ddb2 = _client("dynamodb")
     ddb2_stub = Stubber(ddb2)
+    names = {"#run": "run_id", "#token": "token", "#expires": "expires"}
+    ddb2_stub.add_response(
+        "update_item",
+        {
+            "Attributes": {
+                "lock": {"S": "certificate-scan"},
+                "run_id": {"S": summary["run_id"]},
+                "state": values[":state"],
+            }
+        },
+        {
+            "TableName": "lock",
+            "Key": {"lock": {"S": "certificate-scan"}},
+            "UpdateExpression": "SET #token = :holder, #expires = :expires",
+            "ConditionExpression": "#run = :run AND #token = :token",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {
+                ":holder": ANY,
+                ":expires": ANY,
+                ":run": {"S": summary["run_id"]},
+                ":token": values[":token"],
+            },
+            "ReturnValues": "ALL_NEW",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        },
+    )
     ddb2_stub.add_response(
         "update_item",
         {},
         {
             "TableName": "lock",
             "Key": {"lock": {"S": "certificate-scan"}},
-            "UpdateExpression": "SET #expires = :expires",
-            "ConditionExpression": "#run = :run",
-            "ExpressionAttributeNames": {"#expires": "expires", "#run": "run_id"},
-            "ExpressionAttributeValues": {":expires": ANY, ":run": {"S": state["run_id"]}},
-        },
-    )
-    ddb2_stub.add_response(
-        "delete_item",
-        {},
-        {
-            "TableName": "lock",
-            "Key": {"lock": {"S": "certificate-scan"}},
-            "ConditionExpression": "#run = :run",
-            "ExpressionAttributeNames": {"#run": "run_id"},
-            "ExpressionAttributeValues": {":run": {"S": state["run_id"]}},
+            "UpdateExpression": "SET #expires = :past, #finished = :now REMOVE #token, #state",
+            "ConditionExpression": "#run = :run AND #token = :holder",
+            "ExpressionAttributeNames": {**names, "#state": "state", "#finished": "finished"},
+            "ExpressionAttributeValues": ANY,
         },
     )
     ddb2_stub.activate()
@@ -660,8 +713,11 @@ def test_the_failure_notification_says_what_failed_in_full(
         "Error: ValueError: "
     )
     tail = (
-        "\n\nThe function's error alarm and its logs have the details; the next scheduled "
-        "run starts again from the beginning."
+        "\n\nThe function's error alarm and its logs have the details.\n"
+        "Lambda retries this invocation up to 2 times, the first a minute from now: a retry "
+        "starts this scan again from the beginning. If every attempt fails, the event goes to "
+        "the dead-letter queue, whose alarm notifies this topic, and the next scheduled scan, "
+        "at most 30 days away, starts again from the beginning."
     )
     assert published[0]["Message"] == (head + "x" * 5000)[:4000] + tail
     h.verify()
@@ -678,11 +734,13 @@ def test_no_hand_over_without_a_function_to_continue_in() -> None:
     h = Harness()
     refusal = "^time is running out and there is no function to continue in$"
     with pytest.raises(RuntimeError, match=refusal):
-        h.scanner()._hand_over(_state(), None)
+        h.scanner()._hand_over(_state(), None, FakeFence())
     with pytest.raises(RuntimeError, match=refusal):
         cr.Scanner(h.options, iot=h.iot, sns=h.sns, s3=h.s3, lambda_client=None)._hand_over(
-            _state(), FUNCTION
+            _state(), FUNCTION, FakeFence()
         )
+    with pytest.raises(RuntimeError, match=r"^time is running out and there is no lease table"):
+        h.scanner()._hand_over(_state(), FUNCTION, None)
     h.verify()  # nothing was invoked
 
 
@@ -695,7 +753,7 @@ def test_a_hand_over_is_logged_with_the_next_invocation(caplog: pytest.LogCaptur
     )
     state = cr.ScanState(run_id="run-1", now=NOW.isoformat(), scanned=40)
     with caplog.at_level("INFO", logger=cr.LOG.name):
-        assert h.scanner()._hand_over(state, FUNCTION)["continued"] is True
+        assert h.scanner()._hand_over(state, FUNCTION, FakeFence())["continued"] is True
     assert "continuing in invocation 2 after 40 certificates" in [
         r.getMessage() for r in caplog.records
     ]
@@ -851,14 +909,13 @@ _FOOTER = (
 )
 
 
-def test_a_drill_report_of_a_long_run_word_for_word() -> None:
+def test_a_report_of_a_long_run_word_for_word() -> None:
     options = cr.Options(
         topic_arn=TOPIC, rotation_days=365, report_bucket="reports", thing_name_budget=5
     )
     state = cr.ScanState(
         run_id="r-1",
         now=NOW.isoformat(),
-        drill="d-1",
         invocation=3,
         scanned=10,
         considered=9,
@@ -874,8 +931,6 @@ def test_a_drill_report_of_a_long_run_word_for_word() -> None:
     assert message == "\n".join(
         [
             "AISB certificate rotation report",
-            "Drill d-1: asked for by `aisb drill`; nothing to act on.",
-            "",
             "",
             "Run: r-1 (3 invocations)",
             "Rotation period: 365 days; warning window: 30 days.",
@@ -1021,3 +1076,79 @@ def test_a_listing_of_every_due_certificate_has_no_more_line(
         r.getMessage() for r in caplog.records if r.module == "handler"
     ]
     h.verify()
+
+
+@pytest.mark.parametrize(
+    ("retries", "interval", "began", "lock", "expected"),
+    [
+        (
+            0,
+            1,
+            1,
+            None,
+            "Lambda does not retry this invocation: the next scheduled scan, at most 1 day away, "
+            "starts again from the beginning.",
+        ),
+        (
+            1,
+            14,
+            3,
+            "lock",
+            "Lambda retries this invocation once, the first a minute from now: a retry resumes "
+            "run r-9 from its last hand-over (the lease is kept for it). If every attempt fails, "
+            "the event goes to the dead-letter queue, whose alarm notifies this topic, and the "
+            "next scheduled scan, at most 14 days away, starts again from the beginning.",
+        ),
+    ],
+)
+def test_the_failure_e_mail_says_what_comes_next(
+    retries: int, interval: int, began: int, lock: str | None, expected: str
+) -> None:
+    options = cr.Options(
+        topic_arn=TOPIC,
+        rotation_days=365,
+        retry_attempts=retries,
+        scan_interval_days=interval,
+        lock_table=lock,
+    )
+    assert cr.what_comes_next(options, "r-9", began) == expected
+
+
+def test_a_drill_says_what_the_lease_says_word_for_word() -> None:
+    epoch = NOW.timestamp()
+    expired = {"run_id": {"S": "r-1"}, "expires": {"N": str(int(epoch) - 5)}}
+    assert cr.lease_status(expired, epoch) == (
+        "expired",
+        "No scan holds the lease: run r-1 stopped without finishing and its lease expired at "
+        "2026-06-01 11:59:55 UTC (its failure e-mail, the errors alarm or the dead-letter "
+        "queue say why); a scheduled scan starting now would run.",
+    )
+    held = {"run_id": {"S": "r-2"}, "expires": {"N": str(int(epoch) + 60)}}
+    assert cr.lease_status(held, epoch) == (
+        "held",
+        "Scan run r-2 holds the lease until 2026-06-01 12:01:00 UTC: a scheduled scan "
+        "starting now would be skipped.",
+    )
+
+    # A lease that cannot be read is said so, and the drill is still answered.
+    h = Harness()
+    published = _capture_publish(h)
+    h.expect_publish("AISB certificate monitor: Drill d-7")
+    ddb = _client("dynamodb")
+    ddb_stub = Stubber(ddb)
+    ddb_stub.add_client_error("get_item", "AccessDeniedException", "no", 400)
+    ddb_stub.activate()
+    answer = cr.answer_drill(h.options, h.sns, cr.RunLock(ddb, "lock"), "d-7", epoch)
+    assert answer == {"drill": "d-7", "lease": "unknown", "notified": True}
+    assert published[0]["Message"] == "\n".join(
+        [
+            "Drill d-7: asked for by `aisb drill`; nothing to act on.",
+            "",
+            "The AISB certificate-rotation monitor received the drill and answers at once, "
+            "without scanning the fleet.",
+            "The lease could not be read (AccessDeniedException).",
+            "Scans run every 30 days; rotation period 365 days, warning window 30 days.",
+        ]
+    )
+    h.verify()
+    ddb_stub.assert_no_pending_responses()

@@ -190,8 +190,8 @@ def test_an_added_or_removed_stack_file_shows_as_a_whole_stack(tmp_path: Path) -
     ) + len(json.loads((PLANS / "dev-us-west-2.json").read_text())["reads"])
     assert diffs["prod-us-east-1"].status == "added" and not diffs["prod-us-east-1"].removed
     comment = plan.markdown(list(diffs.values()))
-    assert "<code>dev-us-west-2</code> (stack removed)" in comment
-    assert "<code>prod-us-east-1</code> (new stack)" in comment
+    assert "| `dev-us-west-2` (stack removed) |" in comment
+    assert "| `prod-us-east-1` (new stack) |" in comment
 
 
 def test_identical_plans_say_so() -> None:
@@ -254,7 +254,99 @@ def test_a_diff_of_every_resource_stays_under_the_limit_with_whole_tables(
     assert "more rows left out" in comment
     _tables_are_whole(comment)
     assert comment.count("<details>") == comment.count("</details>")
-    assert "<b>" not in comment  # values are escaped
+    _renders_no_markup(comment)
+
+
+def _render(comment: str) -> list[tuple[str, dict[str, str | None], str]]:
+    """The comment through a GFM renderer (tables, autolinks; raw HTML as GitHub allows it):
+    the elements it produced, with their attributes and text."""
+    from html.parser import HTMLParser
+
+    from markdown_it import MarkdownIt
+
+    elements: list[tuple[str, dict[str, str | None], str]] = []
+
+    class Collect(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.open: list[int] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            elements.append((tag, dict(attrs), ""))
+            self.open.append(len(elements) - 1)
+
+        def handle_endtag(self, tag: str) -> None:
+            while self.open:
+                if elements[self.open.pop()][0] == tag:
+                    break
+
+        def handle_data(self, data: str) -> None:
+            for i in self.open:
+                tag, attrs, text = elements[i]
+                elements[i] = (tag, attrs, text + data)
+
+    Collect().feed(MarkdownIt("gfm-like").render(comment))
+    return elements
+
+
+def _renders_no_markup(comment: str) -> None:
+    """No link, image or emphasis other than the comment's own headings renders."""
+    elements = _render(comment)
+    tags = {tag for tag, _, _ in elements}
+    assert not tags & {"a", "img", "script", "b", "i", "del", "s"}, tags
+    strong = {text for tag, _, text in elements if tag == "strong"}
+    assert strong <= {"Added", "Removed", "Changed", "not"}, strong
+    notes = [text for tag, _, text in elements if tag == "em"]  # only the comment's own note
+    assert all(re.fullmatch(r"\d+ more rows left out .* see them all\.", n) for n in notes)
+
+
+CRAFTED = [
+    "[click here](https://evil.example/login)",
+    "![logo](https://evil.example/pixel.png)",
+    "*urgent* and __bold__ and ~~gone~~",
+    "a | b || c",
+    "`tick` and ``two`` and ```three```",
+    "`",
+    "ends with a backslash \\",
+    "escaped \\| pipe",
+    "line one\nline two\r\n\n| fake | row |",
+    "<img src=x onerror=alert(1)> <b>bold</b> &amp;",
+    "https://evil.example/bare and www.evil.example",
+    "  spaced  ",
+]
+
+
+@pytest.mark.parametrize("crafted", CRAFTED)
+def test_crafted_values_render_as_text_in_every_cell(crafted: str) -> None:
+    """A value, a resource type or name, or a stack file name chosen by a pull request renders
+    as exactly its text: no link, image, emphasis or HTML, and no extra table row or cell."""
+    base_entry = {"type": "aws:s3/bucket:Bucket", "name": "b", "inputs": {"tags": {"k": "v"}}}
+    head_entry = {**base_entry, "inputs": {"tags": {"k": crafted}}}
+    added = {"type": f"aws:x/{crafted}:Y", "name": crafted, "inputs": {}}
+    stack = f"dev-{crafted}"
+    base = {"stack": stack, "resources": {"k": base_entry}, "reads": {}}
+    head = {"stack": stack, "resources": {"k": head_entry, "new": added}, "reads": {}}
+    comment = plan.markdown([plan.diff_stack(stack, base, head)])
+    _tables_are_whole(comment)
+    _renders_no_markup(comment)
+    # Line breaks are shown as their escapes; everything else as it is.
+    shown = crafted.replace("\r", "\\r").replace("\n", "\\n")
+    assert comment.startswith(plan.HEADER)
+    elements = _render(comment.removeprefix(plan.HEADER))
+    assert [text for tag, _, text in elements if tag == "code"] == [
+        f"dev-{shown}",  # the summary table
+        f"dev-{shown}",  # the stack's <details> summary
+        f"aws:x/{shown}:Y",
+        shown,
+        "aws:s3/bucket:Bucket",
+        "b",
+        "inputs.tags.k",
+        '"v"',
+        json.dumps(crafted, ensure_ascii=False),
+    ]
+    # The summary row (4 cells), the added resource (2) and the changed input (3): no more.
+    assert sum(1 for tag, _, _ in elements if tag == "td") == 9
+    assert sum(1 for tag, _, _ in elements if tag == "tr") == 3 + 3  # and a header each
 
 
 def test_a_small_diff_is_shown_whole() -> None:
@@ -264,7 +356,7 @@ def test_a_small_diff_is_shown_whole() -> None:
     head["resources"][key]["inputs"]["timeout"] = 600
     comment = plan.markdown([plan.diff_stack("prod-us-east-1", base, head)])
     assert "left out" not in comment
-    assert "| <code>inputs.timeout</code> | <code>900</code> | <code>600</code> |" in comment
+    assert "| `inputs.timeout` | `900` | `600` |" in comment
     _tables_are_whole(comment)
 
 

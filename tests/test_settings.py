@@ -153,23 +153,34 @@ def test_secret_addresses_stay_secret_in_the_state() -> None:
 
 
 def test_secret_addresses_are_not_revealed_by_subscription_names() -> None:
-    """Names are plain text in previews and the state: a digest of a secret address would
-    confirm a guessed one. Secret addresses name their subscriptions by position, aliased to
-    the digest names a stack deployed before used."""
+    """Names and aliases are plain text in previews and the state: an unsalted digest of a
+    secret address, whole or cut short, would confirm a guessed one. Secret addresses name
+    their subscriptions by position, with no alias to the digest names."""
     import hashlib
 
-    emails = ["a@example.com", "b@example.com"]
+    emails = ["a@example.com", "B@Example.com"]
     config = {**BASE, "aisb:alertEmails": json.dumps(emails)}
-    digests = [hashlib.sha256(e.encode()).hexdigest()[:10] for e in emails]
+    digests = [
+        hashlib.new(algorithm, form.encode()).hexdigest()
+        for e in emails
+        for form in (e, e.lower())
+        for algorithm in ("sha256", "sha1", "md5")
+    ]
     secret = run_main(config, secret_keys=["aisb:alertEmails"])
     # Registrations arrive in no fixed order: by name.
     subs = sorted(
         secret.of_type("aws:sns/topicSubscription:TopicSubscription"), key=lambda s: s.name
     )
     assert [s.name for s in subs] == ["aisb-alerts-email-0", "aisb-alerts-email-1"]
-    assert [s.aliases for s in subs] == [[f"aisb-alerts-email-{d}"] for d in digests]
+    assert [s.aliases for s in subs] == [[], []]
+    registered = json.dumps(
+        [(r.type, r.name, r.urn, r.aliases, r.inputs) for r in secret.resources], default=str
+    ).lower()
+    assert not [d[:8] for d in digests if d[:8] in registered]
     plain = run_main(config).of_type("aws:sns/topicSubscription:TopicSubscription")
-    assert sorted(s.name for s in plain) == sorted(f"aisb-alerts-email-{d}" for d in digests)
+    assert sorted(s.name for s in plain) == sorted(
+        f"aisb-alerts-email-{hashlib.sha256(e.lower().encode()).hexdigest()[:10]}" for e in emails
+    )
 
 
 def test_every_key_has_a_bad_value_case() -> None:

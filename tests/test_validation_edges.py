@@ -231,7 +231,10 @@ GOOD_ENV = {"TOPIC_ARN": "arn:aws:sns:us-east-1:1:t", "ROTATION_DAYS": "365"}
         ({"THING_NAME_CALL_BUDGET": "-5"}, "THING_NAME_CALL_BUDGET=-5"),
         ({"MAX_LISTED": "0"}, "MAX_LISTED=0"),
         ({"RESERVE_SECONDS": "0"}, "RESERVE_SECONDS=0"),
-        ({"LEASE_SECONDS": "ten"}, "LEASE_SECONDS='ten'"),
+        ({"LEASE_MARGIN_SECONDS": "ten"}, "LEASE_MARGIN_SECONDS='ten'"),
+        ({"HANDOVER_SECONDS": "59"}, "HANDOVER_SECONDS=59: expected a whole number of 60"),
+        ({"RETRY_ATTEMPTS": "-1"}, "RETRY_ATTEMPTS=-1"),
+        ({"SCAN_INTERVAL_DAYS": "0"}, "SCAN_INTERVAL_DAYS=0"),
     ],
 )
 def test_a_bad_environment_variable_is_named(env: dict[str, str], message: str) -> None:
@@ -260,7 +263,10 @@ def test_every_variable_is_read_by_its_name() -> None:
             "MAX_LISTED": "3",
             "RESERVE_SECONDS": "90",
             "LOCK_TABLE": "lock",
-            "LEASE_SECONDS": "600",
+            "LEASE_MARGIN_SECONDS": "20",
+            "HANDOVER_SECONDS": "600",
+            "RETRY_ATTEMPTS": "1",
+            "SCAN_INTERVAL_DAYS": "14",
         }
     )
     assert options == cr.Options(
@@ -276,7 +282,10 @@ def test_every_variable_is_read_by_its_name() -> None:
         max_listed=3,
         reserve_seconds=90,
         lock_table="lock",
-        lease_seconds=600,
+        lease_margin_seconds=20,
+        handover_seconds=600,
+        retry_attempts=1,
+        scan_interval_days=14,
     )
     defaults = cr.Options.from_env(GOOD_ENV)
     assert (defaults.thing_names, defaults.always_report, defaults.lock_table) == (
@@ -440,7 +449,10 @@ def test_every_default_and_every_lowest_value_is_taken() -> None:
         max_listed=25,
         reserve_seconds=60,
         lock_table=None,
-        lease_seconds=1200,
+        lease_margin_seconds=30,
+        handover_seconds=21600,
+        retry_attempts=2,
+        scan_interval_days=30,
     )
     lowest = cr.Options.from_env(
         {
@@ -450,9 +462,17 @@ def test_every_default_and_every_lowest_value_is_taken() -> None:
             "THING_NAME_CALL_BUDGET": "1",
             "MAX_LISTED": "1",
             "RESERVE_SECONDS": "1",
-            "LEASE_SECONDS": "1",
+            "LEASE_MARGIN_SECONDS": "1",
+            "HANDOVER_SECONDS": "60",
+            "RETRY_ATTEMPTS": "0",
+            "SCAN_INTERVAL_DAYS": "1",
         }
     )
     assert lowest.topic_arn == "arn:aws:sns:us-east-1:1:t"
     assert (lowest.rotation_days, lowest.warning_days, lowest.thing_name_budget) == (1, 0, 1)
-    assert (lowest.max_listed, lowest.reserve_seconds, lowest.lease_seconds) == (1, 1, 1)
+    assert (lowest.max_listed, lowest.reserve_seconds, lowest.lease_margin_seconds) == (1, 1, 1)
+    assert (lowest.handover_seconds, lowest.retry_attempts, lowest.scan_interval_days) == (
+        60,
+        0,
+        1,
+    )

@@ -88,7 +88,11 @@ class SecurityAlerts(pulumi.ComponentResource):
     - ``<name>-policy``: a topic policy letting this account (and those services acting for
       it) publish, and denying publishing without TLS.
     And always one e-mail subscription per address: ``<name>-email-<digest of the address>``,
-    or ``<name>-email-<position>`` when the addresses are secret (a digest would reveal them).
+    or ``<name>-email-<position>`` when the addresses are secret (a digest would reveal them:
+    it is not registered even as an alias). A stack that deployed secret addresses under
+    digest names keeps its confirmed subscriptions with one ``pulumi state rename`` per
+    subscription, old URN (``pulumi stack --show-urns``) to ``<name>-email-<position>``;
+    without it, ``pulumi up`` replaces them and each recipient confirms again.
 
     Outputs: ``topic_arn``, ``kms_key_arn`` (None for an existing topic without a key).
     """
@@ -163,19 +167,19 @@ class SecurityAlerts(pulumi.ComponentResource):
         for position, address in enumerate(emails):
             # Named by a digest of the address, so adding or removing one address never
             # replaces the others' (already confirmed) subscriptions. Not for secret addresses:
-            # resource names are plain text in every preview and in the state, and a short
-            # unsalted digest confirms a guessed address. Those are named by position, with the
-            # digest name as an alias so a stack deployed before keeps its subscriptions.
-            digest = hashlib.sha256(address.lower().encode()).hexdigest()[:10]
+            # resource names and aliases are plain text in every preview and in the state, and
+            # a short unsalted digest confirms a guessed address. Those are named by position,
+            # with no alias to a digest name (see the class docstring for stacks deployed so).
             if a["emails_secret"]:
                 aws.sns.TopicSubscription(
                     f"{name}-email-{position}",
                     topic=self.topic_arn,
                     protocol="email",
                     endpoint=pulumi.Output.secret(address),
-                    opts=child(self, aliases=[pulumi.Alias(name=f"{name}-email-{digest}")]),
+                    opts=child(self),
                 )
             else:
+                digest = hashlib.sha256(address.lower().encode()).hexdigest()[:10]
                 aws.sns.TopicSubscription(
                     f"{name}-email-{digest}",
                     topic=self.topic_arn,

@@ -38,9 +38,17 @@ REPORT_PREFIX = "certificate-rotation/"
 MAX_LISTED_RANGE = (1, 1000)
 THING_NAME_BUDGET_RANGE = (1, 100_000)
 RESERVED_CONCURRENCY_RANGE = (1, 10)
-# A run's lease on the scan: longer than one 900 s invocation and its hand-over, so a live
-# run never loses it, short enough that the next run starts soon after one that died.
-LEASE_SECONDS = 1200
+FUNCTION_TIMEOUT = 900  # seconds: the most Lambda allows
+# Lambda retries a failed asynchronous invocation twice, a minute and then two minutes later,
+# and keeps an event it cannot deliver yet (throttled) for up to MAXIMUM_EVENT_AGE:
+# https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html
+RETRY_ATTEMPTS = 2
+MAXIMUM_EVENT_AGE = 6 * 3600
+# A run's lease lasts its invocation's deadline plus this margin: shorter than the minute
+# Lambda waits before a retry, so the retry of an invocation that timed out can take it.
+LEASE_MARGIN_SECONDS = 30
+# A hand-over keeps the lease for as long as Lambda may hold the continuation's event.
+HANDOVER_SECONDS = MAXIMUM_EVENT_AGE
 
 
 class CertificateRotationMonitorArgs(TypedDict, total=False):
@@ -149,12 +157,14 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
     - ``<name>-role`` (+ ``-policy``): assumable only by Lambda for this account, allowed
       exactly what the code calls: list certificates (and their things, if enabled), publish
       to the topic and use its key, write the report prefix, invoke itself to continue, send
-      to its dead-letter queue, write its logs, take and release its lease;
+      to its dead-letter queue, write its logs, take, hand over, release and read its lease;
     - ``<name>-function``: python3.13 on arm64, 900 s timeout, packaged from
       ``aisb/functions/cert_rotation`` alone; no reserved concurrency unless asked for (Lambda
       refuses one on accounts with the default quota of 10);
-    - ``<name>-lock``: a DynamoDB table holding the running scan's lease, so that scans never
-      overlap (a start finding a live lease does nothing, a stale continuation stops);
+    - ``<name>-lock``: a DynamoDB table holding the running scan's lease and its state between
+      invocations, so that scans never overlap and every hand-over is fenced by a one-time
+      token (a start finding a live lease does nothing, a duplicate continuation stops, a
+      stale one raises);
     - ``<name>-dlq`` (+ ``-policy``): an encrypted SQS queue for failed scheduled events and
       failed asynchronous invocations; ``<name>-invoke-config`` sends the latter there;
     - ``<name>-schedule``, ``<name>-target``, ``<name>-permission``: an EventBridge rule every
@@ -291,7 +301,7 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
             handler="handler.handler",
             code=pulumi.AssetArchive({p.name: pulumi.FileAsset(str(p)) for p in code_files}),
             role=role.arn,
-            timeout=900,
+            timeout=FUNCTION_TIMEOUT,
             memory_size=256,
             # One scan at a time comes from the lease in the lock table, not from a
             # reservation, which new accounts (quota 10) refuse; see reserved_concurrency.
@@ -311,7 +321,11 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
                     "MAX_LISTED": str(numbers["max_listed"]),
                     "RESERVE_SECONDS": "60",
                     "LOCK_TABLE": lock.name,
-                    "LEASE_SECONDS": str(LEASE_SECONDS),
+                    "LEASE_MARGIN_SECONDS": str(LEASE_MARGIN_SECONDS),
+                    "HANDOVER_SECONDS": str(HANDOVER_SECONDS),
+                    # What the failure e-mail says comes next.
+                    "RETRY_ATTEMPTS": str(RETRY_ATTEMPTS),
+                    "SCAN_INTERVAL_DAYS": str(numbers["scan_interval_days"]),
                 }
             },
             tags=tags,
@@ -349,10 +363,10 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
         aws.lambda_.FunctionEventInvokeConfig(
             f"{name}-invoke-config",
             function_name=function.name,
-            maximum_retry_attempts=2,
+            maximum_retry_attempts=RETRY_ATTEMPTS,
             # Throttled continuations (an account at its concurrency limit) are retried for up
-            # to 6 hours; the lease outlives each wait because every retry renews it.
-            maximum_event_age_in_seconds=6 * 3600,
+            # to 6 hours; a hand-over keeps the lease that long (HANDOVER_SECONDS).
+            maximum_event_age_in_seconds=MAXIMUM_EVENT_AGE,
             destination_config={"on_failure": {"destination": dlq.arn}},
             opts=child(self, depends_on=[role_policy]),
         )

@@ -21,18 +21,38 @@ account, i.e. at most 2,500 certificates a second. A 900 s invocation keeps
 about 8,400 pages, roughly 2.1 million certificates (fewer when thing names are looked up,
 which costs one ``ListPrincipalThings`` call per reported certificate, also ~10 per second,
 bounded by ``THING_NAME_CALL_BUDGET``). When the remaining time falls below the reserve, the
-invocation closes its report part and invokes the function again asynchronously with the page
-marker, the position within the page and running totals; only the last invocation e-mails the
-summary. Time is checked before every thing-name lookup and before every backoff sleep too, so
-sustained throttling hands over mid-page instead of running into the 900 s timeout. Nothing is
-silently truncated.
+invocation closes its report part, stores the page marker, the position within the page and
+running totals in the lease item and invokes the function again asynchronously; only the last
+invocation e-mails the summary. Time is checked before every thing-name lookup and before
+every backoff sleep too, so sustained throttling hands over mid-page instead of running into the
+900 s timeout. Nothing is silently truncated.
 
 One scan at a time, without reserved concurrency (which fails on accounts whose concurrency
-quota is the default 10: Lambda keeps 10 unreserved executions): a run holds a lease in a
-DynamoDB table (``LOCK_TABLE``). A start finding the lease held by a live run does nothing; a
-continuation whose run no longer holds the lease (a stale or duplicate one) stops; each
-invocation renews the lease, and a run that dies leaves a lease that expires after
-``LEASE_SECONDS``.
+quota is the default 10: Lambda keeps 100 unreserved executions): a run holds a lease on one
+item of a DynamoDB table (``LOCK_TABLE``), and that item, not the event, carries the run's
+state between invocations. Lambda may deliver an asynchronous event more than once, and retries
+a failed one (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html:
+"it's possible for it to receive the same event from Lambda multiple times"; "two more times,
+with a one-minute wait between the first two attempts"), so every hand-over is fenced:
+
+- a start takes the lease with a conditional write for its own deadline plus
+  ``LEASE_MARGIN_SECONDS`` (default 30, under the minute Lambda waits before a retry), so a
+  start that times out never keeps Lambda's retry from taking the lease again;
+- a hand-over writes the scan state and a fresh random token to the lease (extending it by
+  ``HANDOVER_SECONDS``, default 6 hours: how long Lambda keeps an event it cannot deliver yet)
+  *before* it invokes the continuation, whose event carries only the run id and that token;
+- a continuation takes the token with a conditional write, so of two copies of one event only
+  one scans: the other finds the token taken and stops (a duplicate, logged); a continuation
+  whose run no longer holds the lease (a new run took it after it expired) is stale and raises,
+  so the function's errors alarm fires;
+- an invocation that fails with an error Lambda retries puts its event's token back (a start
+  gives the lease up), so the retry resumes (or restarts) the run; the last invocation marks
+  the lease finished.
+
+A drill (``{"drill": "<id>"}``, sent by ``aisb drill``; the id matches
+``[A-Za-z0-9_-]{1,64}``, anything else is refused and logged) is answered at once, without a
+scan or the lease: it publishes ``Drill <id>`` to the topic with what the lease says (a scan
+holds it, or when the last one finished).
 
 Environment:
 ``TOPIC_ARN`` (required), ``ROTATION_DAYS`` (required), ``WARNING_DAYS`` (default 30),
@@ -40,8 +60,10 @@ Environment:
 ``jsonl``), ``THING_NAMES`` (``true`` to look up attached things),
 ``THING_NAME_CALL_BUDGET`` (default 1000 per run), ``ALWAYS_REPORT`` (``true`` to e-mail
 even when nothing is due), ``MAX_LISTED`` (oldest due certificates in the e-mail, default 25),
-``RESERVE_SECONDS`` (default 60), ``LOCK_TABLE`` (the lease table; no lease without it),
-``LEASE_SECONDS`` (default 1200).
+``RESERVE_SECONDS`` (default 60), ``LOCK_TABLE`` (the lease table; without it a scan must
+finish in one invocation), ``LEASE_MARGIN_SECONDS`` (default 30), ``HANDOVER_SECONDS``
+(default 21600), ``RETRY_ATTEMPTS`` and ``SCAN_INTERVAL_DAYS`` (what the failure e-mail says
+comes next; defaults 2 and 30, the component sets both).
 """
 
 from __future__ import annotations
@@ -52,6 +74,8 @@ import io
 import json
 import logging
 import os
+import re
+import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -104,7 +128,10 @@ class Options:
     max_listed: int = 25
     reserve_seconds: int = 60
     lock_table: str | None = None
-    lease_seconds: int = 1200
+    lease_margin_seconds: int = 30
+    handover_seconds: int = 6 * 3600
+    retry_attempts: int = 2
+    scan_interval_days: int = 30
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Options:
@@ -147,7 +174,10 @@ class Options:
             max_listed=number("MAX_LISTED", 25, 1),
             reserve_seconds=number("RESERVE_SECONDS", 60, 1),
             lock_table=env.get("LOCK_TABLE") or None,
-            lease_seconds=number("LEASE_SECONDS", 1200, 1),
+            lease_margin_seconds=number("LEASE_MARGIN_SECONDS", 30, 1),
+            handover_seconds=number("HANDOVER_SECONDS", 6 * 3600, 60),
+            retry_attempts=number("RETRY_ATTEMPTS", 2, 0),
+            scan_interval_days=number("SCAN_INTERVAL_DAYS", 30, 1),
         )
         if options.rotation_days < 1 or not 0 <= options.warning_days < options.rotation_days:
             raise ValueError(
@@ -197,15 +227,20 @@ class ScanState:
     """Heap of [-created_epoch, certificate_id, age_days]: the ``max_listed`` oldest due."""
     report_objects: list[str] = field(default_factory=list)
     report_rows: int = 0
-    drill: str | None = None
-    """The id of the ``aisb drill`` that asked for this run: it reports even when nothing is
-    due, and says so."""
 
     @classmethod
     def start(cls, now: datetime) -> ScanState:
         return cls(
             run_id=now.strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8], now=now.isoformat()
         )
+
+    def dumps(self) -> str:
+        """The state as the lease item keeps it between invocations."""
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def loads(cls, text: str) -> ScanState:
+        return cls(**json.loads(text))
 
 
 class ReportWriter:
@@ -304,22 +339,73 @@ def call_with_backoff(
 
 
 LOCK_KEY: Mapping[str, Any] = {"lock": {"S": "certificate-scan"}}
+DRILL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+"""What a drill id may be: it is printed into the security e-mail, so no links or markup."""
+RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}")
+"""What ``ScanState.start`` makes: a continuation naming anything else is refused."""
+TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")
+"""What ``new_token`` makes (24 random bytes, URL-safe base64)."""
+
+
+def new_token() -> str:
+    """A secret no one can guess: who may act for a run next."""
+    return secrets.token_urlsafe(24)
+
+
+class LeaseLost(Exception):
+    """The run no longer holds the lease: another invocation or run took it."""
+
+
+class StaleContinuation(Exception):
+    """A continuation whose run no longer holds the lease (raised so the errors alarm fires)."""
 
 
 class RunLock:
-    """One scan at a time: a lease on one item of a DynamoDB table, held by a run id.
+    """One scan at a time: a lease on one item of a DynamoDB table.
 
-    Conditional writes make taking, renewing and releasing the lease atomic; the lease's
-    expiry lets the next scheduled run start after a run that died.
+    The item holds the run id, ``expires`` (epoch seconds), ``token`` (the secret of whoever
+    may act for the run next: the invocation running it, or the continuation it handed over
+    to), the scan state between invocations and, once the run is over, ``finished``. Every
+    change is one conditional write, so two invocations never both act for a run.
     """
 
     def __init__(
-        self, ddb: Any, table: str, lease_seconds: int, clock: Callable[[], float] = time.time
+        self,
+        ddb: Any,
+        table: str,
+        margin_seconds: int = 30,
+        handover_seconds: int = 6 * 3600,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        self.ddb, self.table, self.lease, self.clock = ddb, table, lease_seconds, clock
+        self.ddb, self.table, self.clock = ddb, table, clock
+        self.margin, self.handover = margin_seconds, handover_seconds
 
-    def acquire(self, run_id: str) -> bool:
-        """Take the lease for a new run; False while another run holds a live lease."""
+    def _until(self, seconds: float) -> dict[str, str]:
+        return {"N": str(int(self.clock() + seconds))}
+
+    def _update(self, expression: str, condition: str, values: dict[str, Any], **kw: Any) -> Any:
+        names = {
+            "#run": "run_id",
+            "#token": "token",
+            "#expires": "expires",
+            "#state": "state",
+            "#finished": "finished",
+            "#lock": "lock",
+        }
+        used = {k: v for k, v in names.items() if k in expression or k in condition}
+        return self.ddb.update_item(
+            TableName=self.table,
+            Key=LOCK_KEY,
+            UpdateExpression=expression,
+            ConditionExpression=condition,
+            ExpressionAttributeNames=used,
+            ExpressionAttributeValues=values,
+            **kw,
+        )
+
+    def acquire(self, run_id: str, holder: str, deadline_seconds: float) -> bool:
+        """Take the lease for a new run until its invocation's deadline plus the margin; False
+        while another run holds a live lease."""
         now = int(self.clock())
         try:
             self.ddb.put_item(
@@ -327,7 +413,9 @@ class RunLock:
                 Item={
                     **LOCK_KEY,
                     "run_id": {"S": run_id},
-                    "expires": {"N": str(now + self.lease)},
+                    "token": {"S": holder},
+                    "expires": self._until(deadline_seconds + self.margin),
+                    "started": {"N": str(now)},
                 },
                 ConditionExpression="attribute_not_exists(#lock) OR #expires < :now",
                 ExpressionAttributeNames={"#lock": "lock", "#expires": "expires"},
@@ -339,18 +427,63 @@ class RunLock:
             raise
         return True
 
-    def renew(self, run_id: str) -> bool:
-        """Extend the lease of a running scan; False when the run no longer holds it."""
+    def hand_over(self, run_id: str, holder: str, token: str, state: str) -> None:
+        """Store the run's state and the continuation's token, and keep the lease for as long
+        as Lambda may take to deliver it; ``LeaseLost`` when ``holder`` no longer holds it."""
         try:
-            self.ddb.update_item(
-                TableName=self.table,
-                Key=LOCK_KEY,
-                UpdateExpression="SET #expires = :expires",
-                ConditionExpression="#run = :run",
-                ExpressionAttributeNames={"#expires": "expires", "#run": "run_id"},
-                ExpressionAttributeValues={
-                    ":expires": {"N": str(int(self.clock()) + self.lease)},
+            self._update(
+                "SET #token = :token, #state = :state, #expires = :expires",
+                "#run = :run AND #token = :holder",
+                {
+                    ":token": {"S": token},
+                    ":state": {"S": state},
+                    ":expires": self._until(self.handover),
                     ":run": {"S": run_id},
+                    ":holder": {"S": holder},
+                },
+            )
+        except ClientError as e:
+            if _code(e) == "ConditionalCheckFailedException":
+                raise LeaseLost(f"run {run_id} lost its lease before handing over") from None
+            raise
+
+    def take(
+        self, run_id: str, token: str, holder: str, deadline_seconds: float
+    ) -> tuple[bool, Mapping[str, Any] | None]:
+        """A continuation takes the token it was handed (once: a second copy of its event
+        finds it taken) and the lease until its own deadline plus the margin. Returns whether
+        it did, and the item: as written when it did, as found when it did not."""
+        try:
+            answer = self._update(
+                "SET #token = :holder, #expires = :expires",
+                "#run = :run AND #token = :token",
+                {
+                    ":holder": {"S": holder},
+                    ":expires": self._until(deadline_seconds + self.margin),
+                    ":run": {"S": run_id},
+                    ":token": {"S": token},
+                },
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as e:
+            if _code(e) == "ConditionalCheckFailedException":
+                return False, e.response.get("Item")
+            raise
+        return True, answer["Attributes"]
+
+    def restore(self, run_id: str, holder: str, token: str) -> bool:
+        """Give the token back to the event that brought it (Lambda retries that event after a
+        failure) and keep the lease for its retries; False when ``holder`` no longer holds it."""
+        try:
+            self._update(
+                "SET #token = :token, #expires = :expires",
+                "#run = :run AND #token = :holder",
+                {
+                    ":token": {"S": token},
+                    ":expires": self._until(self.handover),
+                    ":run": {"S": run_id},
+                    ":holder": {"S": holder},
                 },
             )
         except ClientError as e:
@@ -359,19 +492,45 @@ class RunLock:
             raise
         return True
 
-    def release(self, run_id: str) -> None:
-        """Give the lease up, if this run still holds it."""
+    def release(self, run_id: str, holder: str) -> None:
+        """End the run's hold: the lease is free at once and remembers that the run finished
+        (so a late copy of its last continuation knows it is a duplicate, not a stale one)."""
+        now = int(self.clock())
         try:
-            self.ddb.delete_item(
-                TableName=self.table,
-                Key=LOCK_KEY,
-                ConditionExpression="#run = :run",
-                ExpressionAttributeNames={"#run": "run_id"},
-                ExpressionAttributeValues={":run": {"S": run_id}},
+            self._update(
+                "SET #expires = :past, #finished = :now REMOVE #token, #state",
+                "#run = :run AND #token = :holder",
+                {
+                    ":past": {"N": str(now - 1)},
+                    ":now": {"N": str(now)},
+                    ":run": {"S": run_id},
+                    ":holder": {"S": holder},
+                },
             )
         except ClientError as e:
             if _code(e) != "ConditionalCheckFailedException":
                 raise
+
+    def read(self) -> Mapping[str, Any] | None:
+        """The lease item as it is now (a strongly consistent read), or None."""
+        item: Mapping[str, Any] | None = self.ddb.get_item(
+            TableName=self.table, Key=LOCK_KEY, ConsistentRead=True
+        ).get("Item")
+        return item
+
+
+class Fence:
+    """What one invocation holds of its run's lease: the token now written in the item."""
+
+    def __init__(self, lock: RunLock, run_id: str, holder: str) -> None:
+        self.lock, self.run_id, self.holder = lock, run_id, holder
+
+    def hand_over(self, state: ScanState) -> str:
+        """Write the state and a new token to the lease; the token for the continuation."""
+        token = new_token()
+        self.lock.hand_over(self.run_id, self.holder, token, state.dumps())
+        self.holder = token
+        return token
 
 
 def _code(error: ClientError) -> str:
@@ -416,6 +575,7 @@ class Scanner:
         self.options = options
         self.iot, self.sns, self.s3, self.lambda_client = iot, sns, s3, lambda_client
         self.sleep = sleep
+        self._began = 1
 
     # -- scanning -------------------------------------------------------------------------------
 
@@ -457,10 +617,16 @@ class Scanner:
         return " ".join(names)
 
     def run(
-        self, state: ScanState, remaining_ms: Callable[[], int], function_arn: str | None
+        self,
+        state: ScanState,
+        remaining_ms: Callable[[], int],
+        function_arn: str | None,
+        fence: Fence | None = None,
     ) -> dict[str, Any]:
-        """Scan from ``state.marker``; hand over or report. Returns a summary for the logs."""
+        """Scan from ``state.marker``; hand over (through ``fence``, the run's hold on its
+        lease) or report. Returns a summary for the logs."""
         options = self.options
+        self._began = state.invocation
         now = datetime.fromisoformat(state.now)
         self._cutoffs = cutoffs(now, options.rotation_days, options.warning_days)
         self._remaining = remaining_ms
@@ -485,7 +651,7 @@ class Scanner:
                         raise OutOfTime
             except OutOfTime:
                 self._close(writer, state)
-                return self._hand_over(state, function_arn)
+                return self._hand_over(state, function_arn, fence)
             self._close(writer, state)
             return self._report(state)
         except Exception as error:
@@ -550,14 +716,21 @@ class Scanner:
 
     # -- handing over and reporting ---------------------------------------------------------------
 
-    def _hand_over(self, state: ScanState, function_arn: str | None) -> dict[str, Any]:
+    def _hand_over(
+        self, state: ScanState, function_arn: str | None, fence: Fence | None
+    ) -> dict[str, Any]:
         if self.lambda_client is None or not function_arn:
             raise RuntimeError("time is running out and there is no function to continue in")
+        if fence is None:
+            raise RuntimeError("time is running out and there is no lease table to hand over in")
         state.invocation += 1
+        # The state stays in the lease item; the event names the run and the one token that
+        # lets a single copy of it continue (an event may be delivered more than once).
+        token = fence.hand_over(state)
         self.lambda_client.invoke(
             FunctionName=function_arn,
             InvocationType="Event",
-            Payload=json.dumps({"continuation": asdict(state)}).encode(),
+            Payload=json.dumps({"continuation": {"run_id": state.run_id, "token": token}}).encode(),
         )
         LOG.info(
             "continuing in invocation %d after %d certificates", state.invocation, state.scanned
@@ -566,11 +739,7 @@ class Scanner:
 
     def _report(self, state: ScanState) -> dict[str, Any]:
         summary = {"continued": False, **_counts(state)}
-        if (
-            state.due == 0
-            and state.due_soon == 0
-            and not (self.options.always_report or state.drill)
-        ):
+        if state.due == 0 and state.due_soon == 0 and not self.options.always_report:
             LOG.info("nothing due: no notification")
             return {**summary, "notified": False}
         subject, message = render_report(self.options, state)
@@ -583,8 +752,8 @@ class Scanner:
             f"Run: {state.run_id} (invocation {state.invocation})\n"
             f"Certificates scanned before the failure: {state.scanned} in {state.pages} pages\n"
             f"Error: {type(error).__name__}: {error}"[:4000]
-            + "\n\nThe function's error alarm and its logs have the details; the next scheduled "
-            "run starts again from the beginning."
+            + "\n\nThe function's error alarm and its logs have the details.\n"
+            + what_comes_next(self.options, state.run_id, self._began)
         )
         try:
             self.sns.publish(
@@ -594,6 +763,30 @@ class Scanner:
             )
         except Exception:
             LOG.exception("could not send the failure notification")
+
+
+def what_comes_next(options: Options, run_id: str, began: int) -> str:
+    """The failure e-mail's last sentences: what Lambda and the schedule do after this failure
+    (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html)."""
+    schedule = (
+        "the next scheduled scan, at most "
+        + ("1 day" if options.scan_interval_days == 1 else f"{options.scan_interval_days} days")
+        + " away, starts again from the beginning."
+    )
+    if options.retry_attempts == 0:
+        return f"Lambda does not retry this invocation: {schedule}"
+    times = "once" if options.retry_attempts == 1 else f"up to {options.retry_attempts} times"
+    if began > 1:
+        retry = f"a retry resumes run {run_id} from its last hand-over (the lease is kept for it)"
+    elif options.lock_table:
+        retry = "a retry starts this scan again from the beginning (the lease was given up)"
+    else:
+        retry = "a retry starts this scan again from the beginning"
+    return (
+        f"Lambda retries this invocation {times}, the first a minute from now: {retry}. If "
+        "every attempt fails, the event goes to the dead-letter queue, whose alarm notifies "
+        f"this topic, and {schedule}"
+    )
 
 
 def _counts(state: ScanState) -> dict[str, Any]:
@@ -615,11 +808,6 @@ def render_report(options: Options, state: ScanState) -> tuple[str, str]:
     oldest = sorted(state.oldest, key=lambda e: e[0], reverse=True)
     head = [
         "AISB certificate rotation report",
-        *(
-            [f"Drill {state.drill}: asked for by `aisb drill`; nothing to act on.", ""]
-            if state.drill
-            else []
-        ),
         "",
         f"Run: {state.run_id}"
         + (f" ({state.invocation} invocations)" if state.invocation > 1 else ""),
@@ -681,34 +869,175 @@ def _clients() -> dict[str, Any]:
     }
 
 
-def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda entry point: a scheduled start (any event) or a continuation."""
+def _iso(epoch: str | int | float) -> str:
+    return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def lease_status(item: Mapping[str, Any] | None, now: float) -> tuple[str, str]:
+    """What the lease item says, for a drill: a short word and a sentence."""
+    if not item:
+        return "free", "No scan holds the lease: a scheduled scan starting now would run."
+    run = item.get("run_id", {}).get("S", "?")
+    expires = item.get("expires", {}).get("N", "0")
+    if "finished" in item:
+        return "free", (
+            f"No scan holds the lease; the last scan, run {run}, ended at "
+            f"{_iso(item['finished']['N'])}."
+        )
+    if int(expires) < now:
+        return "expired", (
+            f"No scan holds the lease: run {run} stopped without finishing and its lease "
+            f"expired at {_iso(expires)} (its failure e-mail, the errors alarm or the "
+            "dead-letter queue say why); a scheduled scan starting now would run."
+        )
+    waiting = " (handed over, waiting for its next invocation)" if "state" in item else ""
+    return "held", (
+        f"Scan run {run} holds the lease until {_iso(expires)}{waiting}: a scheduled scan "
+        "starting now would be skipped."
+    )
+
+
+def answer_drill(
+    options: Options, sns: Any, lock: RunLock | None, drill_id: str, now: float
+) -> dict[str, Any]:
+    """Answer ``aisb drill`` at once: no scan, no lease, one message naming the drill."""
+    if lock is None:
+        word, lease = (
+            "unknown",
+            "This function has no lease table: it cannot tell whether a scan runs.",
+        )
+    else:
+        try:
+            word, lease = lease_status(lock.read(), now)
+        except ClientError as error:
+            word, lease = "unknown", f"The lease could not be read ({_code(error)})."
+    message = "\n".join(
+        [
+            f"Drill {drill_id}: asked for by `aisb drill`; nothing to act on.",
+            "",
+            "The AISB certificate-rotation monitor received the drill and answers at once, "
+            "without scanning the fleet.",
+            lease,
+            f"Scans run every {options.scan_interval_days} days; rotation period "
+            f"{options.rotation_days} days, warning window {options.warning_days} days.",
+        ]
+    )
+    sns.publish(
+        TopicArn=options.topic_arn,
+        Subject=f"AISB certificate monitor: Drill {drill_id}"[: SNS_SUBJECT_LIMIT - 1],
+        Message=message,
+    )
+    return {"drill": drill_id, "lease": word, "notified": True}
+
+
+def handler(
+    event: Mapping[str, Any], context: Any, *, clock: Callable[[], float] = time.time
+) -> dict[str, Any]:
+    """Lambda entry point: a continuation, a drill, or a scheduled start (any other event)."""
     options = Options.from_env(os.environ)
     clients = _clients()
     ddb = clients.pop("dynamodb")
-    lock = RunLock(ddb, options.lock_table, options.lease_seconds) if options.lock_table else None
-    continuation = event.get("continuation") if isinstance(event, Mapping) else None
-    state = ScanState(**continuation) if continuation else ScanState.start(datetime.now(UTC))
-    if not continuation and isinstance(event, Mapping) and event.get("drill"):
-        state.drill = str(event["drill"])
+    lock = (
+        RunLock(
+            ddb,
+            options.lock_table,
+            options.lease_margin_seconds,
+            options.handover_seconds,
+            clock=clock,
+        )
+        if options.lock_table
+        else None
+    )
+    event = event if isinstance(event, Mapping) else {}
+    deadline = context.get_remaining_time_in_millis() / 1000
+    if "continuation" in event:
+        return _continue(options, clients, lock, event["continuation"], context, deadline)
+    if "drill" in event:
+        drill = event["drill"]
+        if not isinstance(drill, str) or not DRILL_ID.fullmatch(drill):
+            LOG.warning(
+                "drill refused: its id must be 1 to 64 letters, digits, '-' or '_' (got %.80r)",
+                drill,
+            )
+            return {"refused": "drill id"}
+        summary = answer_drill(options, clients["sns"], lock, drill, clock())
+        LOG.info(json.dumps(summary))
+        return summary
+
+    state = ScanState.start(datetime.fromtimestamp(clock(), UTC))
+    fence: Fence | None = None
     if lock is not None:
-        held = lock.renew(state.run_id) if continuation else lock.acquire(state.run_id)
-        if not held:
-            what = "a stale continuation" if continuation else "another scan holds the lease"
-            LOG.warning("run %s not started: %s", state.run_id, what)
-            return {"skipped": what, "run_id": state.run_id}
+        holder = new_token()
+        if not lock.acquire(state.run_id, holder, deadline):
+            LOG.warning("run %s not started: another scan holds the lease", state.run_id)
+            return {"skipped": "another scan holds the lease", "run_id": state.run_id}
+        fence = Fence(lock, state.run_id, holder)
     scanner = Scanner(options, **clients)
     try:
         summary = scanner.run(
-            state, context.get_remaining_time_in_millis, context.invoked_function_arn
+            state, context.get_remaining_time_in_millis, context.invoked_function_arn, fence
         )
     except Exception:
-        # A failed start gives the lease up so Lambda's retry can start again; a failed
-        # continuation keeps it, so its retry resumes the same run.
-        if lock is not None and not continuation:
-            lock.release(state.run_id)
+        # A failed start gives the lease up so that Lambda's retry (a new run) can take it.
+        if fence is not None:
+            fence.lock.release(fence.run_id, fence.holder)
         raise
-    if lock is not None and not summary["continued"]:
-        lock.release(state.run_id)
+    return _finish(summary, fence)
+
+
+def _finish(summary: dict[str, Any], fence: Fence | None) -> dict[str, Any]:
+    if fence is not None and not summary["continued"]:
+        fence.lock.release(fence.run_id, fence.holder)
     LOG.info(json.dumps(summary))
     return summary
+
+
+def _continue(
+    options: Options,
+    clients: dict[str, Any],
+    lock: RunLock | None,
+    continuation: Any,
+    context: Any,
+    deadline: float,
+) -> dict[str, Any]:
+    """Resume a run from the state in its lease, if this event's token still opens it."""
+    if lock is None:
+        raise RuntimeError("a continuation needs the lease table that holds its run's state")
+    run_id = continuation.get("run_id") if isinstance(continuation, Mapping) else None
+    token = continuation.get("token") if isinstance(continuation, Mapping) else None
+    if not (
+        isinstance(run_id, str)
+        and isinstance(token, str)
+        and RUN_ID.fullmatch(run_id)
+        and TOKEN.fullmatch(token)
+    ):
+        LOG.warning("continuation refused: it carries no well-formed run id and token")
+        return {"refused": "continuation without a run id and token"}
+    holder = new_token()
+    took, item = lock.take(run_id, token, holder, deadline)
+    if not took:
+        owner = (item or {}).get("run_id", {}).get("S")
+        live = int((item or {}).get("expires", {}).get("N", "0")) >= lock.clock()
+        if owner == run_id and ("finished" in (item or {}) or live):
+            # Another copy of this event took the token first (or a forged token).
+            LOG.warning("run %s: continuation skipped: its token was already taken", run_id)
+            return {"skipped": "a duplicate delivery", "run_id": run_id}
+        held = f"held by run {owner}" if owner and live else "no longer held by it"
+        raise StaleContinuation(
+            f"run {run_id}: a stale continuation: the lease is {held}; the run did not finish "
+            "and the next scheduled scan starts again"
+        )
+    assert item is not None
+    state = ScanState.loads(item["state"]["S"])
+    fence = Fence(lock, run_id, holder)
+    scanner = Scanner(options, **clients)
+    try:
+        summary = scanner.run(
+            state, context.get_remaining_time_in_millis, context.invoked_function_arn, fence
+        )
+    except Exception:
+        # Lambda retries this event: give its token back so the retry resumes the run.
+        if not lock.restore(run_id, fence.holder, token):
+            LOG.warning("run %s: could not give the token back: the lease was lost", run_id)
+        raise
+    return _finish(summary, fence)
