@@ -807,6 +807,10 @@ def template() -> dict[str, Any]:
                     "This account's stacks of the aisb project (<account name>-<region>, as "
                     "`aisb fleet matrix` lists them): only their deployments may assume the role."
                 ),
+                # Each name, never a pattern: a "*" would trust every stack of the project
+                # (CloudFormation applies the pattern to each value of a CommaDelimitedList).
+                "AllowedPattern": "[A-Za-z0-9_.-]{1,100}",
+                "ConstraintDescription": "stack names: letters, digits, '-', '_', '.'",
             },
             "GitHubRepository": {
                 "Type": "String",

@@ -273,6 +273,47 @@ def test_what_is_never_called_is_not_granted() -> None:
         assert never.lower() not in granted, never
 
 
+def test_star_only_where_aws_authorises_nothing_narrower() -> None:
+    """An Allow on ``*`` holds only actions the Service Authorization Reference gives no
+    required resource type, unless a condition narrows it (the KMS tag-on-create statement)."""
+    for statement in _statements():
+        if statement["Effect"] != "Allow" or statement["Resource"] != "*":
+            continue
+        for action in _list(statement["Action"]):
+            scoped = [
+                name for name, required, _, _ in action_info(action).resource_types if required
+            ]
+            assert not scoped or "Condition" in statement, (statement["Sid"], action, scoped)
+
+
+def test_named_resources_are_the_baseline_s() -> None:
+    """Every other resource is an aisb- name, the baseline's log groups, a tag-conditioned
+    statement, this role itself, or one of the documented exceptions."""
+    exceptions = {
+        "DetectTargetGroups": "the fleet's thing groups: reads and aisb's profiles only",
+        "PreflightReadsTheDetector": "an adopted detector carries no aisb tag",
+        "ServiceLinkedRoles": "conditioned on iam:AWSServiceName",
+        "NeverChangeThisRole": "Deny",
+        "NeverChangeTheseOrTheBoundaryPolicies": "Deny",
+        "NeverRemoveABoundary": "Deny",
+    }
+    for statement in _statements():
+        if statement["Sid"] in exceptions or statement["Resource"] == "*":
+            continue
+        for resource in _list(statement["Resource"]):
+            name = resource.split(":", 5)[5]
+            assert (
+                "aisb-" in name
+                or name.startswith(("log-group:/aisb/", "log-group:AWSIotLogsV2"))
+                or "Condition" in statement
+                or resource == SELF
+            ), (statement["Sid"], resource)
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
 def test_user_named_metrics_and_groups_are_reachable_but_only_aisb_s() -> None:
     statements = _statements()
     metric = f"arn:aws:iot:us-east-1:{ACCOUNT}:custommetric/battery-drain-rate"
@@ -561,6 +602,10 @@ def test_the_organisation_must_be_written_in_lower_case() -> None:
     assert pattern.fullmatch("acme") and pattern.fullmatch("acme-iot.prod_1")
     assert not pattern.fullmatch("Acme") and not pattern.fullmatch("ACME")
     assert "client ID" in _template()["Parameters"]["CreatePulumiProvider"]["Description"]
+    # Stack names are names: a wildcard would trust every stack of the project.
+    names = re.compile(_template()["Parameters"]["StackNames"]["AllowedPattern"])
+    assert names.fullmatch("prod-us-east-1")
+    assert not names.fullmatch("*") and not names.fullmatch("prod-*") and not names.fullmatch("a:b")
 
 
 def test_the_github_trust_is_this_repository_s_branch() -> None:
