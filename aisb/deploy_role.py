@@ -1,38 +1,55 @@
-"""The IAM role each account's deployments assume: what ``pulumi up`` of the baseline needs.
+"""The IAM role each account's deployments assume: what ``pulumi up`` of the baseline needs, and
+nothing that would let it make itself more than that.
 
-``STATEMENTS`` is the role's permissions, one statement per kind of resource the program
-declares (``COVERS`` maps every resource type to its statement; a test fails when the program
-declares a type no statement covers). They are scoped as tightly as each service allows:
+``STATEMENTS`` is the role's permissions. What it must allow is not decided here but derived by
+the tests from the tools' own sources (``tests/test_deploy_role.py``): the CloudFormation
+resource schemas' handler permissions (bundled by cfn-lint) and Cloud Control's actions for every
+``aws-native`` type, and for every ``aws`` type the calls its Terraform provider code makes
+(``tests/harness/provider_calls.py``, one row per type citing the provider file), each on the
+resource ARNs the program really generates and with the request's tags and pass-role context.
+A small evaluator (``tests/harness/iam_eval.py``) checks every such request against the rendered
+template, conditions included. When the program changes and a deploy would need more, that test
+names the action, the resource and the statement it expected.
 
-- resources the program names are limited to names starting ``aisb-`` (the program's baseline
-  name, ``aisb.settings.BASELINE_NAME``), log groups to the baseline's own;
-- resources with generated ids (KMS keys, the GuardDuty detector) may only be created with the
-  ``aisb:control`` tag every baseline resource carries, and used only when they carry it;
-- what AWS authorises only on ``*`` (account-wide IoT settings, listings, the caller's
-  identity) is on ``*``, read-only where the service allows.
+How it is scoped:
 
-Reads use the service's ``Get*``/``List*``/``Describe*`` families on the same resources: the
-providers read back every attribute of what they manage (an S3 bucket alone is read with a
-dozen ``GetBucket*`` calls), so listing each read one by one would break with every provider
-release. Not checked against a real deploy's CloudTrail: run one with the role and add what
-``AccessDenied`` names, here, with its reason.
+- names the program gives start with ``aisb-`` (``aisb.settings.BASELINE_NAME``); log groups are
+  the baseline's own (``/aisb/*``, ``AWSIotLogsV2``);
+- resources with generated ids (KMS keys, the GuardDuty detector) and custom metrics (named by the
+  user, ``custommetric/<name>``) are created only with the ``aisb:control`` tag every baseline
+  resource carries, and managed only while they carry it (tag-based access control,
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/access_tags.html);
+- thing groups named by the user (``detectTargetGroups``: the fleet's own groups) may only be
+  read and have aisb's security profiles attached or detached: ``AttachSecurityProfile`` is
+  authorised on the profile (``aisb-*``) and on the group, so no other profile can be attached;
+- ``*`` only where AWS authorises no narrower resource (the account's IoT settings, Cloud
+  Control, SNS subscriptions, listings).
 
-Sources: which actions take which resources and condition keys, the Service Authorization
-Reference (https://docs.aws.amazon.com/service-authorization/latest/reference/reference_policies_actions-resources-contextkeys.html;
-SNS subscription actions have no resource type, so they are on ``*``); tag conditions on
-creation (``aws:RequestTag``) and use (``aws:ResourceTag``), IAM's tag-based access control
-(https://docs.aws.amazon.com/IAM/latest/UserGuide/access_tags.html); the 10,240-character
-limit on a role's inline policies, IAM quotas
-(https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html). The trust:
-Pulumi Deployments' AWS OIDC guide (provider ``https://api.pulumi.com/oidc``, audience the
-organisation: https://www.pulumi.com/docs/deployments/deployments/oidc/aws/) and GitHub's
-OIDC reference (audience ``sts.amazonaws.com``, subject ``repo:<owner>/<repo>:ref:<ref>``:
+It cannot escalate: an explicit Deny keeps every IAM write (and ``iam:PassRole``) off its own ARN
+and off its own managed policies; every role it creates, changes the policies of or attaches a
+policy to must carry the permissions boundary ``aisb-role-boundary`` (a managed policy in this
+template that the role has no permission to change, and may not detach from a role), so nothing
+it creates can do more than the baseline's roles need (IAM permissions boundaries, delegation:
+https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html). It has no
+``iam:CreatePolicy``/``CreatePolicyVersion`` at all, and the only managed policy it may attach is
+AWS's ``AWSIoTDeviceDefenderAudit``.
+
+Sources: actions, resource types and condition keys, the Service Authorization Reference
+(https://docs.aws.amazon.com/service-authorization/latest/reference/reference_policies_actions-resources-contextkeys.html;
+Cloud Control: https://docs.aws.amazon.com/service-authorization/latest/reference/list_cloudcontrol.html,
+no resource types, so ``*``); the 6,144-character limit of a managed policy (whitespace not
+counted) and ten managed policies per role, IAM quotas
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html). The trust: Pulumi
+Deployments' OIDC token (issuer ``https://api.pulumi.com/oidc``, ``aud`` the organisation,
+``sub`` ``pulumi:deploy:org:<org>:project:<project>:stack:<stack>:operation:<op>:scope:write``:
+https://www.pulumi.com/docs/pulumi-cloud/oidc/ and
+https://www.pulumi.com/docs/deployments/deployments/oidc/aws/) and GitHub's OIDC reference
+(audience ``sts.amazonaws.com``, subject ``repo:<owner>/<repo>:ref:<ref>``:
 https://docs.github.com/en/actions/reference/security/oidc).
 
 ``python -m aisb.deploy_role`` writes ``deploy-role/aisb-deployer.yaml``, a CloudFormation
-template (deployable to every account with a service-managed StackSet) with the role, its
-trust of Pulumi Deployments and of GitHub Actions by OIDC, and these permissions;
-``--check`` fails when the file is stale.
+template (deployable to every account with a service-managed StackSet); ``--check`` fails when
+the file is stale.
 """
 
 from __future__ import annotations
@@ -54,6 +71,14 @@ TAG = "aisb:control"
 ACCOUNT = "${AWS::AccountId}"
 PARTITION = "${AWS::Partition}"
 P = BASELINE_NAME + "-"  # every name the program gives starts with it
+BOUNDARY_NAME = "aisb-role-boundary"
+"""The permissions boundary every role the deployer creates must carry (one per account)."""
+BOUNDARY_ARN = f"arn:{PARTITION}:iam::{ACCOUNT}:policy/{BOUNDARY_NAME}"
+SELF_ARN = f"arn:{PARTITION}:iam::{ACCOUNT}:role/${{RoleName}}"
+"""The deploy role's own ARN (``RoleName`` is the template's parameter)."""
+MANAGED_POLICY_LIMIT = 6_144
+"""Characters of a managed policy document, whitespace excluded (IAM quotas)."""
+MANAGED_POLICIES_PER_ROLE = 10
 
 
 def _arn(service: str, resource: str, regional: bool = True) -> str:
@@ -68,11 +93,12 @@ class Statement:
     actions: tuple[str, ...]
     resources: tuple[str, ...]
     condition: dict[str, Any] = field(default_factory=dict)
+    effect: str = "Allow"
 
     def document(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "Sid": self.sid,
-            "Effect": "Allow",
+            "Effect": self.effect,
             "Action": list(self.actions),
             "Resource": list(self.resources) if len(self.resources) > 1 else self.resources[0],
         }
@@ -83,55 +109,115 @@ class Statement:
 
 _TAGGED_REQUEST = {"Null": {f"aws:RequestTag/{TAG}": "false"}}
 _TAGGED_RESOURCE = {"Null": {f"aws:ResourceTag/{TAG}": "false"}}
+_INSIDE_BOUNDARY = {"StringEquals": {"iam:PermissionsBoundary": BOUNDARY_ARN}}
+_ROLES = (_arn("iam", f"role/{P}*", regional=False),)
+_AUDIT_POLICY = "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSIoTDeviceDefenderAudit"
+
+# Every IAM write that could change a role or a policy: denied on the deploy role itself, its
+# own managed policies and the boundary, whatever else allows.
+IAM_WRITES = (
+    "iam:AttachRolePolicy",
+    "iam:DeleteRole",
+    "iam:DeleteRolePermissionsBoundary",
+    "iam:DeleteRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:PassRole",
+    "iam:PutRolePermissionsBoundary",
+    "iam:PutRolePolicy",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:UpdateRole",
+    "iam:UpdateRoleDescription",
+)
+POLICY_WRITES = (
+    "iam:CreatePolicyVersion",
+    "iam:DeletePolicy",
+    "iam:DeletePolicyVersion",
+    "iam:SetDefaultPolicyVersion",
+    "iam:TagPolicy",
+    "iam:UntagPolicy",
+)
 
 STATEMENTS: tuple[Statement, ...] = (
+    # --- what it may never do ---------------------------------------------------------------
+    Statement("NeverChangeThisRole", IAM_WRITES, (SELF_ARN,), effect="Deny"),
     Statement(
-        "WhoAndWhere",
-        ("sts:GetCallerIdentity", "ec2:DescribeRegions", "iot:DescribeEndpoint"),
+        "NeverChangeTheseOrTheBoundaryPolicies",
+        POLICY_WRITES,
+        (_arn("iam", "policy/${RoleName}-*", regional=False), BOUNDARY_ARN),
+        effect="Deny",
+    ),
+    # A role keeps the boundary once it has it: removing it would free the role.
+    Statement(
+        "NeverRemoveABoundary", ("iam:DeleteRolePermissionsBoundary",), ("*",), effect="Deny"
+    ),
+    # --- who and where ----------------------------------------------------------------------
+    # The provider's getCallerIdentity and iot.getEndpoint invokes; IAM authorises no resource.
+    Statement("WhoAndWhere", ("sts:GetCallerIdentity", "iot:DescribeEndpoint"), ("*",)),
+    # --- Cloud Control: how pulumi-aws-native creates, reads, updates and deletes -----------
+    # No resource types in the Service Authorization Reference: "*" only.
+    Statement(
+        "CloudControl",
+        (
+            "cloudformation:CreateResource",
+            "cloudformation:DeleteResource",
+            "cloudformation:GetResource",
+            "cloudformation:GetResourceRequestStatus",
+            "cloudformation:UpdateResource",
+        ),
         ("*",),
     ),
+    # --- IAM roles of the baseline, inside the boundary -------------------------------------
+    Statement(
+        "RolesInsideTheBoundary",
+        (
+            "iam:CreateRole",
+            "iam:DeleteRolePolicy",
+            "iam:PutRolePermissionsBoundary",
+            "iam:PutRolePolicy",
+        ),
+        _ROLES,
+        _INSIDE_BOUNDARY,
+    ),
+    Statement(
+        "AttachTheAuditPolicyInsideTheBoundary",
+        ("iam:AttachRolePolicy", "iam:DetachRolePolicy"),
+        _ROLES,
+        {
+            "StringEquals": {"iam:PermissionsBoundary": BOUNDARY_ARN},
+            "ArnEquals": {"iam:PolicyARN": _AUDIT_POLICY},
+        },
+    ),
+    # Reads, tags, the trust and the description: IAM presents no boundary key for these; a
+    # role whose policies it may not change is only a role the baseline's own code describes.
     Statement(
         "Roles",
         (
-            "iam:CreateRole",
             "iam:DeleteRole",
             "iam:GetRole",
-            "iam:UpdateRole",
-            "iam:UpdateAssumeRolePolicy",
-            "iam:TagRole",
-            "iam:UntagRole",
-            "iam:ListRoleTags",
-            "iam:ListRolePolicies",
+            "iam:GetRolePolicy",
             "iam:ListAttachedRolePolicies",
             "iam:ListInstanceProfilesForRole",
-            "iam:PutRolePolicy",
-            "iam:GetRolePolicy",
-            "iam:DeleteRolePolicy",
+            "iam:ListRolePolicies",
+            "iam:TagRole",
+            "iam:UntagRole",
+            "iam:UpdateAssumeRolePolicy",
+            "iam:UpdateRole",
+            "iam:UpdateRoleDescription",
         ),
-        (_arn("iam", f"role/{P}*", regional=False),),
-    ),
-    Statement(
-        "AttachTheAuditManagedPolicy",
-        ("iam:AttachRolePolicy", "iam:DetachRolePolicy"),
-        (_arn("iam", f"role/{P}*", regional=False),),
-        {
-            "ArnLike": {
-                "iam:PolicyARN": (
-                    "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSIoTDeviceDefenderAudit"
-                )
-            }
-        },
+        _ROLES,
     ),
     Statement(
         "PassRolesToTheirServices",
         ("iam:PassRole",),
-        (_arn("iam", f"role/{P}*", regional=False),),
+        _ROLES,
         {
             "StringEquals": {
                 "iam:PassedToService": [
+                    "credentials.iot.amazonaws.com",
                     "iot.amazonaws.com",
                     "lambda.amazonaws.com",
-                    "credentials.iot.amazonaws.com",
                 ]
             }
         },
@@ -143,51 +229,62 @@ STATEMENTS: tuple[Statement, ...] = (
         {
             "StringEquals": {
                 "iam:AWSServiceName": [
-                    "guardduty.amazonaws.com",
                     "access-analyzer.amazonaws.com",
+                    "guardduty.amazonaws.com",
                 ]
             }
         },
     ),
-    Statement("CreateTaggedKeys", ("kms:CreateKey",), ("*",), _TAGGED_REQUEST),
+    # --- KMS keys: generated ids, so by tag ---------------------------------------------------
+    # Tagging a key while creating it needs kms:TagResource "in an IAM policy that isn't
+    # restricted to particular KMS keys" (KMS developer guide, controlling access to tags:
+    # https://docs.aws.amazon.com/kms/latest/developerguide/tag-permissions.html; "at a minimum,
+    # the permission must cover all KMS keys in the account and Region",
+    # https://docs.aws.amazon.com/kms/latest/developerguide/manage-tags-api.html).
+    # CreateKey's dependent actions (Service Authorization Reference, AWS KMS) are evaluated in
+    # its request, which carries the tags: PutKeyPolicy and TagResource requests on existing
+    # keys carry no aisb:control request tag unless they set one (see the README).
+    Statement(
+        "CreateTaggedKeys",
+        ("kms:CreateKey", "kms:PutKeyPolicy", "kms:TagResource"),
+        ("*",),
+        _TAGGED_REQUEST,
+    ),
     Statement(
         "ManageTaggedKeys",
         (
             "kms:DescribeKey",
-            "kms:GetKeyPolicy",
-            "kms:PutKeyPolicy",
-            "kms:GetKeyRotationStatus",
             "kms:EnableKeyRotation",
+            "kms:GetKeyPolicy",
+            "kms:GetKeyRotationStatus",
             "kms:ListResourceTags",
-            "kms:TagResource",
-            "kms:UntagResource",
+            "kms:PutKeyPolicy",
             "kms:ScheduleKeyDeletion",
+            "kms:UntagResource",
             "kms:UpdateKeyDescription",
         ),
         (_arn("kms", "key/*"),),
         _TAGGED_RESOURCE,
     ),
-    Statement("ListKeys", ("kms:ListAliases", "kms:ListKeys"), ("*",)),
+    # --- SNS, SQS, Lambda, logs, S3, DynamoDB, EventBridge, CloudWatch ------------------------
     Statement(
         "Topics",
         (
             "sns:CreateTopic",
             "sns:DeleteTopic",
             "sns:GetTopicAttributes",
+            "sns:ListTagsForResource",
             "sns:SetTopicAttributes",
+            "sns:Subscribe",
             "sns:TagResource",
             "sns:UntagResource",
-            "sns:ListTagsForResource",
-            "sns:Subscribe",
-            "sns:ListSubscriptionsByTopic",
-            "sns:GetDataProtectionPolicy",
         ),
         (_arn("sns", f"{P}*"),),
     ),
     # AWS authorises these on no resource type: subscriptions can only be granted on "*".
     Statement(
         "Subscriptions",
-        ("sns:Unsubscribe", "sns:GetSubscriptionAttributes", "sns:SetSubscriptionAttributes"),
+        ("sns:GetSubscriptionAttributes", "sns:SetSubscriptionAttributes", "sns:Unsubscribe"),
         ("*",),
     ),
     Statement(
@@ -196,55 +293,47 @@ STATEMENTS: tuple[Statement, ...] = (
             "sqs:CreateQueue",
             "sqs:DeleteQueue",
             "sqs:GetQueueAttributes",
+            "sqs:ListQueueTags",
             "sqs:SetQueueAttributes",
-            "sqs:GetQueueUrl",
             "sqs:TagQueue",
             "sqs:UntagQueue",
-            "sqs:ListQueueTags",
         ),
         (_arn("sqs", f"{P}*"),),
     ),
     Statement(
         "Functions",
         (
+            "lambda:AddPermission",
             "lambda:CreateFunction",
             "lambda:DeleteFunction",
+            "lambda:DeleteFunctionEventInvokeConfig",
             "lambda:GetFunction",
-            "lambda:GetFunctionConfiguration",
             "lambda:GetFunctionCodeSigningConfig",
-            "lambda:UpdateFunctionCode",
-            "lambda:UpdateFunctionConfiguration",
+            "lambda:GetFunctionEventInvokeConfig",
+            "lambda:GetPolicy",
+            "lambda:ListTags",
             "lambda:ListVersionsByFunction",
+            "lambda:PutFunctionEventInvokeConfig",
+            "lambda:RemovePermission",
             "lambda:TagResource",
             "lambda:UntagResource",
-            "lambda:ListTags",
-            "lambda:AddPermission",
-            "lambda:RemovePermission",
-            "lambda:GetPolicy",
-            "lambda:PutFunctionEventInvokeConfig",
-            "lambda:UpdateFunctionEventInvokeConfig",
-            "lambda:GetFunctionEventInvokeConfig",
-            "lambda:DeleteFunctionEventInvokeConfig",
-            "lambda:PutFunctionConcurrency",
-            "lambda:DeleteFunctionConcurrency",
-            "lambda:GetFunctionConcurrency",
+            "lambda:UpdateFunctionCode",
+            "lambda:UpdateFunctionConfiguration",
         ),
         (_arn("lambda", f"function:{P}*"),),
     ),
     Statement(
         "LogGroups",
         (
+            "logs:AssociateKmsKey",
             "logs:CreateLogGroup",
             "logs:DeleteLogGroup",
-            "logs:PutRetentionPolicy",
             "logs:DeleteRetentionPolicy",
-            "logs:AssociateKmsKey",
             "logs:DisassociateKmsKey",
+            "logs:ListTagsForResource",
+            "logs:PutRetentionPolicy",
             "logs:TagResource",
             "logs:UntagResource",
-            "logs:ListTagsForResource",
-            "logs:ListTagsLogGroup",
-            "logs:TagLogGroup",
         ),
         (
             _arn("logs", f"log-group:/{BASELINE_NAME}/*"),
@@ -253,159 +342,200 @@ STATEMENTS: tuple[Statement, ...] = (
             _arn("logs", f"log-group:/{BASELINE_NAME}/*:*"),
         ),
     ),
-    Statement("DescribeLogGroups", ("logs:DescribeLogGroups",), ("*",)),
+    # Every bucket is kept on destroy (retain_on_delete), so none is ever deleted.
     Statement(
         "Buckets",
         (
             "s3:CreateBucket",
-            "s3:DeleteBucket",
-            "s3:ListBucket",
-            "s3:GetBucket*",
-            "s3:PutBucketPolicy",
-            "s3:DeleteBucketPolicy",
-            "s3:PutBucketTagging",
-            "s3:PutBucketVersioning",
-            "s3:PutBucketPublicAccessBlock",
-            "s3:PutBucketOwnershipControls",
-            "s3:PutBucketObjectLockConfiguration",
-            "s3:PutEncryptionConfiguration",
-            "s3:PutLifecycleConfiguration",
+            "s3:GetAccelerateConfiguration",
+            "s3:GetBucketAcl",
+            "s3:GetBucketCORS",
+            "s3:GetBucketLogging",
+            "s3:GetBucketObjectLockConfiguration",
+            "s3:GetBucketOwnershipControls",
+            "s3:GetBucketPolicy",
+            "s3:GetBucketPublicAccessBlock",
+            "s3:GetBucketRequestPayment",
+            "s3:GetBucketTagging",
+            "s3:GetBucketVersioning",
+            "s3:GetBucketWebsite",
             "s3:GetEncryptionConfiguration",
             "s3:GetLifecycleConfiguration",
             "s3:GetReplicationConfiguration",
-            "s3:GetAccelerateConfiguration",
+            "s3:ListBucket",
+            "s3:PutBucketObjectLockConfiguration",
+            "s3:PutBucketOwnershipControls",
+            "s3:PutBucketPolicy",
+            "s3:PutBucketPublicAccessBlock",
+            "s3:PutBucketTagging",
+            "s3:PutBucketVersioning",
+            "s3:PutEncryptionConfiguration",
+            "s3:PutLifecycleConfiguration",
         ),
-        (_arn("s3", f"{P}*", regional=False).replace(":${AWS::AccountId}:", "::"),),
+        (f"arn:{PARTITION}:s3:::{P}*",),
     ),
     Statement(
         "LockTable",
         (
             "dynamodb:CreateTable",
             "dynamodb:DeleteTable",
-            "dynamodb:DescribeTable",
-            "dynamodb:UpdateTable",
             "dynamodb:DescribeContinuousBackups",
-            "dynamodb:UpdateContinuousBackups",
+            "dynamodb:DescribeTable",
             "dynamodb:DescribeTimeToLive",
-            "dynamodb:UpdateTimeToLive",
+            "dynamodb:ListTagsOfResource",
             "dynamodb:TagResource",
             "dynamodb:UntagResource",
-            "dynamodb:ListTagsOfResource",
+            "dynamodb:UpdateContinuousBackups",
+            "dynamodb:UpdateTable",
+            "dynamodb:UpdateTimeToLive",
         ),
         (_arn("dynamodb", f"table/{P}*"),),
     ),
     Statement(
         "Rules",
         (
-            "events:PutRule",
             "events:DeleteRule",
             "events:DescribeRule",
+            "events:ListTagsForResource",
+            "events:ListTargetsByRule",
+            "events:PutRule",
             "events:PutTargets",
             "events:RemoveTargets",
-            "events:ListTargetsByRule",
             "events:TagResource",
             "events:UntagResource",
-            "events:ListTagsForResource",
         ),
         (_arn("events", f"rule/{P}*"),),
     ),
     Statement(
         "Alarms",
         (
-            "cloudwatch:PutMetricAlarm",
             "cloudwatch:DeleteAlarms",
             "cloudwatch:DescribeAlarms",
+            "cloudwatch:ListTagsForResource",
+            "cloudwatch:PutMetricAlarm",
             "cloudwatch:TagResource",
             "cloudwatch:UntagResource",
-            "cloudwatch:ListTagsForResource",
         ),
         (_arn("cloudwatch", f"alarm:{P}*"),),
     ),
+    # --- AWS IoT and Device Defender --------------------------------------------------------
     Statement(
         "IotResources",
         (
-            "iot:CreateThingGroup",
-            "iot:DeleteThingGroup",
-            "iot:DescribeThingGroup",
-            "iot:UpdateThingGroup",
-            "iot:CreatePolicy",
-            "iot:DeletePolicy",
-            "iot:GetPolicy",
-            "iot:CreatePolicyVersion",
-            "iot:DeletePolicyVersion",
-            "iot:ListPolicyVersions",
             "iot:AttachPolicy",
-            "iot:DetachPolicy",
-            "iot:ListTargetsForPolicy",
-            "iot:CreateRoleAlias",
-            "iot:DeleteRoleAlias",
-            "iot:DescribeRoleAlias",
-            "iot:UpdateRoleAlias",
-            "iot:CreateMitigationAction",
-            "iot:DeleteMitigationAction",
-            "iot:DescribeMitigationAction",
-            "iot:UpdateMitigationAction",
-            "iot:CreateSecurityProfile",
-            "iot:DeleteSecurityProfile",
-            "iot:DescribeSecurityProfile",
-            "iot:UpdateSecurityProfile",
             "iot:AttachSecurityProfile",
-            "iot:DetachSecurityProfile",
-            "iot:ListTargetsForSecurityProfile",
-            "iot:CreateScheduledAudit",
-            "iot:DeleteScheduledAudit",
-            "iot:DescribeScheduledAudit",
-            "iot:UpdateScheduledAudit",
             "iot:CreateJobTemplate",
+            "iot:CreateMitigationAction",
+            "iot:CreatePolicy",
+            "iot:CreatePolicyVersion",
+            "iot:CreateRoleAlias",
+            "iot:CreateScheduledAudit",
+            "iot:CreateSecurityProfile",
+            "iot:CreateThingGroup",
             "iot:DeleteJobTemplate",
+            "iot:DeleteMitigationAction",
+            "iot:DeletePolicy",
+            "iot:DeletePolicyVersion",
+            "iot:DeleteRoleAlias",
+            "iot:DeleteScheduledAudit",
+            "iot:DeleteSecurityProfile",
+            "iot:DeleteThingGroup",
             "iot:DescribeJobTemplate",
-            "iot:CreateCustomMetric",
-            "iot:DeleteCustomMetric",
-            "iot:DescribeCustomMetric",
-            "iot:UpdateCustomMetric",
+            "iot:DescribeMitigationAction",
+            "iot:DescribeRoleAlias",
+            "iot:DescribeScheduledAudit",
+            "iot:DescribeSecurityProfile",
+            "iot:DescribeThingGroup",
+            "iot:DetachPolicy",
+            "iot:DetachSecurityProfile",
+            "iot:GetPolicy",
+            "iot:ListPolicyVersions",
+            "iot:ListTagsForResource",
+            "iot:ListTargetsForSecurityProfile",
             "iot:TagResource",
             "iot:UntagResource",
-            "iot:ListTagsForResource",
+            "iot:UpdateMitigationAction",
+            "iot:UpdateRoleAlias",
+            "iot:UpdateScheduledAudit",
+            "iot:UpdateSecurityProfile",
+            "iot:UpdateThingGroup",
         ),
         (
-            _arn("iot", f"thinggroup/{P}*"),
+            _arn("iot", f"jobtemplate/{P}*"),
+            _arn("iot", f"mitigationaction/{P}*"),
             _arn("iot", f"policy/{P}*"),
             _arn("iot", f"rolealias/{P}*"),
-            _arn("iot", f"mitigationaction/{P}*"),
-            _arn("iot", f"securityprofile/{P}*"),
             _arn("iot", f"scheduledaudit/{P}*"),
-            _arn("iot", f"jobtemplate/{P}*"),
-            _arn("iot", f"custommetric/{P}*"),
+            _arn("iot", f"securityprofile/{P}*"),
+            _arn("iot", f"thinggroup/{P}*"),
         ),
     ),
+    # Custom metrics carry the user's names (aisb:customMetrics), so they are the baseline's by
+    # tag: created only with it, changed and used by a profile only while they carry it.
+    Statement(
+        "CreateTaggedCustomMetrics",
+        ("iot:CreateCustomMetric",),
+        (_arn("iot", "custommetric/*"),),
+        _TAGGED_REQUEST,
+    ),
+    Statement(
+        "TaggedCustomMetrics",
+        (
+            "iot:AttachSecurityProfile",
+            "iot:CreateSecurityProfile",
+            "iot:DeleteCustomMetric",
+            "iot:DescribeCustomMetric",
+            "iot:DetachSecurityProfile",
+            "iot:ListTagsForResource",
+            "iot:TagResource",
+            "iot:UntagResource",
+            "iot:UpdateCustomMetric",
+            "iot:UpdateSecurityProfile",
+        ),
+        (_arn("iot", "custommetric/*"),),
+        _TAGGED_RESOURCE,
+    ),
+    # The fleet's thing groups (aisb:detectTargetGroups) are read at preview (ThingGroup.get) and
+    # get aisb's profiles attached; Attach/DetachSecurityProfile also need the profile, which
+    # IotResources allows for aisb- profiles only.
+    Statement(
+        "DetectTargetGroups",
+        (
+            "iot:AttachSecurityProfile",
+            "iot:DescribeThingGroup",
+            "iot:DetachSecurityProfile",
+            "iot:ListTagsForResource",
+        ),
+        (_arn("iot", "thinggroup/*"),),
+    ),
+    # Account-wide IoT settings and listings: AWS IoT authorises them on no resource.
     Statement(
         "IotAccountSettings",
         (
-            "iot:DescribeAccountAuditConfiguration",
-            "iot:UpdateAccountAuditConfiguration",
             "iot:DeleteAccountAuditConfiguration",
+            "iot:DescribeAccountAuditConfiguration",
             "iot:GetV2LoggingOptions",
+            "iot:ListAttachedPolicies",
             "iot:SetV2LoggingOptions",
-            "iot:GetLoggingOptions",
-            "iot:SetLoggingOptions",
+            "iot:UpdateAccountAuditConfiguration",
         ),
         ("*",),
     ),
+    # --- GuardDuty, Access Analyzer, CloudTrail ---------------------------------------------
+    # CreateDetector takes aws:RequestTag/aws:TagKeys itself and lists no dependent action
+    # (Service Authorization Reference, Amazon GuardDuty): tags on create need nothing more.
     Statement("CreateTaggedDetector", ("guardduty:CreateDetector",), ("*",), _TAGGED_REQUEST),
     Statement(
         "ManageTaggedDetector",
         (
-            "guardduty:GetDetector",
-            "guardduty:UpdateDetector",
             "guardduty:DeleteDetector",
             "guardduty:TagResource",
             "guardduty:UntagResource",
-            "guardduty:ListTagsForResource",
+            "guardduty:UpdateDetector",
         ),
         (_arn("guardduty", "detector/*"),),
         _TAGGED_RESOURCE,
     ),
-    Statement("ListDetectors", ("guardduty:ListDetectors",), ("*",)),
     Statement(
         "Analyzer",
         (
@@ -414,83 +544,160 @@ STATEMENTS: tuple[Statement, ...] = (
             "access-analyzer:GetAnalyzer",
             "access-analyzer:TagResource",
             "access-analyzer:UntagResource",
-            "access-analyzer:ListTagsForResource",
         ),
         (_arn("access-analyzer", f"analyzer/{P}*"),),
     ),
+    # No StopLogging (it would blind the trail), no PutEventSelectors or Get*Selectors (the trail
+    # keeps the default selector: the provider sets and reads selectors only when it has some).
     Statement(
         "Trail",
         (
+            "cloudtrail:AddTags",
             "cloudtrail:CreateTrail",
             "cloudtrail:DeleteTrail",
-            "cloudtrail:UpdateTrail",
-            "cloudtrail:StartLogging",
-            "cloudtrail:StopLogging",
-            "cloudtrail:GetTrail",
             "cloudtrail:GetTrailStatus",
-            "cloudtrail:GetEventSelectors",
-            "cloudtrail:PutEventSelectors",
-            "cloudtrail:GetInsightSelectors",
-            "cloudtrail:AddTags",
-            "cloudtrail:RemoveTags",
             "cloudtrail:ListTags",
+            "cloudtrail:RemoveTags",
+            "cloudtrail:StartLogging",
+            "cloudtrail:UpdateTrail",
         ),
         (_arn("cloudtrail", f"trail/{P}*"),),
     ),
-    Statement("DescribeTrails", ("cloudtrail:DescribeTrails",), ("*",)),
+    # --- aisb preflight (and the providers' listings): reads only ---------------------------
+    # What preflight asks before a deploy (aisb/cli/preflight_checks.py); listings and account
+    # settings that AWS authorises on no resource.
+    Statement(
+        "PreflightReads",
+        (
+            "access-analyzer:ListAnalyzers",
+            "cloudtrail:DescribeTrails",
+            "guardduty:ListDetectors",
+            "iot:DescribeAccountAuditConfiguration",
+            "iot:ListScheduledAudits",
+            "iot:ListSecurityProfiles",
+            "iot:ListThingGroups",
+            "lambda:GetAccountSettings",
+            "logs:DescribeLogGroups",
+            "sts:GetCallerIdentity",
+            "tag:GetResources",
+        ),
+        ("*",),
+    ),
+    # A detector the organisation made (aisb:guardDutyDetectorId) carries no aisb tag.
+    Statement(
+        "PreflightReadsTheDetector", ("guardduty:GetDetector",), (_arn("guardduty", "detector/*"),)
+    ),
+    # Preflight asks IAM's simulator about this role itself.
+    Statement(
+        "PreflightSimulatesThisRole",
+        ("iam:GetRole", "iam:SimulatePrincipalPolicy"),
+        (SELF_ARN,),
+    ),
 )
 
-COVERS: dict[str, tuple[str, ...]] = {
-    "aws:iam/role:Role": ("Roles",),
-    "aws:iam/rolePolicy:RolePolicy": ("Roles",),
-    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ("AttachTheAuditManagedPolicy",),
-    "aws:kms/key:Key": ("CreateTaggedKeys", "ManageTaggedKeys"),
-    "aws:sns/topic:Topic": ("Topics",),
-    "aws:sns/topicPolicy:TopicPolicy": ("Topics",),
-    "aws:sns/topicSubscription:TopicSubscription": ("Topics", "Subscriptions"),
-    "aws:sqs/queue:Queue": ("Queues",),
-    "aws:sqs/queuePolicy:QueuePolicy": ("Queues",),
-    "aws:lambda/function:Function": ("Functions", "PassRolesToTheirServices"),
-    "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig": ("Functions",),
-    "aws:lambda/permission:Permission": ("Functions",),
-    "aws:cloudwatch/logGroup:LogGroup": ("LogGroups",),
-    "aws:s3/bucket:Bucket": ("Buckets",),
-    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": ("Buckets",),
-    "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": ("Buckets",),
-    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": ("Buckets",),
-    "aws:s3/bucketPolicy:BucketPolicy": ("Buckets",),
-    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": ("Buckets",),
-    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": (
-        "Buckets",
+# The ceiling of every role the deployer creates: what the baseline's roles do, read from
+# their policies (tests/test_deploy_role.py checks every action of every role the program
+# declares against it), and the reads of AWS's AWSIoTDeviceDefenderAudit, which "provides read
+# access for IoT and related resources"
+# (https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AWSIoTDeviceDefenderAudit.html).
+# Nothing in it writes IAM, assumes roles or changes keys.
+BOUNDARY: tuple[Statement, ...] = (
+    Statement(
+        "WhatTheBaselineRolesDo",
+        (
+            "dynamodb:DeleteItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "iot:AddThingToThingGroup",
+            "iot:UpdateCertificate",
+            "kms:Decrypt",
+            "kms:GenerateDataKey",
+            "lambda:InvokeFunction",
+            "logs:CreateLogGroup",
+            "logs:CreateLogStream",
+            "logs:PutLogEvents",
+            "logs:PutMetricFilter",
+            "logs:PutRetentionPolicy",
+            "s3:AbortMultipartUpload",
+            "s3:PutObject",
+            "sns:Publish",
+            "sqs:SendMessage",
+        ),
+        ("*",),
     ),
-    "aws:s3/bucketVersioning:BucketVersioning": ("Buckets",),
-    "aws:dynamodb/table:Table": ("LockTable",),
-    "aws:cloudwatch/eventRule:EventRule": ("Rules",),
-    "aws:cloudwatch/eventTarget:EventTarget": ("Rules",),
-    "aws:cloudwatch/metricAlarm:MetricAlarm": ("Alarms",),
-    "aws:iot/thingGroup:ThingGroup": ("IotResources",),
-    "aws:iot/policy:Policy": ("IotResources",),
-    "aws:iot/policyAttachment:PolicyAttachment": ("IotResources",),
-    "aws:iot/roleAlias:RoleAlias": ("IotResources", "PassRolesToTheirServices"),
-    "aws:iot/loggingOptions:LoggingOptions": ("IotAccountSettings", "PassRolesToTheirServices"),
-    "aws-native:iot:AccountAuditConfiguration": ("IotAccountSettings", "PassRolesToTheirServices"),
-    "aws-native:iot:MitigationAction": ("IotResources", "PassRolesToTheirServices"),
-    "aws-native:iot:SecurityProfile": ("IotResources",),
-    "aws-native:iot:ScheduledAudit": ("IotResources",),
-    "aws-native:iot:JobTemplate": ("IotResources",),
-    "aws-native:iot:CustomMetric": ("IotResources",),
-    "aws:guardduty/detector:Detector": ("CreateTaggedDetector", "ManageTaggedDetector"),
-    "aws:accessanalyzer/analyzer:Analyzer": ("Analyzer",),
-    "aws:cloudtrail/trail:Trail": ("Trail",),
-}
-"""Every AWS resource type the program declares -> the statements its provider needs."""
+    Statement(
+        "WhatTheAuditReads",
+        (
+            "cognito-identity:GetIdentityPoolRoles",
+            "iam:GetPolicy",
+            "iam:GetPolicyVersion",
+            "iam:GetRole",
+            "iam:GetRolePolicy",
+            "iam:ListAttachedRolePolicies",
+            "iam:ListRolePolicies",
+            "iot:Describe*",
+            "iot:Get*",
+            "iot:List*",
+        ),
+        ("*",),
+    ),
+)
+
+
+def _document(statements: tuple[Statement, ...] | list[Statement]) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": [s.document() for s in statements]}
 
 
 def policy() -> dict[str, Any]:
-    return {"Version": "2012-10-17", "Statement": [s.document() for s in STATEMENTS]}
+    """Every statement of the role as one document (what the managed policies hold together)."""
+    return _document(STATEMENTS)
+
+
+def _size(document: dict[str, Any]) -> int:
+    # IAM counts a managed policy's characters without whitespace.
+    return len(json.dumps(document, separators=(",", ":")))
+
+
+def policies() -> list[dict[str, Any]]:
+    """The statements packed, in order, into managed policies of at most 6,144 characters."""
+    parts: list[list[Statement]] = [[]]
+    for statement in STATEMENTS:
+        if parts[-1] and _size(_document([*parts[-1], statement])) > MANAGED_POLICY_LIMIT - 200:
+            parts.append([])
+        parts[-1].append(statement)
+    return [_document(part) for part in parts]
+
+
+def boundary() -> dict[str, Any]:
+    return _document(BOUNDARY)
 
 
 _PROVIDER = "arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:oidc-provider/{url}"
+PULUMI_SUBJECT = (
+    "pulumi:deploy:org:{org}:project:" + BASELINE_NAME + ":stack:{stack}:operation:*:scope:write"
+)
+"""Pulumi Deployments' subject claim for any operation (preview, update, refresh, destroy) of
+one stack (https://www.pulumi.com/docs/pulumi-cloud/oidc/)."""
+
+
+def _pulumi_subjects() -> dict[str, Any]:
+    # One subject per stack name of this account. CloudFormation cannot put a parameter in a
+    # Fn::Join delimiter, so the subjects after the first match the organisation with "*": the
+    # organisation is pinned by the audience (Pulumi sets aud to it) and by the provider's client
+    # ID list all the same.
+    first = PULUMI_SUBJECT.format(org="${PulumiOrganization}", stack="${Stacks}")
+    glue = ",".join(
+        [
+            PULUMI_SUBJECT.format(org="", stack="").split(":stack:")[1],
+            PULUMI_SUBJECT.format(org="*", stack="").split(":stack:")[0] + ":stack:",
+        ]
+    )
+    return {
+        "Fn::Split": [
+            ",",
+            {"Fn::Sub": [first, {"Stacks": {"Fn::Join": [glue, {"Ref": "StackNames"}]}}]},
+        ]
+    }
 
 
 def _trust() -> dict[str, Any]:
@@ -500,7 +707,7 @@ def _trust() -> dict[str, Any]:
         "Version": "2012-10-17",
         "Statement": [
             {
-                "Sid": "PulumiDeployments",
+                "Sid": "PulumiDeploymentsOfThisAccountsStacks",
                 "Effect": "Allow",
                 "Principal": {
                     "Federated": {
@@ -514,12 +721,7 @@ def _trust() -> dict[str, Any]:
                 "Action": "sts:AssumeRoleWithWebIdentity",
                 "Condition": {
                     "StringEquals": {f"{pulumi}:aud": {"Ref": "PulumiOrganization"}},
-                    "StringLike": {
-                        f"{pulumi}:sub": {
-                            "Fn::Sub": "pulumi:deploy:org:${PulumiOrganization}:project:"
-                            f"{BASELINE_NAME}:*"
-                        }
-                    },
+                    "StringLike": {f"{pulumi}:sub": _pulumi_subjects()},
                 },
             },
             {
@@ -554,6 +756,10 @@ def _trust() -> dict[str, Any]:
     }
 
 
+def _policy_name(n: int) -> str:
+    return f"DeployPolicy{n + 1}"
+
+
 def template() -> dict[str, Any]:
     """The CloudFormation template of the deploy role."""
 
@@ -565,18 +771,46 @@ def template() -> dict[str, Any]:
             "Description": description,
         }
 
+    documents = policies()
+    managed = {
+        _policy_name(n): {
+            "Type": "AWS::IAM::ManagedPolicy",
+            "Properties": {
+                "ManagedPolicyName": {"Fn::Sub": f"${{RoleName}}-{n + 1}"},
+                "Description": f"aisb deploy role, part {n + 1} of {len(documents)}",
+                "PolicyDocument": _sub(document),
+            },
+        }
+        for n, document in enumerate(documents)
+    }
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": (
-            "The IAM role aisb deployments assume in this account (Pulumi Deployments and the "
-            "GitHub deploy workflow, by OIDC), with what `pulumi up` of the baseline needs. "
-            "Generated by `python -m aisb.deploy_role`."
+            "The IAM role aisb deployments assume in this account (Pulumi Deployments of this "
+            "account's stacks and the GitHub deploy workflow, by OIDC), with what `pulumi up` of "
+            "the baseline needs, and the permissions boundary of the roles it creates. Generated "
+            "by `python -m aisb.deploy_role`."
         ),
         "Parameters": {
             "PulumiOrganization": {
                 "Type": "String",
-                "Description": "The Pulumi Cloud organisation (the inventory's organization).",
-                "AllowedPattern": "[A-Za-z0-9][A-Za-z0-9_.-]{0,39}",
+                "Description": (
+                    "The Pulumi Cloud organisation (the inventory's organization), in lower case "
+                    "as Pulumi writes it: it is the OIDC audience, compared case-sensitively."
+                ),
+                "AllowedPattern": "[a-z0-9][a-z0-9_.-]{0,39}",
+                "ConstraintDescription": "the organisation's name, lower case",
+            },
+            "StackNames": {
+                "Type": "CommaDelimitedList",
+                "Description": (
+                    "This account's stacks of the aisb project (<account name>-<region>, as "
+                    "`aisb fleet matrix` lists them): only their deployments may assume the role."
+                ),
+                # Each name, never a pattern: a "*" would trust every stack of the project
+                # (CloudFormation applies the pattern to each value of a CommaDelimitedList).
+                "AllowedPattern": "[A-Za-z0-9_.-]{1,100}",
+                "ConstraintDescription": "stack names: letters, digits, '-', '_', '.'",
             },
             "GitHubRepository": {
                 "Type": "String",
@@ -589,9 +823,11 @@ def template() -> dict[str, Any]:
                 "Type": "String",
                 "Default": "aisb-deployer",
                 "Description": "The inventory's deployRole.",
+                "AllowedPattern": "[A-Za-z0-9+=,.@_-]{1,60}",
             },
             "CreatePulumiProvider": yes_no(
-                "false when the account already has Pulumi's OIDC provider."
+                "false when the account already has Pulumi's OIDC provider; that provider must "
+                "then list the organisation (lower case) as a client ID (audience)."
             ),
             "CreateGitHubProvider": yes_no(
                 "false when the account already has GitHub's OIDC provider."
@@ -624,28 +860,42 @@ def template() -> dict[str, Any]:
                     "ClientIdList": ["sts.amazonaws.com"],
                 },
             },
+            "RoleBoundary": {
+                "Type": "AWS::IAM::ManagedPolicy",
+                "Properties": {
+                    "ManagedPolicyName": BOUNDARY_NAME,
+                    "Description": (
+                        "Permissions boundary of every role the aisb deploy role creates"
+                    ),
+                    "PolicyDocument": _sub(boundary()),
+                },
+            },
+            **managed,
             "DeployRole": {
                 "Type": "AWS::IAM::Role",
                 "Properties": {
                     "RoleName": {"Ref": "RoleName"},
                     "MaxSessionDuration": 3600,
                     "AssumeRolePolicyDocument": _trust(),
-                    "Policies": [{"PolicyName": "aisb-deploy", "PolicyDocument": _sub(policy())}],
+                    "ManagedPolicyArns": [{"Ref": name} for name in managed],
                     "Tags": [{"Key": TAG, "Value": "deploy-role"}],
                 },
             },
         },
-        "Outputs": {"RoleArn": {"Value": {"Fn::GetAtt": ["DeployRole", "Arn"]}}},
+        "Outputs": {
+            "RoleArn": {"Value": {"Fn::GetAtt": ["DeployRole", "Arn"]}},
+            "RoleBoundaryArn": {"Value": {"Ref": "RoleBoundary"}},
+        },
     }
 
 
 def _sub(value: Any) -> Any:
-    """Strings holding ``${AWS::...}`` as ``Fn::Sub``, so CloudFormation fills them in."""
+    """Strings holding ``${...}`` as ``Fn::Sub``, so CloudFormation fills them in."""
     if isinstance(value, dict):
         return {k: _sub(x) for k, x in value.items()}
     if isinstance(value, list):
         return [_sub(x) for x in value]
-    if isinstance(value, str) and "${AWS::" in value:
+    if isinstance(value, str) and "${" in value:
         return {"Fn::Sub": value}
     return value
 
@@ -667,7 +917,8 @@ def main(argv: list[str]) -> int:
         return 0
     TEMPLATE.parent.mkdir(exist_ok=True)
     TEMPLATE.write_text(text)
-    print(f"wrote {TEMPLATE} ({len(json.dumps(policy(), separators=(',', ':')))} policy bytes)")
+    sizes = ", ".join(str(_size(d)) for d in policies())
+    print(f"wrote {TEMPLATE} (managed policies of {sizes} characters)")
     return 0
 
 
