@@ -66,6 +66,9 @@ from aisb.settings import BASELINE_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "deploy-role" / "aisb-deployer.yaml"
+_GITHUB_SUBJECT = "repo:${GitHubRepository}:environment:${DeployEnvironment}"
+DEPLOY_ENVIRONMENT = "aisb-deploy"
+"""The GitHub environment holding the deploy secrets (``.github/workflows/deploy-shard.yml``)."""
 TAG = "aisb:control"
 """The tag every resource of the baseline carries (``aisb.components._util.merge_tags``)."""
 ACCOUNT = "${AWS::AccountId}"
@@ -605,7 +608,7 @@ BOUNDARY: tuple[Statement, ...] = (
     Statement(
         "WhatTheBaselineRolesDo",
         (
-            "dynamodb:DeleteItem",
+            "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
             "iot:AddThingToThingGroup",
@@ -743,9 +746,12 @@ def _trust() -> dict[str, Any]:
                         "Condition": {
                             "StringEquals": {
                                 f"{github}:aud": "sts.amazonaws.com",
-                                f"{github}:sub": {
-                                    "Fn::Sub": "repo:${GitHubRepository}:ref:refs/heads/${Branch}"
-                                },
+                                # A job that names an environment gets the subject
+                                # repo:<owner>/<repo>:environment:<name> (GitHub's OIDC
+                                # reference, example subject claims:
+                                # https://docs.github.com/en/actions/reference/security/oidc);
+                                # the environment admits only the default branch and reviewers.
+                                f"{github}:sub": {"Fn::Sub": _GITHUB_SUBJECT},
                             }
                         },
                     },
@@ -818,7 +824,12 @@ def template() -> dict[str, Any]:
                 "Description": "owner/repo of the deploy workflow; empty: trust Pulumi only.",
                 "AllowedPattern": "^$|[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+",
             },
-            "Branch": {"Type": "String", "Default": "main"},
+            "DeployEnvironment": {
+                "Type": "String",
+                "Default": DEPLOY_ENVIRONMENT,
+                "Description": "The GitHub environment the deploy workflow's job runs in.",
+                "AllowedPattern": "[A-Za-z0-9_.-]{1,255}",
+            },
             "RoleName": {
                 "Type": "String",
                 "Default": "aisb-deployer",

@@ -38,7 +38,7 @@ PARAMS: dict[str, Any] = {
     "PulumiOrganization": "acme",
     "StackNames": ["prod-us-east-1", "prod-eu-west-1"],
     "GitHubRepository": "acme/iot-baseline",
-    "Branch": "main",
+    "DeployEnvironment": "aisb-deploy",
 }
 SELF = f"arn:aws:iam::{ACCOUNT}:role/{ROLE}"
 BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/{deploy_role.BOUNDARY_NAME}"
@@ -608,11 +608,11 @@ def test_the_organisation_must_be_written_in_lower_case() -> None:
     assert not names.fullmatch("*") and not names.fullmatch("prod-*") and not names.fullmatch("a:b")
 
 
-def test_the_github_trust_is_this_repository_s_branch() -> None:
+def test_the_github_trust_is_this_repository_s_deploy_environment() -> None:
     github = _trust()[1]
     assert github["Condition"]["StringEquals"] == {
         "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
-        "token.actions.githubusercontent.com:sub": "repo:acme/iot-baseline:ref:refs/heads/main",
+        "token.actions.githubusercontent.com:sub": "repo:acme/iot-baseline:environment:aisb-deploy",
     }
     providers = {
         v["Properties"]["Url"]
@@ -637,3 +637,15 @@ def test_own_arns_cover_every_type_a_request_names() -> None:
             if reg.type.startswith("time:") or reg.type in singletons:
                 continue
             assert own_arns(reg, rec), (stack, reg.type, reg.name)
+
+
+def test_github_is_trusted_only_from_the_deploy_workflow_s_environment() -> None:
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "deploy-shard.yml").read_text())
+    environments = {job.get("environment") for job in workflow["jobs"].values()} - {None}
+    assert environments == {deploy_role.DEPLOY_ENVIRONMENT}
+    trust = deploy_role.template()["Resources"]["DeployRole"]["Properties"][
+        "AssumeRolePolicyDocument"
+    ]
+    text = json.dumps(trust)
+    assert "repo:${GitHubRepository}:environment:${DeployEnvironment}" in text
+    assert "ref:refs/heads" not in text
