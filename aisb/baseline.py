@@ -134,6 +134,10 @@ class IotSecurityBaselineArgs(TypedDict, total=False):
     """Days collected device logs are kept (1-3650)."""
     device_logs_paths: Sequence[str]
     """Absolute paths of the files a device uploads when the job runs (1-20)."""
+    role_permissions_boundary: str
+    """The name of an IAM managed policy in this account set as the permissions boundary of
+    every IAM role the baseline creates: aisb-role-boundary where deploys run as the deploy role
+    of deploy-role/aisb-deployer.yaml, which refuses to create roles without it. Unset: none."""
     tags: Mapping[str, str]
     """Tags added to every taggable resource, as a map of names to string values."""
     alert_emails_secret: bool
@@ -304,6 +308,11 @@ OPTIONS: dict[str, Option] = {
     **THREAT.parent_options(),
     "device_logs": Option(False, v.boolean),
     **DEVICE_LOGS.parent_options(),
+    # IAM policy names: 1 to 128 of letters, digits and +=,.@_- (IAM identifiers).
+    "role_permissions_boundary": Option(
+        None,
+        v.matching(r"[\w+=,.@-]{1,128}", "an IAM managed policy name such as aisb-role-boundary"),
+    ),
     "tags": Option(MappingProxyType({}), v.tags),
     "existing_alert_topic_arn": Option(None),
     "existing_alert_topic_kms_key_arn": Option(None),
@@ -397,6 +406,13 @@ class IotSecurityBaseline(pulumi.ComponentResource):
         self.partition = aws.get_partition_output(opts=invoke).partition
         tags = dict(a["tags"])
         child = pulumi.ResourceOptions(parent=self)
+        boundary = (
+            pulumi.Output.concat(
+                "arn:", self.partition, ":iam::", self.account_id, ":policy/", policy
+            )
+            if (policy := a["role_permissions_boundary"])
+            else None
+        )
 
         cert_rotation = a["cert_rotation"]
         # CloudWatch by default: Device Defender Detect answers accounts that had not used it
@@ -440,6 +456,7 @@ class IotSecurityBaseline(pulumi.ComponentResource):
             f"{name}-logging",
             {
                 **LOGGING.passed(a),
+                "permissions_boundary": boundary,
                 "account_id": self.account_id,
                 "region": self.region,
                 "partition": self.partition,
@@ -451,6 +468,7 @@ class IotSecurityBaseline(pulumi.ComponentResource):
             f"{name}-audit",
             {
                 **AUDIT.passed(a),
+                "permissions_boundary": boundary,
                 "account_id": self.account_id,
                 "partition": self.partition,
                 "region": self.region,
@@ -467,6 +485,7 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                 f"{name}-cert-rotation",
                 {
                     **CERTS.passed(a),
+                    "permissions_boundary": boundary,
                     "account_id": self.account_id,
                     "region": self.region,
                     "partition": self.partition,
@@ -478,6 +497,7 @@ class IotSecurityBaseline(pulumi.ComponentResource):
             )
             self.cert_rotation_function_arn = monitor.function_arn
         common: DetectMitigationsArgs = {
+            "permissions_boundary": boundary,
             "account_id": self.account_id,
             "region": self.region,
             "partition": self.partition,
@@ -540,6 +560,7 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                 f"{name}-device-logs",
                 {
                     **DEVICE_LOGS.passed(a),
+                    "permissions_boundary": boundary,
                     "account_id": self.account_id,
                     "region": self.region,
                     "partition": self.partition,

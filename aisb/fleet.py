@@ -34,6 +34,7 @@ from typing import Any
 import yaml
 
 from aisb import validation as v
+from aisb.deploy_role import BOUNDARY_NAME
 from aisb.mockengine import partition
 
 HEADER = (
@@ -328,6 +329,9 @@ def load(path: Path) -> Inventory:
                 for key, value in layer.items():
                     merged[key] = value
                     origins[(stack, key)] = f"{where}.{key}"
+            # Every target deploys as the account's deploy role, which creates roles only with
+            # its permissions boundary (aisb.deploy_role).
+            merged.setdefault("rolePermissionsBoundary", BOUNDARY_NAME)
             is_home = region == home
             if not is_home:
                 for key in ACCOUNT_WIDE:

@@ -86,11 +86,17 @@ def _boundary() -> list[dict[str, Any]]:
 
 
 @cache
-def _program(path_name: str) -> Any:
+def _program(path_name: str, boundary: bool = True) -> Any:
+    """The stack with every optional control on, deployed as the fleet renders it: its roles
+    under the deploy role's boundary (``boundary=False``: as a stack file that leaves it out)."""
     path = next(p for p in stack_files() if p.name == path_name)
     config = {**stack_config(path), **ALL_ON}
     for key, value in EXTRA.items():
         config.setdefault(key, value)
+    if boundary:
+        config["aisb:rolePermissionsBoundary"] = deploy_role.BOUNDARY_NAME
+    else:
+        config.pop("aisb:rolePermissionsBoundary", None)
     return run_main(config, region=config["aws:region"])
 
 
@@ -98,9 +104,12 @@ STACKS = [p.name for p in stack_files()]
 
 
 @cache
-def _needs(path_name: str) -> tuple[Need, ...]:
+def _needs(path_name: str, boundary: bool = True) -> tuple[Need, ...]:
     return tuple(
-        needs(path_name.removeprefix("Pulumi.").removesuffix(".yaml"), _program(path_name))
+        needs(
+            path_name.removeprefix("Pulumi.").removesuffix(".yaml"),
+            _program(path_name, boundary),
+        )
     )
 
 
@@ -192,18 +201,18 @@ def test_every_request_a_deploy_makes_is_allowed(stack: str) -> None:
     denied = [
         f"{n} -> {evaluate(statements, n.request).outcome}; context {dict(n.request.context)}"
         for n in found
-        if not n.boundary_missing and not evaluate(statements, n.request).allowed
+        if n.boundary_missing or not evaluate(statements, n.request).allowed
     ]
     assert denied == [], "\n".join(denied)
 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_role_writes_are_allowed_inside_the_boundary_and_refused_outside_it(stack: str) -> None:
-    """The program's roles must carry ``permissions_boundary`` = the template's boundary: with
-    it every role write is allowed, without it (what the components register today) each is
-    refused, so a first deploy stops at CreateRole until the components pass it."""
+    """The program's roles must carry the template's boundary (``aisb:rolePermissionsBoundary``,
+    which ``aisb fleet render`` sets): with it every role write is allowed, without it (a stack
+    file that leaves it out) each is refused, and with another boundary too."""
     statements = _statements()
-    writes = [n for n in _needs(stack) if n.boundary_missing]
+    writes = [n for n in _needs(stack, boundary=False) if n.boundary_missing]
     assert writes, "the request model lost the boundary key"
     assert {n.type for n in writes} <= {
         "aws:iam/role:Role",

@@ -781,3 +781,15 @@ def test_a_bad_shard_is_refused(tmp_path: Path) -> None:
     for extra in (["--shard", "3", "--shards", "2"], ["--shard", "1"], ["--shards", "2"]):
         result = CliRunner().invoke(app, ["fleet", "matrix", "--inventory", str(EXAMPLE), *extra])
         assert result.exit_code == 2, extra
+
+
+def test_every_target_creates_its_roles_under_the_deploy_role_s_boundary(tmp_path: Path) -> None:
+    from aisb.deploy_role import BOUNDARY_NAME
+
+    for target in fleet.load(_write(tmp_path, INVENTORY)).targets:
+        assert target.config["rolePermissionsBoundary"] == BOUNDARY_NAME, target.stack
+    # An inventory may still choose another boundary.
+    custom = INVENTORY.replace("defaults:\n", "defaults:\n  rolePermissionsBoundary: ours\n", 1)
+    assert "rolePermissionsBoundary: ours" in custom
+    for target in fleet.load(_write(tmp_path, custom)).targets:
+        assert target.config["rolePermissionsBoundary"] == "ours"

@@ -110,6 +110,12 @@ BAD_VALUES = [
     ("cloudTrailObjectLockMode", "STRICT", "got 'STRICT'", "one of GOVERNANCE, COMPLIANCE"),
     ("guardDuty", "on", "got 'on'", "true or false"),
     ("guardDutyDetectorId", "d-123", "got 'd-123'", "32 lower-case hexadecimal characters"),
+    (
+        "rolePermissionsBoundary",
+        "arn:aws:iam::123456789012:policy/x",
+        "got 'arn:aws:iam::123456789012:policy/x'",
+        "an IAM managed policy name such as aisb-role-boundary",
+    ),
     ("guardDutyMinSeverity", "11", "got 11", "a whole number from 1 to 10"),
     ("deviceLogs", "yes", "got 'yes'", "true or false"),
     ("deviceLogsRetentionDays", "0", "got 0", "a whole number from 1 to 3650"),

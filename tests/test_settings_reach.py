@@ -273,6 +273,19 @@ REACH: dict[str, tuple[dict[str, str], str, Callable[[Recording], Any], Any]] = 
         lambda rec: json.loads(_named(rec, "aisb-guardduty-findings")["eventPattern"])["detail"],
         {"severity": [{"numeric": [">=", 8]}]},
     ),
+    "rolePermissionsBoundary": (
+        {
+            "aisb:deviceLogs": "true",
+            "aisb:behaviorDetection": "ml-detect",
+            "aisb:mitigationActions": "true",
+        },
+        "aisb-role-boundary",
+        # Every role of every control, one boundary.
+        lambda rec: sorted(
+            {str(r.inputs.get("permissionsBoundary")) for r in rec.of_type("aws:iam/role:Role")}
+        ),
+        ["arn:aws:iam::123456789012:policy/aisb-role-boundary"],
+    ),
     "deviceLogs": (
         {},
         "true",

@@ -12,6 +12,7 @@ import pulumi_aws_native as aws_native
 import pulumiverse_time
 
 from aisb import iam
+from aisb.options import Option
 from aisb.validation import InvalidValue
 
 T = TypeVar("T")
@@ -125,6 +126,25 @@ class ServiceRole:
     grants: list[pulumi.Resource]
 
 
+_POLICY_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:policy/([\w+=,.@-]+/)*[\w+=,.@-]{1,128}")
+"""An IAM managed policy's ARN (IAM identifiers: path and name characters)."""
+
+
+def _policy_arn(value: Any) -> Any:
+    if isinstance(value, pulumi.Output):
+        return value  # known at deploy time: IAM checks it then
+    if not isinstance(value, str) or not _POLICY_ARN.fullmatch(value):
+        raise InvalidValue(
+            value,
+            "the ARN of an IAM managed policy, arn:<partition>:iam::<account>:policy/<name>",
+        )
+    return value
+
+
+BOUNDARY = Option(None, _policy_arn)
+"""The ``permissions_boundary`` argument of every component that creates roles."""
+
+
 def service_role(
     parent: pulumi.Resource,
     name: str,
@@ -137,11 +157,13 @@ def service_role(
     managed_policy_arn: pulumi.Input[str] | None = None,
     source_arn: pulumi.Input[str] | None = None,
     renamed_from: str | None = None,
+    permissions_boundary: pulumi.Input[str] | None = None,
 ) -> ServiceRole:
     """``<name>`` -- a role only ``service`` acting for this account (and for ``source_arn``,
     when given) may assume -- with an inline ``<name>-policy`` and/or an attached AWS managed
     policy ``<name>-managed``. ``renamed_from``: the logical name this role had before, so
-    existing stacks keep their role instead of replacing it."""
+    existing stacks keep their role instead of replacing it. ``permissions_boundary``: the ARN
+    of the managed policy that bounds what the role may ever do."""
 
     def opts(suffix: str = "") -> pulumi.ResourceOptions:
         aliases = [pulumi.Alias(name=renamed_from + suffix)] if renamed_from else None
@@ -153,6 +175,7 @@ def service_role(
         assume_role_policy=policy_json(
             lambda acct, arn: iam.service_trust_policy(service, acct, arn), account_id, source_arn
         ),
+        permissions_boundary=permissions_boundary,
         tags=dict(tags),
         opts=opts(),
     )

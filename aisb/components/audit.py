@@ -12,6 +12,7 @@ from aisb import validation as v
 from aisb.catalog import AUDIT_CHECKS, scheduled_audit_checks
 from aisb.choices import AuditFrequency, DayOfWeek
 from aisb.components._util import (
+    BOUNDARY,
     IAM_ROLE,
     IOT_NAME,
     check_name,
@@ -58,6 +59,9 @@ class DeviceDefenderAuditArgs(TypedDict, total=False):
     cert_expiry_warning_days: int
     """DEVICE_CERTIFICATE_EXPIRING_CHECK flags certificates expiring within this many days
     (30-3652)."""
+    permissions_boundary: pulumi.Input[str]
+    """The ARN of an IAM managed policy set as the permissions boundary of every role this
+    component creates (the deploy role's ``aisb-role-boundary`` where deploys run as it)."""
     tags: Mapping[str, str]
     """Tags for every taggable child."""
 
@@ -131,6 +135,7 @@ OPTIONS = {
     "cert_max_age_days": Option(365, v.in_range(*v.CERT_AGE_RANGE)),
     "cert_expiry_warning_days": Option(30, v.in_range(*v.CERT_EXPIRY_RANGE)),
     "tags": Option(MappingProxyType({}), v.tags),
+    "permissions_boundary": BOUNDARY,
 }
 RULES = (
     Rule(("frequency", "day_of_week", "day_of_month"), _schedule),
@@ -201,6 +206,7 @@ class DeviceDefenderAudit(pulumi.ComponentResource):
                 partition, "iam", "", "aws", "policy/service-role/AWSIoTDeviceDefenderAudit"
             ),
             tags=tags,
+            permissions_boundary=a["permissions_boundary"],
         )
         notify = service_role(
             self,
@@ -211,6 +217,7 @@ class DeviceDefenderAudit(pulumi.ComponentResource):
             source_arn=source_arn,
             policy=policy_json(iam.sns_publish_policy, topic_arn, key_arn),
             tags=tags,
+            permissions_boundary=a["permissions_boundary"],
         )
 
         configuration = aws_native.iot.AccountAuditConfiguration(

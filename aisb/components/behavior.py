@@ -13,6 +13,7 @@ from aisb import detect, iam
 from aisb import validation as v
 from aisb.choices import Confidence, CustomMetricType, MetricMonitor, RuleOperator
 from aisb.components._util import (
+    BOUNDARY,
     CLOUDWATCH,
     IAM_ROLE,
     IOT_NAME,
@@ -125,6 +126,9 @@ class BehaviorMonitoringArgs(TypedDict, total=False):
     custom_metrics: Sequence[CustomMetricArgs]
     """Device Defender custom metrics (AISB #11): name, type (number, number-list,
     string-list, ip-address-list), displayName, and monitor: ml (number only) or a rule."""
+    permissions_boundary: pulumi.Input[str]
+    """The ARN of an IAM managed policy set as the permissions boundary of every role this
+    component creates (the deploy role's ``aisb-role-boundary`` where deploys run as it)."""
     tags: Mapping[str, str]
     """Tags for every taggable child."""
 
@@ -173,6 +177,7 @@ OPTIONS = {
     "rules": Option((), _items),
     "custom_metrics": Option((), _items),
     "tags": Option(MappingProxyType({}), v.tags),
+    "permissions_boundary": BOUNDARY,
 }
 RULES = (
     Rule(
@@ -248,6 +253,7 @@ class BehaviorMonitoring(pulumi.ComponentResource):
                 iam.sns_publish_policy, topic_arn, args.get("alert_topic_kms_key_arn")
             ),
             tags=tags,
+            permissions_boundary=a["permissions_boundary"],
         )
         alert_targets = {
             "SNS": aws_native.iot.SecurityProfileAlertTargetArgs(

@@ -13,6 +13,7 @@ from aisb import iam
 from aisb import validation as v
 from aisb.choices import ReportFormat
 from aisb.components._util import (
+    BOUNDARY,
     CLOUDWATCH,
     EVENT_RULE,
     IAM_ROLE,
@@ -93,6 +94,9 @@ class CertificateRotationMonitorArgs(TypedDict, total=False):
     Scans never overlap without it (a lease in the lock table); Lambda refuses any reservation
     that leaves the account fewer than 10 unreserved executions, which is every reservation on
     an account with the default quota of 10."""
+    permissions_boundary: pulumi.Input[str]
+    """The ARN of an IAM managed policy set as the permissions boundary of every role this
+    component creates (the deploy role's ``aisb-role-boundary`` where deploys run as it)."""
     tags: Mapping[str, str]
     """Tags for every taggable child."""
 
@@ -139,6 +143,7 @@ OPTIONS = {
     "log_retention_days": Option(365, v.log_retention),
     "reserved_concurrency": Option(None, v.in_range(*RESERVED_CONCURRENCY_RANGE)),
     "tags": Option(MappingProxyType({}), v.tags),
+    "permissions_boundary": BOUNDARY,
 }
 RULES = (
     Rule(("rotation_days", "warning_days"), _warning_within_rotation),
@@ -291,6 +296,7 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
             account_id=account_id,
             description="aisb: the certificate-rotation monitor's function",
             tags=tags,
+            permissions_boundary=a["permissions_boundary"],
         ).role
         code_files = sorted(FUNCTION_DIR.glob("*.py"))
         function = aws.lambda_.Function(

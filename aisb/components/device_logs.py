@@ -12,6 +12,7 @@ import pulumi_aws_native as aws_native
 from aisb import iam
 from aisb import validation as v
 from aisb.components._util import (
+    BOUNDARY,
     IAM_ROLE,
     IOT_NAME,
     S3_BUCKET,
@@ -103,6 +104,9 @@ class DeviceLogCollectionArgs(TypedDict, total=False):
     log_paths: Sequence[str]
     """Absolute paths of the files devices upload (without ``.`` or ``..``); the device
     configuration allows exactly these."""
+    permissions_boundary: pulumi.Input[str]
+    """The ARN of an IAM managed policy set as the permissions boundary of every role this
+    component creates (the deploy role's ``aisb-role-boundary`` where deploys run as it)."""
     tags: Mapping[str, str]
     """Tags for every taggable child."""
 
@@ -114,6 +118,7 @@ OPTIONS = {
     "retention_days": Option(30, v.in_range(*RETENTION_RANGE)),
     "log_paths": Option(DEFAULT_LOG_PATHS, v.log_paths),
     "tags": Option(MappingProxyType({}), v.tags),
+    "permissions_boundary": BOUNDARY,
 }
 
 
@@ -206,6 +211,7 @@ class DeviceLogCollection(pulumi.ComponentResource):
                 iam.device_log_upload_policy, bucket.arn, key.arn, region, partition
             ),
             tags=tags,
+            permissions_boundary=a["permissions_boundary"],
         )
         role_alias = aws.iot.RoleAlias(
             f"{name}-role-alias",

@@ -11,6 +11,7 @@ from aisb import iam
 from aisb import validation as v
 from aisb.choices import LogLevel
 from aisb.components._util import (
+    BOUNDARY,
     IAM_ROLE,
     check_name,
     child,
@@ -42,6 +43,9 @@ class IotLoggingArgs(TypedDict, total=False):
     retention_days: int
     """Retention of the ``AWSIotLogsV2`` log group in days; a value CloudWatch Logs accepts
     (never-expiring is not: security logs get an explicit retention)."""
+    permissions_boundary: pulumi.Input[str]
+    """The ARN of an IAM managed policy set as the permissions boundary of every role this
+    component creates (the deploy role's ``aisb-role-boundary`` where deploys run as it)."""
     tags: Mapping[str, str]
     """Tags for every taggable child."""
 
@@ -50,6 +54,7 @@ OPTIONS = {
     "log_level": Option("ERROR", v.choice(v.LOG_LEVELS)),
     "retention_days": Option(365, v.log_retention),
     "tags": Option(MappingProxyType({}), v.tags),
+    "permissions_boundary": BOUNDARY,
 }
 
 
@@ -120,6 +125,7 @@ class IotLogging(pulumi.ComponentResource):
                 account_id,
             ),
             tags=tags,
+            permissions_boundary=a["permissions_boundary"],
         )
         aws.iot.LoggingOptions(
             f"{name}-options",

@@ -11,6 +11,7 @@ import pulumi_aws_native as aws_native
 from aisb import iam
 from aisb import validation as v
 from aisb.components._util import (
+    BOUNDARY,
     IAM_ROLE,
     IOT_NAME,
     check_name,
@@ -39,11 +40,17 @@ class DetectMitigationsArgs(TypedDict, total=False):
     """The SNS topic findings are published to."""
     alert_topic_kms_key_arn: pulumi.Input[str | None]
     """The KMS key encrypting the topic, if any."""
+    permissions_boundary: pulumi.Input[str]
+    """The ARN of an IAM managed policy set as the permissions boundary of every role this
+    component creates (the deploy role's ``aisb-role-boundary`` where deploys run as it)."""
     tags: Mapping[str, str]
     """Tags for every taggable child."""
 
 
-OPTIONS = {"tags": Option(MappingProxyType({}), v.tags)}
+OPTIONS = {
+    "permissions_boundary": BOUNDARY,
+    "tags": Option(MappingProxyType({}), v.tags),
+}
 
 
 class DetectMitigations(pulumi.ComponentResource):
@@ -139,6 +146,7 @@ class DetectMitigations(pulumi.ComponentResource):
                 source_arn=iot_source_arn(partition, region, account_id),
                 policy=policy,
                 tags=tags,
+                permissions_boundary=a["permissions_boundary"],
             )
             return aws_native.iot.MitigationAction(
                 f"{name}-{suffix}",
