@@ -33,6 +33,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: rich's help renderer alone takes longer to import than Python to start.
+    rich_markup_mode=None,
 )
 
 StackOption = Annotated[str, typer.Option("--stack", help="The stack: stacks/Pulumi.<stack>.yaml.")]
