@@ -133,7 +133,7 @@ def test_each_path_set_off_confirmed_and_the_inbox_removed(aws: Stubs) -> None:
         "cloudwatch",
         "set_alarm_state",
         {},
-        {"AlarmName": ALARM, "StateValue": "ALARM", "StateReason": "aisb drill d1"},
+        {"AlarmName": ALARM, "StateValue": "ALARM", "StateReason": "aisb drill d1: alarm path"},
     )
     aws.ok(
         "iot",
@@ -156,7 +156,7 @@ def test_each_path_set_off_confirmed_and_the_inbox_removed(aws: Stubs) -> None:
         {"DetectorId": "det", "FindingTypes": [dc.GUARDDUTY_SAMPLE]},
     )
     # The alarm's and the audit's messages arrive; the monitor's and GuardDuty's never do.
-    alarm_message = json.dumps({"AlarmName": ALARM, "NewStateReason": "aisb drill d1"})
+    alarm_message = json.dumps({"AlarmName": ALARM, "NewStateReason": "aisb drill d1: alarm path"})
     _delivered(aws, alarm_message, "Audit task-7 completed", "unrelated")
     for _ in range(3):
         aws.ok("sqs", "receive_message", {})
@@ -190,6 +190,20 @@ def test_nothing_is_set_off_before_a_probe_arrives(aws: Stubs) -> None:
     _closed(aws)
     results = dc.drill(aws.clients, settings, timeout=60, clock=_clock(), drill_id="d1")
     assert {r.id: r.status for r in results} == {"drill:alarm": UNKNOWN, "drill:audit": PASS}
+
+
+def test_a_late_probe_is_not_taken_for_the_alarm(aws: Stubs) -> None:
+    settings = parse({**MINIMAL_CONFIG, "aisb:certRotation": "false"})
+    _inbox(aws)
+    aws.ok("cloudwatch", "describe_alarms", {"MetricAlarms": [_alarm()]})
+    aws.ok("cloudwatch", "set_alarm_state", {})
+    aws.ok("iot", "start_on_demand_audit_task", {"taskId": "task-3"})
+    _delivered(aws, PROBE, "Audit task-3 completed")  # the first probe's twin, late
+    for _ in range(3):
+        aws.ok("sqs", "receive_message", {})
+    _closed(aws)
+    results = dc.drill(aws.clients, settings, timeout=30, clock=_clock(), drill_id="d1")
+    assert {r.id: r.status for r in results} == {"drill:alarm": FAIL, "drill:audit": PASS}
 
 
 def test_no_probe_no_drill(aws: Stubs) -> None:
@@ -234,7 +248,7 @@ def test_the_alarm_is_one_that_will_notify(aws: Stubs) -> None:
         {"AlarmName": "aisb-d", "StateValue": "ALARM", "StateReason": ANY},
     )
     aws.ok("iot", "start_on_demand_audit_task", {"taskId": "t"})
-    _delivered(aws, '{"NewStateReason": "aisb drill d1"}', "Audit t completed")
+    _delivered(aws, '{"NewStateReason": "aisb drill d1: alarm path"}', "Audit t completed")
     _closed(aws)
     results = dc.drill(aws.clients, settings, timeout=30, clock=_clock(), drill_id="d1")
     assert (

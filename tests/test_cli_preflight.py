@@ -129,7 +129,9 @@ def test_iot_log_group(aws: Stubs) -> None:
     aws.ok("logs", "list_tags_for_resource", {"tags": {}})
     result = _only(pf.iot_log_group(aws.clients, _settings(), TARGET))
     assert result.status == FAIL and "aisb-logging-log-group AWSIotLogsV2" in result.fix
-    assert "the stack's state was not read: the Pulumi CLI is not on PATH" in result.detail
+    assert (
+        "(no aisb aisb:control tag; state not read: the Pulumi CLI is not on PATH)" in result.detail
+    )
 
 
 def test_the_log_group_list_is_paged(aws: Stubs) -> None:
@@ -376,6 +378,10 @@ def test_a_denied_api_is_unknown_with_the_reason_never_a_traceback(aws: Stubs) -
     result = _only(pf.audit_configuration(aws.clients, _settings(), TARGET))
     assert result.status == UNKNOWN
     assert result.detail == "could not tell: AccessDeniedException: said no"
+    # An answer without what the check reads (an endpoint standing in for AWS, say).
+    aws.ok("lambda", "get_account_settings", {})
+    result = _only(pf.lambda_concurrency(aws.clients, _settings(), TARGET))
+    assert result.status == UNKNOWN and "KeyError" in result.detail
 
 
 # --- the command, end to end -------------------------------------------------------------------
@@ -468,8 +474,8 @@ def test_a_yaml_slip_names_the_file_and_line(tmp_path: Any) -> None:
         done = _aisb(command, "--stack", "dev-us-west-2", env=NO_CREDENTIALS, root=root)
         line = _one_line_exit_2(done, str(stack), "not valid YAML")
         assert f"{stack}:" in line and line.split(f"{stack}:")[1].split(":")[0].isdigit()
-    stacks = _aisb("stacks", root=root)
-    _one_line_exit_2(stacks, str(stack), "not valid YAML")
+    for args in (("stacks",), ("plan", "--out", str(tmp_path / "plans"))):
+        _one_line_exit_2(_aisb(*args, root=root), str(stack), "not valid YAML")
 
 
 def test_outside_the_project_folder_one_line(tmp_path: Any) -> None:

@@ -216,12 +216,15 @@ def preflight(
     clients, identity = _connect(stack, settings, config, checks.SERVICES, as_json)
     partition = identity["Arn"].split(":")[1]
     target = checks.Target(stack, identity["Account"], settings.region, partition)
-    state = checks.stack_state(stack, root)
-    results = [
-        Result("stack-config", None, PASS, f"stacks/Pulumi.{stack}.yaml is valid"),
-        *notes,
-        *checks.preflight(clients, settings, target, state),
-    ]
+    try:
+        state = checks.stack_state(stack, root)
+        results = [
+            Result("stack-config", None, PASS, f"stacks/Pulumi.{stack}.yaml is valid"),
+            *notes,
+            *checks.preflight(clients, settings, target, state),
+        ]
+    except KeyboardInterrupt:
+        raise _could_not_run(stack, settings.region, "interrupted", as_json) from None
     report = Report(stack, settings.region, tuple(results))
     _emit(report, as_json)
     raise typer.Exit(report.exit_code_for(allow_unknown))
@@ -240,14 +243,19 @@ def check(
 
     settings, config, notes = _load(stack, root, as_json)
     clients, _ = _connect(stack, settings, config, checks.SERVICES, as_json)
-    if as_json:
-        results = checks.check_all(clients, settings)
-    else:
-        from rich.progress import Progress
+    try:
+        if as_json:
+            results = checks.check_all(clients, settings)
+        else:
+            from rich.progress import Progress
 
-        with Progress(transient=True) as bar:
-            task = bar.add_task("listing certificates", total=None)
-            results = checks.check_all(clients, settings, lambda n: bar.update(task, completed=n))
+            with Progress(transient=True) as bar:
+                task = bar.add_task("listing certificates", total=None)
+                results = checks.check_all(
+                    clients, settings, lambda n: bar.update(task, completed=n)
+                )
+    except KeyboardInterrupt:
+        raise _could_not_run(stack, settings.region, "interrupted", as_json) from None
     report = Report(stack, settings.region, (*notes, *results))
     _emit(report, as_json)
     raise typer.Exit(report.exit_code_for(allow_unknown))
@@ -335,9 +343,15 @@ def plan(
     from aisb import plan as plans
     from aisb.stackfile import stack_files
 
-    if not stacks and not stack_files(root):
+    files = stack_files(root)
+    if not stacks and not files:
         typer.echo(f"aisb plan: no stack files (Pulumi.<stack>.yaml) in {root}", err=True)
         raise typer.Exit(EXIT_ERROR)
+    for path in files:
+        slip = _yaml_slip(path)
+        if slip:
+            typer.echo(f"aisb plan: {slip}", err=True)
+            raise typer.Exit(EXIT_ERROR)
     try:
         written = plans.write(out, root, stacks or ())
     except plans.PlanError as error:

@@ -283,7 +283,8 @@ def start_paths(clients: Clients, settings: Settings, drill_id: str, topic_arn: 
         except Exception as error:  # one path's failure is its result
             path.error = _why(error)
 
-    reason = f"aisb drill {drill_id}"
+    # Distinct from the probe's text, which arrives too when a probe is published twice.
+    reason = f"aisb drill {drill_id}: alarm path"
     alarm_path = Path(
         "drill:alarm",
         "AISB-7",

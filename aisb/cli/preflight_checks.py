@@ -111,6 +111,7 @@ def stack_state(
         done = run(
             [pulumi, "stack", "export", "--stack", stack],
             cwd=root,
+            stdin=subprocess.DEVNULL,  # never wait for a login prompt
             capture_output=True,
             text=True,
             timeout=120,
@@ -176,8 +177,8 @@ def ownership(
 def _why_not(state: StackState) -> str:
     """Which evidence was looked for, for a resource found not to be the stack's."""
     if state.read:
-        return f" (not in the stack's state, no {TAG} tag of aisb's)"
-    return f" (no {TAG} tag of aisb's; the stack's state was not read: {state.note})"
+        return f" (not in the stack's state; no aisb {TAG} tag)"
+    return f" (no aisb {TAG} tag; state not read: {state.note})"
 
 
 def _owned_result(check_id: str, control: str, what: str, evidence: str) -> Result:

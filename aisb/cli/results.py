@@ -82,12 +82,15 @@ def aws_error(error: Exception) -> str:
 def guarded(
     check_id: str, control: str | None, check: Callable[[], Result | Sequence[Result]]
 ) -> list[Result]:
-    """Run a check; an API that is unavailable or denied gives ``unknown`` with the reason,
-    never a traceback."""
+    """Run a check; an API that is unavailable or denied (or an answer it cannot read) gives
+    ``unknown`` with the reason, never a traceback."""
     try:
         outcome = check()
     except AWS_ERRORS as error:
         return [Result(check_id, control, UNKNOWN, f"could not tell: {aws_error(error)}")]
+    except (LookupError, TypeError, ValueError, AttributeError) as error:
+        detail = f"could not tell: an answer aisb cannot read ({type(error).__name__}: {error})"
+        return [Result(check_id, control, UNKNOWN, detail[:300])]
     return [outcome] if isinstance(outcome, Result) else list(outcome)
 
 
