@@ -270,7 +270,17 @@ def test_detect_reports_unknown_when_the_answer_proves_nothing(aws: Stubs) -> No
     # Issue 18 (4): an empty list is what an open account and a closed one may both answer.
     ml = _settings(behaviorDetection="ml-detect")
     aws.ok("iot", "list_security_profiles", {"securityProfileIdentifiers": []})
+    aws.ok(
+        "iot",
+        "validate_security_profile_behaviors",
+        {"valid": True, "validationErrors": []},
+        {"behaviors": [pf.PROBE_BEHAVIOR]},
+    )
     assert _only(pf.detect_available(aws.clients, ml, TARGET)).status == UNKNOWN
+    # Asked the way creation is checked: a refusal there is the answer.
+    aws.ok("iot", "list_security_profiles", {"securityProfileIdentifiers": []})
+    aws.error("iot", "validate_security_profile_behaviors", "UnauthorizedException")
+    assert _only(pf.detect_available(aws.clients, ml, TARGET)).status == FAIL
     aws.stubs["iot"].add_client_error(
         "list_security_profiles",
         "InvalidRequestException",

@@ -408,16 +408,26 @@ def lambda_concurrency(
     return guarded("lambda-concurrency", "AISB-6", check)
 
 
-# What an account closed to Device Defender Detect is answered. botocore's iot model lists
-# for CreateSecurityProfile only InvalidRequestException, ResourceAlreadyExistsException,
-# ThrottlingException and InternalFailureException (botocore/data/iot/2015-05-28/
-# service-2.json, "CreateSecurityProfile" "errors"), and AWS documents no error for the
+# What an account closed to Device Defender Detect is answered. botocore's iot model (1.44.8,
+# botocore/data/iot/2015-05-28/service-2.json.gz, "CreateSecurityProfile" at line 770 and
+# "ListSecurityProfiles" at line 3351) lists for creation only InvalidRequestException,
+# ResourceAlreadyExistsException, ThrottlingException and InternalFailureException, and for
+# the list those and ResourceNotFoundException; AWS documents no error for the
 # closure ("will no longer be available to new customers starting August 31, 2026":
-# https://docs.aws.amazon.com/iot-device-defender/latest/devguide/detect-commands.html). So an
-# UnauthorizedException or AccessDenied-like answer naming Detect, or an InvalidRequest saying
-# it is not available, counts as closed; anything else proves nothing.
+# https://docs.amazonaws.cn/iot-device-defender/latest/devguide/detect-commands.html). So
+# UnauthorizedException or ForbiddenException (what AWS IoT answers a caller it does not serve),
+# or an InvalidRequestException whose message says Detect is not available, counts as closed.
+# An account with no security profile is asked the way creation is checked, without creating
+# anything: ValidateSecurityProfileBehaviors with an ML Detect behaviour like aisb's. A refusal
+# there counts as closed too; an acceptance proves nothing about creation, so it is unknown.
 DETECT_CLOSED_CODES = frozenset({"UnauthorizedException", "ForbiddenException"})
 DETECT_CLOSED_WORDS = ("not available", "no longer available", "not enabled", "not subscribed")
+PROBE_BEHAVIOR = {
+    "name": "aisb-preflight-probe",
+    "metric": "aws:num-messages-sent",
+    "criteria": {"mlDetectionConfig": {"confidenceLevel": "HIGH"}},
+}
+"""An ML Detect behaviour of the kind aisb creates, only validated."""
 
 
 def detect_available(
@@ -456,12 +466,25 @@ def detect_available(
                 PASS,
                 "this account already uses Device Defender Detect (it has security profiles)",
             )
+        try:
+            clients["iot"].validate_security_profile_behaviors(behaviors=[PROBE_BEHAVIOR])
+        except ClientError as error:
+            if not closed(error):
+                raise
+            return Result(
+                "detect-available",
+                "AISB-5",
+                FAIL,
+                f"Device Defender Detect refuses this account ({_code(error)})",
+                "set aisb:behaviorDetection: cloudwatch",
+            )
         return Result(
             "detect-available",
             "AISB-5",
             UNKNOWN,
-            "this account has no security profile: whether Detect, closed to new customers "
-            "since 31 August 2026, will accept aisb's shows only when pulumi up creates it",
+            "this account has no security profile and Detect validates aisb's behaviours, but "
+            "whether Detect (closed to new customers since 31 August 2026) creates a profile "
+            "shows only when pulumi up does",
             "if this account never used Detect, set aisb:behaviorDetection: cloudwatch",
         )
 
@@ -938,6 +961,7 @@ OPERATIONS = (
     "guardduty:GetDetector",
     "lambda:GetAccountSettings",
     "iot:ListSecurityProfiles",
+    "iot:ValidateSecurityProfileBehaviors",
     "iot:DescribeThingGroup",
     "iot:ListScheduledAudits",
     "cloudtrail:DescribeTrails",
