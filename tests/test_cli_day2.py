@@ -40,6 +40,22 @@ MOTO = ("logs", "guardduty", "cloudtrail", "sts", "sns", "sqs", "cloudwatch", "e
 STUBBED = ("iot", "iam", "accessanalyzer", "lambda", "resourcegroupstaggingapi")
 
 
+IAM_PREFIX = {"accessanalyzer": "access-analyzer", "resourcegroupstaggingapi": "tag"}
+
+
+def _record(aws: MotoAndStubs) -> set[str]:
+    """Every operation the clients are asked for, as ``<IAM prefix>:<Operation>``."""
+    calls: set[str] = set()
+    for service, client in aws.clients.items():
+        prefix = IAM_PREFIX.get(service, service)
+
+        def heard(model: Any, prefix: str = prefix, **_: Any) -> None:
+            calls.add(f"{prefix}:{model.name}")
+
+        client.meta.events.register("before-parameter-build", heard)
+    return calls
+
+
 def _tags(owned: bool, control: str) -> dict[str, str]:
     return {"aisb:control": control} if owned else {"team": "platform"}
 
@@ -145,9 +161,12 @@ def _answer_preflight(aws: MotoAndStubs, owned: bool) -> None:
 def test_day_2_preflight_passes_on_the_stacks_own_resources(account: None) -> None:
     _deployed(owned=True)
     aws = MotoAndStubs(MOTO, STUBBED, REGION)
+    calls = _record(aws)
     _answer_preflight(aws, owned=True)
     results = pf.preflight(aws.clients, SETTINGS, TARGET)
     aws.verify()
+    assert calls <= set(pf.OPERATIONS), calls - set(pf.OPERATIONS)
+    assert {"iam:SimulatePrincipalPolicy", "logs:ListTagsForResource", "iam:GetRole"} <= calls
     assert {r.id: r.status for r in results if r.status != PASS} == {}
     report = Report("prod-us-east-1", REGION, tuple(results))
     assert report.exit_code == 0
@@ -168,9 +187,11 @@ def test_day_2_the_same_resources_made_by_someone_else_still_fail_with_the_fix(
 ) -> None:
     made = _deployed(owned=False)
     aws = MotoAndStubs(MOTO, STUBBED, REGION)
+    calls = _record(aws)
     _answer_preflight(aws, owned=False)
     results = pf.preflight(aws.clients, SETTINGS, TARGET)
     aws.verify()
+    assert calls <= set(pf.OPERATIONS), calls - set(pf.OPERATIONS)
     failed = {r.id: r for r in results if r.status == FAIL}
     assert set(failed) == {
         "audit-configuration",
@@ -235,9 +256,11 @@ def test_day_2_check_passes_on_the_stacks_own_resources_and_fails_on_anothers() 
         with mock_aws():
             made = _deployed(owned)
             aws = MotoAndStubs(MOTO, STUBBED, REGION)
+            calls = _record(aws)
             _answer_check(aws, made["topic"], owned)
             results = cc.check_all(aws.clients, SETTINGS)
             aws.verify()
+        assert calls <= set(cc.OPERATIONS), calls - set(cc.OPERATIONS)
         statuses = {r.id: r.status for r in results}
         if owned:
             assert set(statuses.values()) == {PASS}, results
