@@ -506,3 +506,64 @@ def test_the_command_against_a_local_aws(moto_endpoint: str) -> None:  # noqa: F
             "fix": "run pulumi up",
         }
     ]
+
+
+def test_a_path_or_the_inbox_breaking_with_any_error_is_reported_and_cleaned_up(
+    aws: Stubs,
+) -> None:
+    settings = parse(MINIMAL_CONFIG)
+    _inbox(aws)
+    aws.ok("cloudwatch", "describe_alarms", {"MetricAlarms": []})
+    aws.ok("iot", "start_on_demand_audit_task", {"taskId": "task-5"})
+    aws.tagged([FUNCTION])
+    _closed(aws)
+    clients = dict(aws.clients)
+    clients["lambda"] = Raising(aws.clients["lambda"], "invoke", RuntimeError("no route"))
+    calls = itertools.count()
+
+    class BreaksAfterTheProbe(Raising):
+        def __getattr__(self, name: str) -> Any:
+            if name == "receive_message" and next(calls) >= 1:
+                return Raising.__getattr__(self, name)
+            return getattr(self.client, name)
+
+    clients["sqs"] = BreaksAfterTheProbe(aws.clients["sqs"], "receive_message", OSError("reset"))
+    results = dc.drill(clients, settings, timeout=30, clock=_clock(), drill_id="d1")
+    by_id = {r.id: r for r in results}
+    assert by_id["drill:cert-monitor"].status == UNKNOWN
+    assert by_id["drill:cert-monitor"].detail == "not set off: RuntimeError: no route"
+    assert (
+        by_id["drill-inbox"].status == UNKNOWN and "OSError: reset" in by_id["drill-inbox"].detail
+    )
+    assert by_id["drill:audit"].status == FAIL  # nothing could be read after the probe
+    assert "drill-cleanup" not in by_id
+
+
+def test_the_command_says_what_an_interrupted_drill_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    import aisb.cli as cli
+    from aisb.cli import preflight_checks as pf
+    from tests.harness import ROOT
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise dc.Interrupted(["queue aisb-drill-d1 (InternalError: boom)"])
+
+    identity = {"Arn": "arn:aws:iam::123456789012:user/ana", "Account": "123456789012"}
+    monkeypatch.setattr(cli, "_connect", lambda *a, **k: ({}, identity))
+    monkeypatch.setattr(dc, "drill", interrupted)
+    done = CliRunner().invoke(
+        cli.app, ["drill", "--stack", "dev-us-west-2", "--project", str(ROOT)]
+    )
+    assert done.exit_code == 2
+    assert "drill interrupted; left behind: queue aisb-drill-d1" in done.output
+
+    def ctrl_c(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pf, "preflight", ctrl_c)
+    monkeypatch.setattr(pf, "stack_state", lambda *a, **k: pf.NO_STATE)
+    done = CliRunner().invoke(
+        cli.app, ["preflight", "--stack", "dev-us-west-2", "--project", str(ROOT)]
+    )
+    assert done.exit_code == 2 and "interrupted" in done.output
