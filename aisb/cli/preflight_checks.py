@@ -656,7 +656,7 @@ def fixed_names(
 # (the provider goes through Cloud Control; the CloudFormation handlers' own permissions are
 # the service actions listed with each resource). Cloud Control's actions take no resource
 # type (Service Authorization Reference, AWS Cloud Control API:
-# https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscloudcontrolapi.html).
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_cloudcontrol.html).
 CLOUD_CONTROL = (
     "cloudformation:CreateResource",
     "cloudformation:GetResource",
