@@ -8,7 +8,7 @@ path at once and reads the inbox until each path's message arrived or the time i
 
 - ``alarm``: a CloudWatch alarm of the baseline that will notify (not already in ALARM,
   actions enabled, publishing to the topic) set to ALARM; CloudWatch puts it back to its
-  real state at its next evaluation, so the drill does not force it afterwards;
+  real state by itself, so the drill does not force it afterwards;
 - ``audit``: an on-demand Device Defender audit of one check the stack enables, whose
   completion is notified;
 - ``cert-monitor``: the certificate monitor invoked asynchronously with ``{"drill": <id>}``:
