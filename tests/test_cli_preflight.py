@@ -4,6 +4,7 @@ subprocess against a moto server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -794,3 +795,29 @@ def test_long_fixes_are_printed_whole_below_the_table() -> None:
     assert fix in text.splitlines()  # one whole line
     table = text.split("fix 1 (iot-log-group):")[0]
     assert len(table.splitlines()) < 10 and "see fix 1 below" in table
+
+
+def test_day_2_the_command_reads_the_stacks_state_with_the_pulumi_cli(
+    moto_endpoint: str, tmp_path: Any
+) -> None:
+    # The log group exists untagged (as AWS IoT makes it), but the stack's state holds it.
+    logs = boto3.client("logs", region_name="us-west-2", endpoint_url=moto_endpoint, **_creds())
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_group(logGroupName="AWSIotLogsV2")
+    exported = {
+        "deployment": {
+            "resources": [{"type": "aws:cloudwatch/logGroup:LogGroup", "id": "AWSIotLogsV2"}]
+        }
+    }
+    bin_dir = _fake_pulumi(tmp_path / "bin", exported)
+    env = {
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+    }
+    done = _aisb("preflight", "--stack", "dev-us-west-2", "--json", env=env)
+    by_id = {r["id"]: r for r in json.loads(done.stdout)["results"]}
+    assert by_id["iot-log-group"]["status"] == PASS, by_id["iot-log-group"]
+    assert by_id["iot-log-group"]["detail"].endswith("(by the stack's state (pulumi stack export))")
+    assert (bin_dir / "args").read_text().split() == ["stack", "export", "--stack", "dev-us-west-2"]
