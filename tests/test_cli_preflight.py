@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -413,6 +414,10 @@ def _aisb(
     *args: str, env: dict[str, str] | None = None, root: Any = ROOT
 ) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PULUMI_"))}
+    # Never the real Pulumi CLI: PATH without any folder that holds one.
+    base["PATH"] = os.pathsep.join(
+        p for p in os.environ.get("PATH", "").split(os.pathsep) if not (Path(p) / "pulumi").exists()
+    )
     return subprocess.run(
         [sys.executable, "-m", "aisb.cli", *args, "--project", str(root)],
         env={**base, **(env or {})},
