@@ -189,11 +189,13 @@ def _connect(
     profile = config.get("aws:profile")
     try:
         session = boto3.Session(profile_name=profile, region_name=settings.region)
-        identity = session.client("sts").get_caller_identity()
+        # Every call goes through these clients, the caller's identity too (no other session).
+        clients = {service: session.client(service) for service in (*services, "sts")}
+        identity = clients["sts"].get_caller_identity()
     except (BotoCoreError, ClientError) as error:
         detail = credentials_problem(error, profile)
         raise _could_not_run(stack, settings.region, detail, as_json) from None
-    return {service: session.client(service) for service in services}, identity
+    return clients, identity
 
 
 @app.callback()

@@ -559,6 +559,7 @@ SERVICES = (
     "resourcegroupstaggingapi",
 )
 OPERATIONS = (
+    "sts:GetCallerIdentity",
     "tag:GetResources",
     "iot:GetV2LoggingOptions",
     "iot:DescribeAccountAuditConfiguration",

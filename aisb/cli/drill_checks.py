@@ -531,6 +531,7 @@ def _run(
 
 SERVICES = ("sqs", "sns", "cloudwatch", "iot", "lambda", "guardduty", "resourcegroupstaggingapi")
 OPERATIONS = (
+    "sts:GetCallerIdentity",
     "tag:GetResources",
     "sqs:CreateQueue",
     "sqs:GetQueueAttributes",
