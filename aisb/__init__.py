@@ -1,27 +1,88 @@
 """aisb: the AWS IoT Security Baseline as Pulumi components.
 
 Compose the whole baseline with ``IotSecurityBaseline`` or each control on its own.
+
+The components are imported on first use (PEP 562): ``import aisb.cli`` and ``aisb --help``
+then start without loading Pulumi and its providers, which take seconds to import.
 """
 
-from aisb.baseline import IotSecurityBaseline, IotSecurityBaselineArgs
-from aisb.components.access_analyzer import AccessAnalyzer, AccessAnalyzerArgs
-from aisb.components.alerts import SecurityAlerts, SecurityAlertsArgs
-from aisb.components.audit import DeviceDefenderAudit, DeviceDefenderAuditArgs
-from aisb.components.behavior import (
-    BehaviorMonitoring,
-    BehaviorMonitoringArgs,
-    FleetAnomalyAlarms,
-    FleetAnomalyAlarmsArgs,
-)
-from aisb.components.cert_rotation import (
-    CertificateRotationMonitor,
-    CertificateRotationMonitorArgs,
-)
-from aisb.components.device_logs import DeviceLogCollection, DeviceLogCollectionArgs
-from aisb.components.iot_logging import IotLogging, IotLoggingArgs
-from aisb.components.mitigation import DetectMitigations, DetectMitigationsArgs
-from aisb.components.threat_detection import ThreatDetection, ThreatDetectionArgs
-from aisb.components.trail import ProtectedAuditTrail, ProtectedAuditTrailArgs
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aisb.baseline import (
+        IotSecurityBaseline,
+        IotSecurityBaselineArgs,
+    )
+    from aisb.components.access_analyzer import (
+        AccessAnalyzer,
+        AccessAnalyzerArgs,
+    )
+    from aisb.components.alerts import (
+        SecurityAlerts,
+        SecurityAlertsArgs,
+    )
+    from aisb.components.audit import (
+        DeviceDefenderAudit,
+        DeviceDefenderAuditArgs,
+    )
+    from aisb.components.behavior import (
+        BehaviorMonitoring,
+        BehaviorMonitoringArgs,
+        FleetAnomalyAlarms,
+        FleetAnomalyAlarmsArgs,
+    )
+    from aisb.components.cert_rotation import (
+        CertificateRotationMonitor,
+        CertificateRotationMonitorArgs,
+    )
+    from aisb.components.device_logs import (
+        DeviceLogCollection,
+        DeviceLogCollectionArgs,
+    )
+    from aisb.components.iot_logging import (
+        IotLogging,
+        IotLoggingArgs,
+    )
+    from aisb.components.mitigation import (
+        DetectMitigations,
+        DetectMitigationsArgs,
+    )
+    from aisb.components.threat_detection import (
+        ThreatDetection,
+        ThreatDetectionArgs,
+    )
+    from aisb.components.trail import (
+        ProtectedAuditTrail,
+        ProtectedAuditTrailArgs,
+    )
+
+_MODULES: dict[str, str] = {
+    "AccessAnalyzer": "aisb.components.access_analyzer",
+    "AccessAnalyzerArgs": "aisb.components.access_analyzer",
+    "BehaviorMonitoring": "aisb.components.behavior",
+    "BehaviorMonitoringArgs": "aisb.components.behavior",
+    "CertificateRotationMonitor": "aisb.components.cert_rotation",
+    "CertificateRotationMonitorArgs": "aisb.components.cert_rotation",
+    "DetectMitigations": "aisb.components.mitigation",
+    "DetectMitigationsArgs": "aisb.components.mitigation",
+    "DeviceDefenderAudit": "aisb.components.audit",
+    "DeviceDefenderAuditArgs": "aisb.components.audit",
+    "DeviceLogCollection": "aisb.components.device_logs",
+    "DeviceLogCollectionArgs": "aisb.components.device_logs",
+    "FleetAnomalyAlarms": "aisb.components.behavior",
+    "FleetAnomalyAlarmsArgs": "aisb.components.behavior",
+    "IotLogging": "aisb.components.iot_logging",
+    "IotLoggingArgs": "aisb.components.iot_logging",
+    "IotSecurityBaseline": "aisb.baseline",
+    "IotSecurityBaselineArgs": "aisb.baseline",
+    "ProtectedAuditTrail": "aisb.components.trail",
+    "ProtectedAuditTrailArgs": "aisb.components.trail",
+    "SecurityAlerts": "aisb.components.alerts",
+    "SecurityAlertsArgs": "aisb.components.alerts",
+    "ThreatDetection": "aisb.components.threat_detection",
+    "ThreatDetectionArgs": "aisb.components.threat_detection",
+}
 
 __all__ = [
     "AccessAnalyzer",
@@ -49,3 +110,15 @@ __all__ = [
     "ThreatDetection",
     "ThreatDetectionArgs",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MODULES:
+        value = getattr(import_module(_MODULES[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'aisb' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -194,19 +194,57 @@ def test_certificate_ages_stream_every_page(aws: Stubs) -> None:
     assert seen == [2, 3]
 
 
-def test_trail_guardduty_and_analyzer(aws: Stubs) -> None:
-    on = _settings(cloudTrail="true", guardDuty="true")
-    aws.ok("cloudtrail", "get_trail_status", {"IsLogging": True}, {"Name": "aisb-audit-trail"})
-    assert _status(cc.trail(aws.clients, on)) == [("trail", PASS)]
-    aws.ok("cloudtrail", "get_trail_status", {"IsLogging": True, "LatestDeliveryError": "Denied"})
-    assert _status(cc.trail(aws.clients, on)) == [("trail", FAIL)]
-    aws.ok("guardduty", "list_detectors", {"DetectorIds": ["d"]})
+RULE = "aisb-guardduty-findings"
+NOW = datetime.now(UTC)
+
+
+def _rule(aws: Stubs, state: str = "ENABLED", targets: tuple[str, ...] = (TOPIC,)) -> None:
+    aws.ok("events", "describe_rule", {"Name": RULE, "State": state}, {"Name": RULE})
+    if state != "ENABLED":
+        return
+    aws.tagged("AISB-7", "sns:topic", [TOPIC])
+    aws.ok(
+        "events",
+        "list_targets_by_rule",
+        {"Targets": [{"Id": str(i), "Arn": t} for i, t in enumerate(targets)]},
+        {"Rule": RULE},
+    )
+
+
+def _detector(
+    aws: Stubs, status: str = "ENABLED", tags: dict[str, str] | None = None, detector: str = "d"
+) -> None:
+    aws.ok("guardduty", "list_detectors", {"DetectorIds": [detector]})
     aws.ok(
         "guardduty",
         "get_detector",
-        {"Status": "ENABLED", "ServiceRole": ROLE},
-        {"DetectorId": "d"},
+        {
+            "Status": status,
+            "ServiceRole": ROLE,
+            "Tags": {"aisb:control": "AISB-9"} if tags is None else tags,
+        },
+        {"DetectorId": detector},
     )
+
+
+def _trail(**status: Any) -> dict[str, Any]:
+    return {
+        "IsLogging": True,
+        "StartLoggingTime": NOW - timedelta(days=30),
+        "LatestDeliveryTime": NOW - timedelta(minutes=5),
+        "LatestDigestDeliveryTime": NOW - timedelta(minutes=50),
+        **status,
+    }
+
+
+def test_trail_guardduty_and_analyzer(aws: Stubs) -> None:
+    on = _settings(cloudTrail="true", guardDuty="true")
+    aws.ok("cloudtrail", "get_trail_status", _trail(), {"Name": "aisb-audit-trail"})
+    assert _status(cc.trail(aws.clients, on)) == [("trail", PASS)]
+    aws.ok("cloudtrail", "get_trail_status", _trail(IsLogging=False))
+    assert _status(cc.trail(aws.clients, on)) == [("trail", FAIL)]
+    _detector(aws)
+    _rule(aws)
     aws.metric(3)
     assert _status(cc.guardduty(aws.clients, on)) == [
         ("guardduty", PASS),
@@ -218,11 +256,130 @@ def test_trail_guardduty_and_analyzer(aws: Stubs) -> None:
         "type": "ACCOUNT",
         "createdAt": datetime(2026, 1, 1, tzinfo=UTC),
         "status": "ACTIVE",
+        "tags": {"aisb:control": "AISB-2"},
     }
     aws.ok("accessanalyzer", "get_analyzer", {"analyzer": analyzer}, {"analyzerName": ANY})
     assert _status(cc.access_analyzer(aws.clients, _settings())) == [("access-analyzer", PASS)]
     aws.ok("accessanalyzer", "get_analyzer", {"analyzer": {**analyzer, "status": "FAILED"}})
     assert _status(cc.access_analyzer(aws.clients, _settings())) == [("access-analyzer", FAIL)]
+    # Issue 18 (7): an analyzer of aisb's name that is not the stack's is no evidence.
+    aws.ok("accessanalyzer", "get_analyzer", {"analyzer": {**analyzer, "tags": {}}})
+    assert _status(cc.access_analyzer(aws.clients, _settings())) == [("access-analyzer", FAIL)]
+
+
+def test_a_control_that_is_gone_fails(aws: Stubs) -> None:
+    # Issue 18 (6): these errors say the control is gone: fail with "run pulumi up", not
+    # "unknown" with exit 0.
+    on = _settings(cloudTrail="true")
+    aws.error("iot", "get_v2_logging_options", "NotConfiguredException")
+    aws.error("cloudtrail", "get_trail_status", "TrailNotFoundException")
+    aws.error("accessanalyzer", "get_analyzer", "ResourceNotFoundException")
+    results = [
+        *cc.logging_level(aws.clients, on),
+        *cc.trail(aws.clients, on),
+        *cc.access_analyzer(aws.clients, on),
+    ]
+    assert [(r.status, r.fix) for r in results] == [(FAIL, "run pulumi up")] * 3
+    # Another error still cannot tell.
+    aws.error("cloudtrail", "get_trail_status", "AccessDeniedException")
+    assert _status(cc.trail(aws.clients, on)) == [("trail", "unknown")]
+
+
+def test_the_trail_compares_delivery_times_and_reads_digests(aws: Stubs) -> None:
+    # Issue 18 (8): an old error after a later delivery is past; a stalled delivery or digest
+    # fails even with no error reported.
+    on = _settings(cloudTrail="true")
+    cases = [
+        (_trail(LatestDeliveryError="AccessDenied"), PASS),  # delivered since
+        (_trail(LatestDeliveryTime=NOW - timedelta(hours=5)), FAIL),
+        (
+            _trail(
+                LatestDigestDeliveryTime=NOW - timedelta(hours=8),
+                LatestDigestDeliveryError="KMS.KMSInvalidStateException",
+            ),
+            FAIL,
+        ),
+        (_trail(LatestDigestDeliveryTime=None), FAIL),
+    ]
+    for status, expected in cases:
+        aws.ok("cloudtrail", "get_trail_status", {k: v for k, v in status.items() if v is not None})
+        (result,) = cc.trail(aws.clients, on)
+        assert result.status == expected, (status, result)
+    aws.ok(
+        "cloudtrail",
+        "get_trail_status",
+        {"IsLogging": True, "StartLoggingTime": NOW - timedelta(minutes=2)},
+    )
+    assert _status(cc.trail(aws.clients, on)) == [("trail", "unknown")]  # too early to tell
+
+
+def test_guardduty_passes_only_on_the_stacks_own_detector_rule_and_topic(aws: Stubs) -> None:
+    # Issue 18 (7): positive evidence of the deployed baseline only.
+    on = _settings(guardDuty="true")
+    _detector(aws, tags={})  # someone else's detector
+    assert _status(cc.guardduty(aws.clients, on)) == [("guardduty", FAIL)]
+    _detector(aws)
+    aws.error("events", "describe_rule", "ResourceNotFoundException")
+    assert _status(cc.guardduty(aws.clients, on)) == [
+        ("guardduty", PASS),
+        ("guardduty-delivery", FAIL),
+    ]
+    _detector(aws)
+    _rule(aws, targets=("arn:aws:sns:us-east-1:123456789012:elsewhere",))
+    assert _status(cc.guardduty(aws.clients, on))[1] == ("guardduty-delivery", FAIL)
+    _detector(aws)
+    _rule(aws, state="DISABLED")
+    assert _status(cc.guardduty(aws.clients, on))[1] == ("guardduty-delivery", FAIL)
+    _detector(aws)
+    _rule(aws)
+    aws.metric(0)
+    assert _status(cc.guardduty(aws.clients, on)) == [
+        ("guardduty", PASS),
+        ("guardduty-delivery", PASS),
+    ]
+    adopted = _settings(guardDuty="true", guardDutyDetectorId="a" * 32)
+    _detector(aws, tags={}, detector="a" * 32)  # adopted: the organisation's, untagged
+    _rule(aws)
+    aws.metric(0)
+    assert _status(cc.guardduty(aws.clients, adopted))[0] == ("guardduty", PASS)
+
+
+def test_every_page_of_subscriptions_and_targets_is_read(aws: Stubs) -> None:
+    # Issue 18 (8): ListSubscriptionsByTopic answers 100 a page.
+    def subs(arns: list[str], token: str | None = None) -> dict[str, Any]:
+        page: dict[str, Any] = {
+            "Subscriptions": [
+                {"SubscriptionArn": a, "Protocol": "email", "Endpoint": "x@example.com"}
+                for a in arns
+            ]
+        }
+        if token:
+            page["NextToken"] = token
+        return page
+
+    aws.tagged("AISB-7", "sns:topic", [TOPIC])
+    aws.ok("sns", "list_subscriptions_by_topic", subs([f"{TOPIC}:{i}" for i in range(100)], "n"))
+    aws.ok(
+        "sns",
+        "list_subscriptions_by_topic",
+        subs(["PendingConfirmation"]),
+        {"TopicArn": TOPIC, "NextToken": "n"},
+    )
+    (result,) = cc.subscriptions(aws.clients, _settings())
+    assert result.status == FAIL and "1 of 101 subscriptions unconfirmed" in result.detail
+    ml = _settings(behaviorDetection="ml-detect")
+    arn = "arn:aws:iot:us-east-1:123456789012:securityprofile/aisb-behavior-ml-profile-1"
+    aws.tagged("AISB-5", "iot:securityprofile", [arn])
+    aws.ok(
+        "iot", "list_targets_for_security_profile", {"securityProfileTargets": [], "nextToken": "n"}
+    )
+    aws.ok(
+        "iot",
+        "list_targets_for_security_profile",
+        {"securityProfileTargets": [{"arn": "t"}]},
+        {"securityProfileName": "aisb-behavior-ml-profile-1", "nextToken": "n"},
+    )
+    assert _status(cc.security_profiles(aws.clients, ml))[0][1] == PASS
 
 
 def test_the_command_against_a_local_aws(moto_endpoint: str) -> None:  # noqa: F811
@@ -247,8 +404,8 @@ def test_no_old_certificate_passes_and_a_disabled_detector_fails(aws: Stubs) -> 
     (ages,) = cc.certificate_ages(aws.clients, _settings())
     assert (ages.status, ages.detail) == (PASS, "0 of 0 certificates are at least 365 days old")
     on = _settings(guardDuty="true")
-    aws.ok("guardduty", "list_detectors", {"DetectorIds": ["d"]})
-    aws.ok("guardduty", "get_detector", {"Status": "DISABLED", "ServiceRole": ROLE})
+    _detector(aws, status="DISABLED")
+    _rule(aws)
     aws.metric(0)
     assert _status(cc.guardduty(aws.clients, on)) == [
         ("guardduty", FAIL),

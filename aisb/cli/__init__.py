@@ -1,10 +1,14 @@
 """The ``aisb`` command: checks of an AWS account around a deploy of the baseline.
 
 ``aisb preflight --stack <stack>`` reads the account and region a stack targets and reports
-what would make ``pulumi up`` fail or a control not work, each with its fix. Exit codes: 0 all
-clear, 1 something to fix, 2 the command could not run (no credentials, bad stack file). With
-``--json`` it prints exactly one JSON object on stdout. Requests go where botocore sends them
-(``AWS_ENDPOINT_URL`` included).
+what would make ``pulumi up`` fail or a control not work, each with its fix. Exit codes of
+``preflight``, ``check`` and ``drill``: 0 every check passed, 1 something to fix, 2 the command
+could not run (no credentials, bad stack file), 3 nothing to fix but some checks could not
+tell (``--allow-unknown`` turns 3 into 0). With ``--json`` it prints exactly one JSON object on
+stdout. Requests go where botocore sends them (``AWS_ENDPOINT_URL`` included).
+
+This module imports only typer: boto3, rich, Pulumi and its providers are imported by the
+commands that use them, so ``aisb --help`` and argument errors answer at once.
 """
 
 from __future__ import annotations
@@ -13,32 +17,37 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from aisb.cli.results import (
-    EXIT_ERROR,
-    FAIL,
-    PASS,
-    UNKNOWN,
-    Report,
-    Result,
-    aws_error,
-    render_table,
-)
+if TYPE_CHECKING:
+    from aisb.cli.results import Report
+
+EXIT_ERROR = 2
+"""The command could not run (the same as ``aisb.cli.results.EXIT_ERROR``)."""
 
 app = typer.Typer(
     name="aisb",
     help="Check an AWS account before and after deploying the AWS IoT Security Baseline.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
+    # Plain click help: rich's help renderer alone takes longer to import than Python to start.
+    rich_markup_mode=None,
 )
 
 StackOption = Annotated[str, typer.Option("--stack", help="The stack: stacks/Pulumi.<stack>.yaml.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 RootOption = Annotated[
     Path, typer.Option("--project", help="The aisb project folder (with Pulumi.yaml).")
+]
+AllowUnknownOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-unknown",
+        help="Exit 0, not 3, when nothing is to fix but some checks could not tell.",
+    ),
 ]
 
 
@@ -48,27 +57,79 @@ def _emit(report: Report, as_json: bool) -> None:
     else:
         from rich.console import Console
 
+        from aisb.cli.results import render_table
+
         render_table(report, Console())
 
 
 def _could_not_run(stack: str, region: str, detail: str, as_json: bool) -> typer.Exit:
-    report = Report(stack, region, (Result("run", None, FAIL, detail),))
+    """Exit 2 with one line (or, with ``--json``, one result) saying why."""
     if as_json:
-        sys.stdout.write(report.to_json() + "\n")
+        run = {"id": "run", "control": None, "status": "fail", "detail": detail, "fix": None}
+        sys.stdout.write(json.dumps({"stack": stack, "region": region, "results": [run]}) + "\n")
     else:
         typer.echo(f"aisb: {detail}", err=True)
     return typer.Exit(EXIT_ERROR)
 
 
-def _load(stack: str, root: Path, as_json: bool) -> tuple[Any, dict[str, str], list[Result]]:
-    """The stack's settings and raw config, or exit 2 naming what is wrong with its file."""
-    from aisb.settings import ConfigError, parse
-    from aisb.stackfile import StackFileError, readable_config, stack_path
+def _yaml_slip(path: Path) -> str | None:
+    """Where a YAML file cannot be read, as ``<file>:<line>:<column>: <problem>``."""
+    import yaml
 
     try:
-        config, secrets = readable_config(stack_path(stack, root), root, stack)
+        yaml.safe_load(path.read_text())
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        return f"{where}: not valid YAML: {error.problem or error.context}"
+    except yaml.YAMLError as error:
+        return f"{path}: not valid YAML: {(str(error).splitlines() or [''])[0]}"
+    except (OSError, UnicodeDecodeError) as error:
+        return f"{path}: cannot be read: {error}"
+    return None
+
+
+def _project_problem(root: Path) -> str | None:
+    """Why ``root`` is not an aisb project folder whose files can be read, in one line."""
+    project = root / "Pulumi.yaml"
+    if not project.is_file():
+        return (
+            f"no Pulumi.yaml in {root.resolve()}: run aisb in the aisb project folder, or give "
+            "it with --project DIR"
+        )
+    slip = _yaml_slip(project)
+    if slip:
+        return slip
+    from aisb.stackfile import stacks_dir
+
+    folder = stacks_dir(root)
+    if not folder.is_dir():
+        return f"no stack folder {folder}: this project has no stacks (stacks/Pulumi.<stack>.yaml)"
+    return None
+
+
+def _load(stack: str, root: Path, as_json: bool) -> tuple[Any, dict[str, str], list[Any]]:
+    """The stack's settings and raw config, or exit 2 naming what is wrong with its file."""
+    from aisb.cli.results import UNKNOWN, Result
+    from aisb.stackfile import StackFileError, readable_config, stack_path
+
+    problem = _project_problem(root)
+    if problem:
+        raise _could_not_run(stack, "", problem, as_json)
+    try:
+        path = stack_path(stack, root)
     except StackFileError as error:
         raise _could_not_run(stack, "", str(error), as_json) from None
+    slip = _yaml_slip(path)
+    if slip:
+        raise _could_not_run(stack, "", slip, as_json)
+    try:
+        config, secrets = readable_config(path, root, stack)
+    except (StackFileError, AttributeError, TypeError) as error:
+        # AttributeError/TypeError: YAML that parses but is not a mapping of config values.
+        raise _could_not_run(stack, "", f"{path}: {error}", as_json) from None
+    from aisb.settings import ConfigError, parse
+
     notes = []
     for key in sorted(secrets):
         notes.append(Result(f"secret:{key}", None, UNKNOWN, f"{key} is encrypted: not checked"))
@@ -76,8 +137,45 @@ def _load(stack: str, root: Path, as_json: bool) -> tuple[Any, dict[str, str], l
         settings = parse(config, secrets)
     except ConfigError as error:
         region = config.get("aws:region", "")
-        raise _could_not_run(stack, region, "; ".join(error.problems), as_json) from None
+        raise _could_not_run(
+            stack, region, f"{path}: " + "; ".join(error.problems), as_json
+        ) from None
     return settings, config, notes
+
+
+def credentials_problem(error: Exception, profile: str | None) -> str:
+    """What to do when no usable AWS credentials were found, in one line."""
+    from botocore.exceptions import (
+        NoCredentialsError,
+        NoRegionError,
+        ProfileNotFound,
+        SSOError,
+        TokenRetrievalError,
+        UnauthorizedSSOTokenError,
+    )
+
+    from aisb.cli.results import aws_error
+
+    named = f" --profile {profile}" if profile else ""
+    if isinstance(error, NoCredentialsError):
+        return (
+            "no AWS credentials found: sign in (`aws sso login" + named + "`), set AWS_PROFILE "
+            "or aws:profile in the stack file, or export AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY"
+        )
+    if isinstance(error, ProfileNotFound):
+        return f"{aws_error(error)}: set AWS_PROFILE or aws:profile to a profile in ~/.aws/config"
+    if isinstance(error, SSOError | TokenRetrievalError | UnauthorizedSSOTokenError):
+        return f"{aws_error(error)}: sign in again with `aws sso login{named}`"
+    if isinstance(error, NoRegionError):
+        return f"{aws_error(error)}: set aws:region in the stack file"
+    code = ""
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        code = str(response.get("Error", {}).get("Code", ""))
+    if code in ("ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId"):
+        return f"{aws_error(error)}: the credentials expired or are wrong; sign in again"
+    return f"could not reach AWS: {aws_error(error)}"
 
 
 def _connect(
@@ -88,12 +186,16 @@ def _connect(
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
+    profile = config.get("aws:profile")
     try:
-        session = boto3.Session(profile_name=config.get("aws:profile"), region_name=settings.region)
-        identity = session.client("sts").get_caller_identity()
+        session = boto3.Session(profile_name=profile, region_name=settings.region)
+        # Every call goes through these clients, the caller's identity too (no other session).
+        clients = {service: session.client(service) for service in (*services, "sts")}
+        identity = clients["sts"].get_caller_identity()
     except (BotoCoreError, ClientError) as error:
-        raise _could_not_run(stack, settings.region, aws_error(error), as_json) from None
-    return {service: session.client(service) for service in services}, identity
+        detail = credentials_problem(error, profile)
+        raise _could_not_run(stack, settings.region, detail, as_json) from None
+    return clients, identity
 
 
 @app.callback()
@@ -103,43 +205,62 @@ def _commands() -> None:
 
 @app.command()
 def preflight(
-    stack: StackOption, as_json: JsonOption = False, root: RootOption = Path(".")
+    stack: StackOption,
+    as_json: JsonOption = False,
+    root: RootOption = Path("."),
+    allow_unknown: AllowUnknownOption = False,
 ) -> None:
     """Before `pulumi up`: what in the account would make the deploy fail, with the fix."""
     from aisb.cli import preflight_checks as checks
+    from aisb.cli.results import PASS, Report, Result
 
     settings, config, notes = _load(stack, root, as_json)
     clients, identity = _connect(stack, settings, config, checks.SERVICES, as_json)
     partition = identity["Arn"].split(":")[1]
     target = checks.Target(stack, identity["Account"], settings.region, partition)
-    results = [
-        Result("stack-config", None, PASS, f"stacks/Pulumi.{stack}.yaml is valid"),
-        *notes,
-        *checks.preflight(clients, settings, target),
-    ]
+    try:
+        state = checks.stack_state(stack, root)
+        results = [
+            Result("stack-config", None, PASS, f"stacks/Pulumi.{stack}.yaml is valid"),
+            *notes,
+            *checks.preflight(clients, settings, target, state),
+        ]
+    except KeyboardInterrupt:
+        raise _could_not_run(stack, settings.region, "interrupted", as_json) from None
     report = Report(stack, settings.region, tuple(results))
     _emit(report, as_json)
-    raise typer.Exit(report.exit_code)
+    raise typer.Exit(report.exit_code_for(allow_unknown))
 
 
 @app.command()
-def check(stack: StackOption, as_json: JsonOption = False, root: RootOption = Path(".")) -> None:
+def check(
+    stack: StackOption,
+    as_json: JsonOption = False,
+    root: RootOption = Path("."),
+    allow_unknown: AllowUnknownOption = False,
+) -> None:
     """After `pulumi up`: does each control of the deployed baseline work?"""
     from aisb.cli import check_checks as checks
+    from aisb.cli.results import Report
 
     settings, config, notes = _load(stack, root, as_json)
     clients, _ = _connect(stack, settings, config, checks.SERVICES, as_json)
-    if as_json:
-        results = checks.check_all(clients, settings)
-    else:
-        from rich.progress import Progress
+    try:
+        if as_json:
+            results = checks.check_all(clients, settings)
+        else:
+            from rich.progress import Progress
 
-        with Progress(transient=True) as bar:
-            task = bar.add_task("listing certificates", total=None)
-            results = checks.check_all(clients, settings, lambda n: bar.update(task, completed=n))
+            with Progress(transient=True) as bar:
+                task = bar.add_task("listing certificates", total=None)
+                results = checks.check_all(
+                    clients, settings, lambda n: bar.update(task, completed=n)
+                )
+    except KeyboardInterrupt:
+        raise _could_not_run(stack, settings.region, "interrupted", as_json) from None
     report = Report(stack, settings.region, (*notes, *results))
     _emit(report, as_json)
-    raise typer.Exit(report.exit_code)
+    raise typer.Exit(report.exit_code_for(allow_unknown))
 
 
 TimeoutOption = Annotated[
@@ -153,20 +274,23 @@ def drill(
     as_json: JsonOption = False,
     root: RootOption = Path("."),
     timeout: TimeoutOption = 600,
+    allow_unknown: AllowUnknownOption = False,
 ) -> None:
-    """A fire drill: send a real alert down each path and confirm it reached the topic."""
+    """A fire drill: send a real alert down each path and confirm it reached the topic.
+    It leaves e-mails to every subscriber, audit results and a report (see the README)."""
     from aisb.cli import drill_checks as drills
-    from aisb.cli.results import AWS_ERRORS
+    from aisb.cli.results import Report
 
     settings, config, notes = _load(stack, root, as_json)
     clients, _ = _connect(stack, settings, config, drills.SERVICES, as_json)
     try:
         results = drills.drill(clients, settings, timeout=timeout)
-    except AWS_ERRORS as error:
-        results = [Result("drill", "AISB-7", UNKNOWN, f"could not run: {aws_error(error)}")]
+    except drills.Interrupted as stop:
+        left = "; left behind: " + "; ".join(stop.left) if stop.left else "; nothing left behind"
+        raise _could_not_run(stack, settings.region, f"drill interrupted{left}", as_json) from None
     report = Report(stack, settings.region, (*notes, *results))
     _emit(report, as_json)
-    raise typer.Exit(report.exit_code)
+    raise typer.Exit(report.exit_code_for(allow_unknown))
 
 
 OutOption = Annotated[
@@ -201,8 +325,6 @@ def plan(
 ) -> None:
     """Without credentials: render each stack under Pulumi's mock engine, or compare two
     renders. Shows what the code asks for, not a diff against what is deployed."""
-    from aisb import plan as plans
-
     if (out is None) == (compare is None):
         typer.echo("aisb plan: give exactly one of --out DIR or --compare BASE HEAD", err=True)
         raise typer.Exit(EXIT_ERROR)
@@ -214,6 +336,8 @@ def plan(
         if not head.is_dir():
             typer.echo(f"aisb plan: {head} is not a folder of plans", err=True)
             raise typer.Exit(EXIT_ERROR)
+        from aisb import plan as plans
+
         text = plans.markdown(plans.diff_plans(base, head))
         if produced_by:  # one plain line under the marker: the comment stays found by it
             marker, _, rest = text.partition("\n")
@@ -222,6 +346,22 @@ def plan(
         sys.stdout.write(text)
         return
     assert out is not None
+    problem = _project_problem(root)
+    if problem:
+        typer.echo(f"aisb plan: {problem}", err=True)
+        raise typer.Exit(EXIT_ERROR)
+    from aisb import plan as plans
+    from aisb.stackfile import stack_files
+
+    files = stack_files(root)
+    if not stacks and not files:
+        typer.echo(f"aisb plan: no stack files (Pulumi.<stack>.yaml) in {root}", err=True)
+        raise typer.Exit(EXIT_ERROR)
+    for path in files:
+        slip = _yaml_slip(path)
+        if slip:
+            typer.echo(f"aisb plan: {slip}", err=True)
+            raise typer.Exit(EXIT_ERROR)
     try:
         written = plans.write(out, root, stacks or ())
     except plans.PlanError as error:
@@ -239,10 +379,24 @@ _ROLE_ARN = re.compile(r"arn:aws(-cn|-us-gov)?:iam::\d{12}:role/[\w+=,.@/-]{1,51
 @app.command()
 def stacks(as_json: JsonOption = False, root: RootOption = Path(".")) -> None:
     """List the stack files: name, region and preview role (the workflow's matrix)."""
-    from aisb.stackfile import stack_files, stack_name, stack_values
+    problem = _project_problem(root)
+    if problem:
+        typer.echo(f"aisb stacks: {problem}", err=True)
+        raise typer.Exit(EXIT_ERROR)
+    from aisb.stackfile import stack_files, stack_name, stack_values, stacks_dir
 
+    files = stack_files(root)
+    if not files:
+        typer.echo(
+            f"aisb stacks: no stack files (Pulumi.<stack>.yaml) in {stacks_dir(root)}", err=True
+        )
+        raise typer.Exit(EXIT_ERROR)
     listed = []
-    for path in stack_files(root):
+    for path in files:
+        slip = _yaml_slip(path)
+        if slip:
+            typer.echo(f"aisb stacks: {slip}", err=True)
+            raise typer.Exit(EXIT_ERROR)
         values = stack_values(path, root)
         role = values.get(PREVIEW_ROLE_KEY, "")
         if role and not (isinstance(role, str) and _ROLE_ARN.fullmatch(role)):

@@ -15,9 +15,11 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from aisb.baseline import FINDINGS_RULE
 from aisb.catalog import AUDIT_CHECKS, scheduled_audit_checks
-from aisb.cli.results import FAIL, PASS, Result, guarded
+from aisb.cli.results import FAIL, PASS, UNKNOWN, Result, guarded
 from aisb.components.access_analyzer import OPTIONS as ANALYZER_OPTIONS
 from aisb.components.trail import OPTIONS as TRAIL_OPTIONS
 from aisb.functions.cert_rotation.handler import (
@@ -32,6 +34,17 @@ Clients = Mapping[str, Any]
 Check = Callable[[Clients, Settings], list[Result]]
 # How far back the alarms' metrics are read: a day and the certificate scan interval.
 LOOKBACK = timedelta(days=1)
+# CloudTrail delivers log files about every 5 minutes and digest files once an hour
+# (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/how-cloudtrail-works.html,
+# https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-log-file-validation-intro.html):
+# a trail with nothing delivered for longer than these (after logging started) is not delivering.
+TRAIL_DELIVERY_WITHIN = timedelta(hours=1)
+TRAIL_DIGEST_WITHIN = timedelta(hours=3)
+TAG = "aisb:control"
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 def tagged(clients: Clients, control: str, resource_type: str) -> list[str]:
@@ -64,7 +77,18 @@ def _metric_sum(
 
 def logging_level(clients: Clients, settings: Settings) -> list[Result]:
     def check() -> Result:
-        options = clients["iot"].get_v2_logging_options()
+        try:
+            options = clients["iot"].get_v2_logging_options()
+        except ClientError as error:
+            if _code(error) != "NotConfiguredException":
+                raise
+            return Result(
+                "iot-logging",
+                "AISB-3",
+                FAIL,
+                "IoT logging is not configured (NotConfiguredException): the control is gone",
+                "run pulumi up",
+            )
         level, disabled = options.get("defaultLogLevel"), options.get("disableAllLogs", False)
         wanted = settings.iot_log_level
         if wanted != "DISABLED" and (disabled or level != wanted or not options.get("roleArn")):
@@ -129,7 +153,8 @@ def schedule(clients: Clients, settings: Settings) -> list[Result]:
     """The scheduled audit: present, at the frequency set, over the checks it can run."""
 
     def check() -> Result:
-        audits = clients["iot"].list_scheduled_audits(maxResults=250).get("scheduledAudits", [])
+        pages = clients["iot"].get_paginator("list_scheduled_audits").paginate()
+        audits = [a for page in pages for a in page.get("scheduledAudits", [])]
         ours = [
             a
             for a in audits
@@ -180,8 +205,12 @@ def security_profiles(clients: Clients, settings: Settings) -> list[Result]:
         results = []
         for arn in profiles:
             name = arn.rsplit("/", 1)[-1]
-            targets = clients["iot"].list_targets_for_security_profile(securityProfileName=name)
-            attached = targets.get("securityProfileTargets", [])
+            pages = (
+                clients["iot"]
+                .get_paginator("list_targets_for_security_profile")
+                .paginate(securityProfileName=name)
+            )
+            attached = [t for page in pages for t in page.get("securityProfileTargets", [])]
             results.append(
                 Result(
                     f"security-profile:{name}",
@@ -203,7 +232,10 @@ def subscriptions(clients: Clients, settings: Settings) -> list[Result]:
         topics = tagged(clients, "AISB-7", "sns:topic")
         if not topics:
             return [Result("alert-topic", "AISB-7", FAIL, "no aisb alert topic", "run pulumi up")]
-        subs = clients["sns"].list_subscriptions_by_topic(TopicArn=topics[0])["Subscriptions"]
+        pages = (
+            clients["sns"].get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topics[0])
+        )
+        subs = [sub for page in pages for sub in page.get("Subscriptions", [])]
         pending = [s for s in subs if s["SubscriptionArn"] == "PendingConfirmation"]
         if not subs:
             return [Result("alert-subscriptions", "AISB-7", FAIL, "nobody is subscribed")]
@@ -297,66 +329,173 @@ def certificate_ages(
     return guarded("certificate-ages", "AISB-6", check)
 
 
+def _age(now: datetime, when: Any) -> timedelta | None:
+    if not isinstance(when, datetime):
+        return None
+    return now - (when if when.tzinfo else when.replace(tzinfo=UTC))
+
+
 def trail(clients: Clients, settings: Settings) -> list[Result]:
+    """The trail logs, and its log and digest files were delivered lately: an error older than
+    the latest delivery is past; one newer, or no delivery for too long, fails."""
     if not settings.cloud_trail:
         return []
 
     def check() -> Result:
         name = TRAIL_OPTIONS["trail_name"].default
-        status = clients["cloudtrail"].get_trail_status(Name=name)
-        error = status.get("LatestDeliveryError")
-        if status.get("IsLogging") and not error:
-            return Result("trail", "AISB-8", PASS, f"{name} is logging and delivering")
+        try:
+            status = clients["cloudtrail"].get_trail_status(Name=name)
+        except ClientError as error:
+            if _code(error) != "TrailNotFoundException":
+                raise
+            return Result(
+                "trail",
+                "AISB-8",
+                FAIL,
+                f"no trail {name} (TrailNotFoundException)",
+                "run pulumi up",
+            )
+        now = datetime.now(UTC)
+        if not status.get("IsLogging"):
+            return Result("trail", "AISB-8", FAIL, f"{name} is not logging", "run pulumi up")
+        started = _age(now, status.get("StartLoggingTime"))
+        problems = []
+        for what, time_key, error_key, within in (
+            ("log files", "LatestDeliveryTime", "LatestDeliveryError", TRAIL_DELIVERY_WITHIN),
+            (
+                "digest files",
+                "LatestDigestDeliveryTime",
+                "LatestDigestDeliveryError",
+                TRAIL_DIGEST_WITHIN,
+            ),
+        ):
+            age, error = _age(now, status.get(time_key)), status.get(error_key)
+            if age is None:
+                if started is not None and started < within:
+                    continue  # logging started lately: nothing is due yet
+                problems.append(f"no {what} delivered" + (f" ({error})" if error else ""))
+            elif age > within:
+                problems.append(
+                    f"{what} last delivered {int(age.total_seconds() // 60)} minutes ago"
+                    + (f" (error: {error})" if error else "")
+                )
+        if problems:
+            return Result(
+                "trail",
+                "AISB-8",
+                FAIL,
+                f"{name}: " + "; ".join(problems),
+                "check the bucket and key policies, then run pulumi up",
+            )
+        if status.get("LatestDeliveryTime") is None:
+            return Result(
+                "trail",
+                "AISB-8",
+                UNKNOWN,
+                f"{name} is logging; nothing delivered yet (started lately)",
+            )
         return Result(
-            "trail",
-            "AISB-8",
-            FAIL,
-            f"{name}: logging {status.get('IsLogging')}, delivery error {error or 'none'}",
-            "check the bucket and key policies, then run pulumi up",
+            "trail", "AISB-8", PASS, f"{name} is logging and delivering log and digest files"
         )
 
     return guarded("trail", "AISB-8", check)
 
 
 def guardduty(clients: Clients, settings: Settings) -> list[Result]:
+    """The stack's detector is enabled (the one it adopted, or the one it tagged), and its
+    findings rule exists, targets the alert topic and did not fail to deliver."""
     if not settings.guard_duty:
         return []
 
     def check() -> list[Result]:
-        detectors = clients["guardduty"].list_detectors().get("DetectorIds", [])
-        if not detectors:
-            return [Result("guardduty", "AISB-9", FAIL, "no GuardDuty detector", "pulumi up")]
-        status = clients["guardduty"].get_detector(DetectorId=detectors[0]).get("Status")
+        pages = clients["guardduty"].get_paginator("list_detectors").paginate()
+        detectors = [d for page in pages for d in page.get("DetectorIds", [])]
+        adopted = settings.guard_duty_detector_id
+        ours, status = None, None
+        for detector in detectors:
+            if adopted and detector != adopted:
+                continue
+            described = clients["guardduty"].get_detector(DetectorId=detector)
+            if adopted or (described.get("Tags") or {}).get(TAG) == "AISB-9":
+                ours, status = detector, described.get("Status")
+                break
+        if ours is None:
+            what = (
+                f"detector {adopted} (aisb:guardDutyDetectorId)"
+                if adopted
+                else (f"detector tagged {TAG}=AISB-9")
+            )
+            return [
+                Result(
+                    "guardduty",
+                    "AISB-9",
+                    FAIL,
+                    f"no {what} among {len(detectors)} detectors in this region",
+                    "run pulumi up",
+                )
+            ]
         results = [
             Result(
                 "guardduty",
                 "AISB-9",
                 PASS if status == "ENABLED" else FAIL,
-                f"detector {detectors[0]} is {status}",
+                f"detector {ours} is {status}",
                 None if status == "ENABLED" else "enable the detector",
             )
         ]
-        failed = _metric_sum(
-            clients,
-            "AWS/Events",
-            "FailedInvocations",
-            {"RuleName": f"{BASELINE_NAME}{FINDINGS_RULE}"},
-            LOOKBACK,
-        )
-        results.append(
+        return results + _findings_delivery(clients)
+
+    return guarded("guardduty", "AISB-9", check)
+
+
+def _findings_delivery(clients: Clients) -> list[Result]:
+    rule = f"{BASELINE_NAME}{FINDINGS_RULE}"
+    try:
+        described = clients["events"].describe_rule(Name=rule)
+    except ClientError as error:
+        if _code(error) != "ResourceNotFoundException":
+            raise
+        return [
+            Result(
+                "guardduty-delivery", "AISB-9", FAIL, f"no findings rule {rule}", "run pulumi up"
+            )
+        ]
+    if described.get("State") != "ENABLED":
+        return [
             Result(
                 "guardduty-delivery",
                 "AISB-9",
-                FAIL if failed else PASS,
-                f"{int(failed)} findings failed to reach the alert topic in a day",
-                "check the topic and key policies; the findings wait in the dead-letter queue"
-                if failed
-                else None,
+                FAIL,
+                f"the findings rule {rule} is {described.get('State')}",
+                "run pulumi up",
             )
+        ]
+    topics = set(tagged(clients, "AISB-7", "sns:topic"))
+    pages = clients["events"].get_paginator("list_targets_by_rule").paginate(Rule=rule)
+    targets = {t["Arn"] for page in pages for t in page.get("Targets", [])}
+    if not topics & targets:
+        return [
+            Result(
+                "guardduty-delivery",
+                "AISB-9",
+                FAIL,
+                f"the findings rule {rule} does not target the alert topic",
+                "run pulumi up",
+            )
+        ]
+    failed = _metric_sum(clients, "AWS/Events", "FailedInvocations", {"RuleName": rule}, LOOKBACK)
+    return [
+        Result(
+            "guardduty-delivery",
+            "AISB-9",
+            FAIL if failed else PASS,
+            f"rule {rule} targets the alert topic; {int(failed)} findings failed to reach it "
+            "in a day",
+            "check the topic and key policies; the findings wait in the dead-letter queue"
+            if failed
+            else None,
         )
-        return results
-
-    return guarded("guardduty", "AISB-9", check)
+    ]
 
 
 def access_analyzer(clients: Clients, settings: Settings) -> list[Result]:
@@ -365,7 +504,27 @@ def access_analyzer(clients: Clients, settings: Settings) -> list[Result]:
 
     def check() -> Result:
         name = ANALYZER_OPTIONS["analyzer_name"].default
-        status = clients["accessanalyzer"].get_analyzer(analyzerName=name)["analyzer"]["status"]
+        try:
+            analyzer = clients["accessanalyzer"].get_analyzer(analyzerName=name)["analyzer"]
+        except ClientError as error:
+            if _code(error) != "ResourceNotFoundException":
+                raise
+            return Result(
+                "access-analyzer",
+                "AISB-2",
+                FAIL,
+                f"no analyzer {name} (ResourceNotFoundException): the control is gone",
+                "run pulumi up",
+            )
+        status = analyzer["status"]
+        if (analyzer.get("tags") or {}).get(TAG) != "AISB-2":
+            return Result(
+                "access-analyzer",
+                "AISB-2",
+                FAIL,
+                f"analyzer {name} is not the stack's (no {TAG}=AISB-2 tag)",
+                "run pulumi up",
+            )
         return Result(
             "access-analyzer",
             "AISB-2",
@@ -396,8 +555,30 @@ SERVICES = (
     "cloudtrail",
     "guardduty",
     "accessanalyzer",
+    "events",
     "resourcegroupstaggingapi",
 )
+OPERATIONS = (
+    "sts:GetCallerIdentity",
+    "tag:GetResources",
+    "iot:GetV2LoggingOptions",
+    "iot:DescribeAccountAuditConfiguration",
+    "iot:ListScheduledAudits",
+    "iot:DescribeScheduledAudit",
+    "iot:ListTargetsForSecurityProfile",
+    "sns:ListSubscriptionsByTopic",
+    "cloudwatch:GetMetricStatistics",
+    "sqs:GetQueueUrl",
+    "sqs:GetQueueAttributes",
+    "iot:ListCertificates",
+    "cloudtrail:GetTrailStatus",
+    "guardduty:ListDetectors",
+    "guardduty:GetDetector",
+    "events:DescribeRule",
+    "events:ListTargetsByRule",
+    "access-analyzer:GetAnalyzer",
+)
+"""Every API operation check may call (IAM action names)."""
 
 
 def check_all(

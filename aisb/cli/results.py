@@ -15,8 +15,11 @@ AWS_ERRORS = (ClientError, BotoCoreError, ResponseParserError)
 
 PASS, FAIL, UNKNOWN = "pass", "fail", "unknown"
 
-# Exit codes: all clear, something to fix, the command could not run.
-EXIT_CLEAR, EXIT_FIX, EXIT_ERROR = 0, 1, 2
+# Exit codes: every check passed, something to fix, the command could not run, nothing to fix
+# but some checks could not tell (``--allow-unknown`` turns that into 0).
+EXIT_CLEAR, EXIT_FIX, EXIT_ERROR, EXIT_UNKNOWN = 0, 1, 2, 3
+# A fix longer than this is printed whole below the table, where it can be copied.
+SHORT_FIX = 40
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,19 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_FIX if any(r.status == FAIL for r in self.results) else EXIT_CLEAR
+        """0 every check passed, 1 something to fix, 3 nothing to fix but some checks could
+        not tell."""
+        statuses = {r.status for r in self.results}
+        if FAIL in statuses:
+            return EXIT_FIX
+        if UNKNOWN in statuses or not self.results:
+            return EXIT_UNKNOWN
+        return EXIT_CLEAR
+
+    def exit_code_for(self, allow_unknown: bool) -> int:
+        """The exit code, with "could not tell" accepted as clear when ``allow_unknown``."""
+        code = self.exit_code
+        return EXIT_CLEAR if allow_unknown and code == EXIT_UNKNOWN else code
 
     def to_json(self) -> str:
         return json.dumps(
@@ -67,29 +82,42 @@ def aws_error(error: Exception) -> str:
 def guarded(
     check_id: str, control: str | None, check: Callable[[], Result | Sequence[Result]]
 ) -> list[Result]:
-    """Run a check; an API that is unavailable or denied gives ``unknown`` with the reason,
-    never a traceback."""
+    """Run a check; an API that is unavailable or denied (or an answer it cannot read) gives
+    ``unknown`` with the reason, never a traceback."""
     try:
         outcome = check()
     except AWS_ERRORS as error:
         return [Result(check_id, control, UNKNOWN, f"could not tell: {aws_error(error)}")]
+    except (LookupError, TypeError, ValueError, AttributeError) as error:
+        detail = f"could not tell: an answer aisb cannot read ({type(error).__name__}: {error})"
+        return [Result(check_id, control, UNKNOWN, detail[:300])]
     return [outcome] if isinstance(outcome, Result) else list(outcome)
 
 
 def render_table(report: Report, console: Any) -> None:
-    """The report as a rich table."""
+    """The report as a rich table; a fix too long for its column (a ``pulumi import``
+    command, say) is printed whole below the table, on one line, to copy."""
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"{report.stack} ({report.region})")
     for column in ("check", "control", "status", "detail", "fix"):
         table.add_column(column, overflow="fold")
     colours = {PASS: "green", FAIL: "red", UNKNOWN: "yellow"}
+    below: list[tuple[str, str]] = []
     for r in report.results:
+        fix = r.fix or ""
+        if len(fix) > SHORT_FIX:
+            below.append((r.id, fix))
+            fix = f"see fix {len(below)} below"
         table.add_row(
-            r.id,
+            escape(r.id),
             r.control or "",
             f"[{colours[r.status]}]{r.status}[/]",
-            r.detail,
-            r.fix or "",
+            escape(r.detail),
+            escape(fix),
         )
     console.print(table)
+    for number, (check_id, fix) in enumerate(below, 1):
+        console.print(f"fix {number} ({escape(check_id)}):", style="bold")
+        console.print(escape(fix), soft_wrap=True, highlight=False)

@@ -91,9 +91,11 @@ class CertificateRotationMonitorArgs(TypedDict, total=False):
     """Retention of the function's log group (default 365)."""
     reserved_concurrency: int
     """Reserve this many concurrent executions for the function (1-10; default: none).
-    Scans never overlap without it (a lease in the lock table); Lambda refuses any reservation
-    that leaves the account fewer than 10 unreserved executions, which is every reservation on
-    an account with the default quota of 10."""
+    Scans never overlap without it (a lease in the lock table). Lambda refuses a reservation
+    that would leave the account fewer than 100 unreserved executions ("reserve up to the
+    Unreserved account concurrency value minus 100"), so the account's quota must be at least
+    100 plus every reservation: one with a quota of 100 or less (new accounts often have 10)
+    is refused any."""
     permissions_boundary: pulumi.Input[str]
     """The ARN of an IAM managed policy set as the permissions boundary of every role this
     component creates (the deploy role's ``aisb-role-boundary`` where deploys run as it)."""

@@ -52,3 +52,19 @@ class StubbedClients:
         """Every answer given was asked for."""
         for stub in self.stubs.values():
             stub.assert_no_pending_responses()
+
+
+class MotoAndStubs(StubbedClients):
+    """Clients answered by moto in-process (``moto.mock_aws``, started by the caller) for
+    ``moto_services``, and by Stubber for ``stubbed`` (APIs moto lacks), all in ``region``."""
+
+    def __init__(
+        self, moto_services: Iterable[str], stubbed: Iterable[str], region: str = "us-east-1"
+    ) -> None:
+        self.clients = {
+            s: boto3.client(s, region_name=region, **CREDENTIALS)
+            for s in (*moto_services, *stubbed)
+        }
+        self.stubs = {s: Stubber(self.clients[s]) for s in stubbed}
+        for stub in self.stubs.values():
+            stub.activate()

@@ -1,0 +1,48 @@
+"""``aisb --help`` starts without Pulumi (issue 18 (16)): the command imports Pulumi and its
+providers only in the commands that need them, checked in a fresh interpreter."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.harness import ROOT
+
+HEAVY = ("pulumi", "pulumi_aws", "pulumi_aws_native", "pulumiverse_time", "boto3", "rich")
+
+
+def _loaded_after(code: str) -> set[str]:
+    loaded = f"','.join(m for m in {HEAVY!r} if m in sys.modules)"
+    probe = f"import sys\n{code}\nprint('loaded:' + {loaded})"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("loaded:"), done.stdout
+    return {m for m in last.removeprefix("loaded:").split(",") if m}
+
+
+def test_importing_the_command_loads_no_pulumi() -> None:
+    assert _loaded_after("import aisb.cli") == set()
+
+
+def test_help_and_an_argument_error_load_no_pulumi() -> None:
+    for argv in (["aisb", "--help"], ["aisb", "preflight"], ["aisb", "drill", "--help"]):
+        code = (
+            f"sys.argv = {argv!r}\n"
+            "import aisb.cli\n"
+            "try:\n"
+            "    aisb.cli.main()\n"
+            "except SystemExit:\n"
+            "    pass"
+        )
+        assert _loaded_after(code) == set(), argv
+
+
+def test_the_library_still_exports_every_component_lazily() -> None:
+    import aisb
+
+    for name in aisb.__all__:
+        assert getattr(aisb, name).__name__ == name
+    assert set(aisb.__all__) <= set(dir(aisb))
