@@ -17,7 +17,7 @@ from tests.harness import Recording, run
 
 COMPONENTS = [
     obj
-    for obj in vars(aisb).values()
+    for obj in (getattr(aisb, name) for name in aisb.__all__)
     if inspect.isclass(obj) and issubclass(obj, pulumi.ComponentResource)
 ]
 
