@@ -332,6 +332,10 @@ def arg_docs() -> dict[str, str]:
     return exposed_docs(field_docs(IotSecurityBaselineArgs), EXPOSURES)
 
 
+class _Bounded(TypedDict, total=False):
+    permissions_boundary: pulumi.Input[str]
+
+
 class IotSecurityBaseline(pulumi.ComponentResource):
     """The AWS IoT Security Baseline for one account and region.
 
@@ -406,13 +410,12 @@ class IotSecurityBaseline(pulumi.ComponentResource):
         self.partition = aws.get_partition_output(opts=invoke).partition
         tags = dict(a["tags"])
         child = pulumi.ResourceOptions(parent=self)
-        boundary = (
-            pulumi.Output.concat(
+        # Every child that creates roles gets the boundary, when there is one.
+        bounded: _Bounded = {}
+        if policy := a["role_permissions_boundary"]:
+            bounded["permissions_boundary"] = pulumi.Output.concat(
                 "arn:", self.partition, ":iam::", self.account_id, ":policy/", policy
             )
-            if (policy := a["role_permissions_boundary"])
-            else None
-        )
 
         cert_rotation = a["cert_rotation"]
         # CloudWatch by default: Device Defender Detect answers accounts that had not used it
@@ -456,7 +459,7 @@ class IotSecurityBaseline(pulumi.ComponentResource):
             f"{name}-logging",
             {
                 **LOGGING.passed(a),
-                "permissions_boundary": boundary,
+                **bounded,
                 "account_id": self.account_id,
                 "region": self.region,
                 "partition": self.partition,
@@ -468,7 +471,7 @@ class IotSecurityBaseline(pulumi.ComponentResource):
             f"{name}-audit",
             {
                 **AUDIT.passed(a),
-                "permissions_boundary": boundary,
+                **bounded,
                 "account_id": self.account_id,
                 "partition": self.partition,
                 "region": self.region,
@@ -485,7 +488,7 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                 f"{name}-cert-rotation",
                 {
                     **CERTS.passed(a),
-                    "permissions_boundary": boundary,
+                    **bounded,
                     "account_id": self.account_id,
                     "region": self.region,
                     "partition": self.partition,
@@ -497,7 +500,7 @@ class IotSecurityBaseline(pulumi.ComponentResource):
             )
             self.cert_rotation_function_arn = monitor.function_arn
         common: DetectMitigationsArgs = {
-            "permissions_boundary": boundary,
+            **bounded,
             "account_id": self.account_id,
             "region": self.region,
             "partition": self.partition,
@@ -560,7 +563,7 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                 f"{name}-device-logs",
                 {
                     **DEVICE_LOGS.passed(a),
-                    "permissions_boundary": boundary,
+                    **bounded,
                     "account_id": self.account_id,
                     "region": self.region,
                     "partition": self.partition,

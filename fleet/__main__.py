@@ -111,7 +111,7 @@ for target in inventory.targets:
         organization=inventory.organization,
         project=PROJECT,
         stack=target.stack,
-        **_source(inventory, target),  # type: ignore[arg-type]
+        **_source(inventory, target),  # type: ignore[call-overload]
         operation_context=ps.DeploymentSettingsOperationContextArgs(
             oidc=ps.OperationContextOIDCArgs(
                 aws=ps.AWSOIDCConfigurationArgs(

@@ -230,7 +230,8 @@ def test_the_alarm_is_one_that_will_notify(aws: Stubs) -> None:
         _alarm("aisb-c", AlarmActions=["arn:aws:sns:us-east-1:123456789012:other"]),
         _alarm("aisb-d", "INSUFFICIENT_DATA"),
     ]
-    assert dc.choose_alarm(alarms, TOPIC)["AlarmName"] == "aisb-d"
+    chosen = dc.choose_alarm(alarms, TOPIC)
+    assert chosen is not None and chosen["AlarmName"] == "aisb-d"
     assert dc.choose_alarm(alarms[:3], TOPIC) is None
     settings = parse({**MINIMAL_CONFIG, "aisb:certRotation": "false"})
     _inbox(aws)

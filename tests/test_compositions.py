@@ -21,12 +21,17 @@ from aisb import (
 )
 from tests.harness import ACCOUNT, Recording, run
 
-COMMON = {"account_id": ACCOUNT, "partition": "aws", "region": "us-east-1"}
-EMAILS = {"emails": ["secops@example.com"]}
-
 
 def _monitor(topic: Any) -> None:
-    CertificateRotationMonitor("certs", {**COMMON, "alert_topic_arn": topic})
+    CertificateRotationMonitor(
+        "certs",
+        {
+            "account_id": ACCOUNT,
+            "partition": "aws",
+            "region": "us-east-1",
+            "alert_topic_arn": topic,
+        },
+    )
 
 
 def _fleet(topic: Any) -> None:
@@ -43,7 +48,13 @@ def _composed(
     publisher: Callable[[Any], None], alerts: dict[str, Any], recording: Recording
 ) -> Recording:
     def program() -> None:
-        args: SecurityAlertsArgs = {**COMMON, **EMAILS, **alerts}  # type: ignore[typeddict-item]
+        args: SecurityAlertsArgs = {
+            "account_id": ACCOUNT,
+            "partition": "aws",
+            "region": "us-east-1",
+            "emails": ["secops@example.com"],
+            **alerts,  # type: ignore[typeddict-item]
+        }
         topic = SecurityAlerts("alerts", args)
         publisher(topic.topic_arn)
 
@@ -108,7 +119,12 @@ def test_a_topic_aisb_did_not_write_gets_a_warning_naming_what_it_must_allow(
     def program() -> None:
         _fleet(f"arn:aws:sns:us-east-1:{ACCOUNT}:theirs")
         existing = SecurityAlerts(
-            "alerts", {**COMMON, "existing_topic_arn": f"arn:aws:sns:us-east-1:{ACCOUNT}:other"}
+            "alerts",
+            {
+                "account_id": ACCOUNT,
+                "partition": "aws",
+                "existing_topic_arn": f"arn:aws:sns:us-east-1:{ACCOUNT}:other",
+            },
         )
         _monitor(existing.topic_arn)
 

@@ -349,7 +349,10 @@ def test_user_named_metrics_and_groups_are_reachable_but_only_aisb_s() -> None:
 
 def test_kms_keys_are_created_and_tagged_on_create_only_with_the_baseline_s_tag() -> None:
     statements = _statements()
-    tag = {"aws:RequestTag/aisb:control": "AISB-7", "aws:TagKeys": ["aisb:control"]}
+    tag: dict[str, str | list[str]] = {
+        "aws:RequestTag/aisb:control": "AISB-7",
+        "aws:TagKeys": ["aisb:control"],
+    }
     for action in ("kms:CreateKey", "kms:TagResource", "kms:PutKeyPolicy"):
         assert evaluate(statements, Request(action, "*", tag)).allowed, action
         assert not evaluate(statements, Request(action, "*")).allowed, action
@@ -517,7 +520,7 @@ def _preflight_calls() -> list[tuple[str, dict[str, Any]]]:
         for check in pf.CHECKS:
             # What was asked is recorded before the answer, whatever moto answers.
             with contextlib.suppress(ClientError, BotoCoreError, NotImplementedError):
-                check(clients, settings, target)
+                check(clients, settings, target, pf.NO_STATE)
     return calls
 
 

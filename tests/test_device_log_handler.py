@@ -556,7 +556,12 @@ def test_the_handler_ends_before_the_job_times_out(
 
     handler, logs = device["handler"], device["logs"]
     alarms: list[int] = []
-    monkeypatch.setattr(handler.signal, "alarm", lambda s: alarms.append(s) or 0)
+
+    def alarm(seconds: int) -> int:
+        alarms.append(seconds)
+        return 0
+
+    monkeypatch.setattr(handler.signal, "alarm", alarm)
     with mock_aws():
         _bucket()
         assert handler.main(["root", str(logs / "syslog")], FakeCredentialProvider()) == 0

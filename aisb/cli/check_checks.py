@@ -369,15 +369,15 @@ def trail(clients: Clients, settings: Settings) -> list[Result]:
                 TRAIL_DIGEST_WITHIN,
             ),
         ):
-            age, error = _age(now, status.get(time_key)), status.get(error_key)
+            age, failure = _age(now, status.get(time_key)), status.get(error_key)
             if age is None:
                 if started is not None and started < within:
                     continue  # logging started lately: nothing is due yet
-                problems.append(f"no {what} delivered" + (f" ({error})" if error else ""))
+                problems.append(f"no {what} delivered" + (f" ({failure})" if failure else ""))
             elif age > within:
                 problems.append(
                     f"{what} last delivered {int(age.total_seconds() // 60)} minutes ago"
-                    + (f" (error: {error})" if error else "")
+                    + (f" (error: {failure})" if failure else "")
                 )
         if problems:
             return Result(

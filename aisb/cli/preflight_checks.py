@@ -19,6 +19,7 @@ and each result says which evidence it used.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
@@ -126,7 +127,8 @@ def stack_state(
         listed = (exported.get("deployment") or {}).get("resources") or []
     except (ValueError, AttributeError):
         return StackState(note="pulumi stack export printed no deployment")
-    resources, arns = set(), set()
+    resources: set[tuple[str, str]] = set()
+    arns: set[str] = set()
     for resource in listed:
         if not isinstance(resource, dict):
             continue
@@ -137,7 +139,10 @@ def stack_state(
         for key in ("arn", "name"):
             value = outputs.get(key) if isinstance(outputs, dict) else None
             if isinstance(value, str) and value:
-                (arns if key == "arn" else resources).add(value if key == "arn" else (kind, value))
+                if key == "arn":
+                    arns.add(value)
+                else:
+                    resources.add((kind, value))
     return StackState(frozenset(resources), frozenset(arns))
 
 
@@ -309,12 +314,12 @@ def access_analyzer(
         for analyzer in analyzers:
             if analyzer["name"] != ours:
                 continue
-            tags = dict(analyzer.get("tags") or {})
+            tags: Mapping[str, str] = dict(analyzer.get("tags") or {})
             evidence = ownership(
                 state,
                 "aws:accessanalyzer/analyzer:Analyzer",
                 (analyzer["name"], analyzer.get("arn")),
-                lambda tags=tags: tags,
+                functools.partial(dict, tags),
                 "AISB-2",
             )
             if evidence:

@@ -81,7 +81,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 from botocore.config import Config
@@ -519,6 +519,12 @@ class RunLock:
         return item
 
 
+class HandsOver(Protocol):
+    """What the scanner needs of its run's hold on the lease: to hand the run over."""
+
+    def hand_over(self, state: ScanState) -> str: ...
+
+
 class Fence:
     """What one invocation holds of its run's lease: the token now written in the item."""
 
@@ -621,7 +627,7 @@ class Scanner:
         state: ScanState,
         remaining_ms: Callable[[], int],
         function_arn: str | None,
-        fence: Fence | None = None,
+        fence: HandsOver | None = None,
     ) -> dict[str, Any]:
         """Scan from ``state.marker``; hand over (through ``fence``, the run's hold on its
         lease) or report. Returns a summary for the logs."""
@@ -717,7 +723,7 @@ class Scanner:
     # -- handing over and reporting ---------------------------------------------------------------
 
     def _hand_over(
-        self, state: ScanState, function_arn: str | None, fence: Fence | None
+        self, state: ScanState, function_arn: str | None, fence: HandsOver | None
     ) -> dict[str, Any]:
         if self.lambda_client is None or not function_arn:
             raise RuntimeError("time is running out and there is no function to continue in")
