@@ -18,8 +18,10 @@ from aisb.components.cert_rotation import (
     CertificateRotationMonitorArgs,
 )
 from aisb.components.device_logs import DeviceLogCollection, DeviceLogCollectionArgs
+from aisb.components.endpoint_tls import EndpointTlsPolicy, EndpointTlsPolicyArgs
 from aisb.components.iot_logging import IotLogging, IotLoggingArgs
 from aisb.components.mitigation import DetectMitigations, DetectMitigationsArgs
+from aisb.components.security_hub import SecurityHubFindings, SecurityHubFindingsArgs
 from aisb.components.threat_detection import ThreatDetection, ThreatDetectionArgs
 from aisb.components.trail import ProtectedAuditTrail, ProtectedAuditTrailArgs
 
@@ -36,6 +38,8 @@ __all__ = [
     "DeviceDefenderAuditArgs",
     "DeviceLogCollection",
     "DeviceLogCollectionArgs",
+    "EndpointTlsPolicy",
+    "EndpointTlsPolicyArgs",
     "FleetAnomalyAlarms",
     "FleetAnomalyAlarmsArgs",
     "IotLogging",
@@ -46,6 +50,8 @@ __all__ = [
     "ProtectedAuditTrailArgs",
     "SecurityAlerts",
     "SecurityAlertsArgs",
+    "SecurityHubFindings",
+    "SecurityHubFindingsArgs",
     "ThreatDetection",
     "ThreatDetectionArgs",
 ]
