@@ -17,6 +17,7 @@ from typing import Any
 
 from aisb.baseline import FINDINGS_RULE
 from aisb.catalog import AUDIT_CHECKS, scheduled_audit_checks
+from aisb.cli import hub_checks
 from aisb.cli.results import FAIL, PASS, Result, guarded
 from aisb.components.access_analyzer import OPTIONS as ANALYZER_OPTIONS
 from aisb.components.trail import OPTIONS as TRAIL_OPTIONS
@@ -387,6 +388,7 @@ CHECKS: tuple[Check, ...] = (
     trail,
     guardduty,
     access_analyzer,
+    *hub_checks.CHECK,
 )
 SERVICES = (
     "iot",
@@ -397,6 +399,7 @@ SERVICES = (
     "guardduty",
     "accessanalyzer",
     "resourcegroupstaggingapi",
+    "securityhub",
 )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from aisb.cli import hub_checks
 from aisb.cli.results import FAIL, PASS, UNKNOWN, Result, guarded
 from aisb.components.device_logs import OPTIONS as DEVICE_LOG_OPTIONS
 from aisb.components.iot_logging import IOT_LOG_GROUP
@@ -411,8 +412,19 @@ CHECKS: tuple[Check, ...] = (
     scheduled_audits,
     fixed_names,
     permissions,
+    *hub_checks.PREFLIGHT,
 )
-SERVICES = ("iot", "logs", "accessanalyzer", "guardduty", "lambda", "cloudtrail", "sts", "iam")
+SERVICES = (
+    "iot",
+    "logs",
+    "accessanalyzer",
+    "guardduty",
+    "lambda",
+    "cloudtrail",
+    "sts",
+    "iam",
+    "securityhub",
+)
 
 
 def preflight(clients: Clients, settings: Settings, target: Target) -> list[Result]:
