@@ -90,3 +90,55 @@ def test_stack_config_refuses_a_tls_policy_that_allows_tls_below_1_2() -> None:
     settings = parse({**MINIMAL_CONFIG, "aisb:iotTlsPolicy": "IoTSecurityPolicy_TLS13_1_3_2022_10"})
     assert settings.iot_tls_policy == "IoTSecurityPolicy_TLS13_1_3_2022_10"
     assert parse(MINIMAL_CONFIG).security_hub is False
+
+
+def test_only_the_aws_provider_can_adopt_the_default_configuration() -> None:
+    """The contract behind the choice, from the sources: botocore's iot model takes
+    ``iot:Data-ATS`` in Describe/Update but not in Create, and the CloudFormation schema behind
+    aws-native (bundled by cfn-lint) identifies a configuration by a name without colons."""
+    import re
+
+    import botocore.session
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+
+    iot = botocore.session.get_session().get_service_model("iot")
+
+    def name_pattern(operation: str) -> str:
+        shape = iot.operation_model(operation).input_shape.members["domainConfigurationName"]
+        return str(shape.metadata["pattern"])
+
+    for operation in ("DescribeDomainConfiguration", "UpdateDomainConfiguration"):
+        assert re.fullmatch(name_pattern(operation), DATA_ATS)
+    assert not re.fullmatch(name_pattern("CreateDomainConfiguration"), DATA_ATS)
+    schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema(
+        "us-east-1", "AWS::IoT::DomainConfiguration"
+    ).schema
+    assert schema["primaryIdentifier"] == ["/properties/DomainConfigurationName"]
+    pattern = schema["properties"]["DomainConfigurationName"]["pattern"]
+    assert not re.search(pattern, DATA_ATS)
+    # The TLS policy is updatable (not create-only) in both, so adoption changes it in place.
+    assert "/properties/TlsConfig" not in schema["createOnlyProperties"]
+    assert "tlsConfig" in iot.operation_model("UpdateDomainConfiguration").input_shape.members
+
+
+def test_a_weak_or_unknown_policy_is_never_called_tls_1_2() -> None:
+    from aisb.choices import TLS_POLICY_MINIMUM, allows_below_tls12, values
+
+    for policy in values(IotTlsPolicy):
+        if policy != IotTlsPolicy.UNMANAGED:
+            assert allows_below_tls12(policy) is False, policy
+    assert allows_below_tls12("IoTSecurityPolicy_TLS12_1_0_2015_01") is True
+    assert allows_below_tls12("IoTSecurityPolicy_TLS12_1_0_2016_01") is True
+    assert allows_below_tls12("IoTSecurityPolicy_Something_New") is None
+    # The pack keeps its own copy of the table (its own project): the two agree.
+    import ast
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parents[1] / "policy/aisb_guard/domain_configuration_tls.py"
+    tree = ast.parse(source.read_text())
+    (table,) = [
+        node.value
+        for node in tree.body
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == "MINIMUM_TLS"
+    ]
+    assert ast.literal_eval(table) == TLS_POLICY_MINIMUM
