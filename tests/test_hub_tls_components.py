@@ -141,4 +141,4 @@ def test_a_weak_or_unknown_policy_is_never_called_tls_1_2() -> None:
         for node in tree.body
         if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == "MINIMUM_TLS"
     ]
-    assert ast.literal_eval(table) == TLS_POLICY_MINIMUM
+    assert table is not None and ast.literal_eval(table) == TLS_POLICY_MINIMUM
