@@ -159,6 +159,15 @@ def test_preflight_refuses_tls_policies_in_china_before_asking(aws: StubbedClien
     assert result.status == FAIL and "aisb:iotTlsPolicy: unmanaged" in result.fix
 
 
+def test_preflight_keeps_the_govcloud_policy_to_govcloud(aws: StubbedClients) -> None:
+    gov = _settings(iotTlsPolicy="IoTSecurityPolicy_TLS13_1_2_2022_01")
+    result = _only(hub.endpoint_tls(aws.clients, gov, TARGET))
+    assert result.status == FAIL and "GovCloud" in result.detail
+    west = pf.Target("prod-us-gov-west-1", "123456789012", "us-gov-west-1", "aws-us-gov")
+    _policy(aws, "IoTSecurityPolicy_TLS13_1_2_2022_01")
+    assert _only(hub.endpoint_tls(aws.clients, gov, west)).status == PASS
+
+
 # --- check ------------------------------------------------------------------------------------
 
 

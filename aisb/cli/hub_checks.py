@@ -35,6 +35,8 @@ UNMANAGED = str(IotTlsPolicy.UNMANAGED)
 # "Security policies ... This feature is not available in China"
 # (https://docs.amazonaws.cn/en_us/iot/latest/developerguide/transport-security.html).
 NO_TLS_POLICIES = frozenset({"aws-cn"})
+# "TLS13_1_2_2022_01 is only available in AWS GovCloud (US) regions" (the same page's note).
+GOVCLOUD = "aws-us-gov"
 
 
 def _not_enabled(error: ClientError) -> bool:
@@ -147,6 +149,14 @@ def endpoint_tls(clients: Clients, settings: Settings, target: Target) -> list[R
                 FAIL,
                 f"AWS IoT security policies are not available in {target.partition} regions",
                 "set aisb:iotTlsPolicy: unmanaged",
+            )
+        if wanted == IotTlsPolicy.TLS13_1_2_2022_01 and target.partition != GOVCLOUD:
+            return Result(
+                TLS,
+                None,
+                FAIL,
+                f"{wanted} is only available in AWS GovCloud (US) Regions",
+                f"set aisb:iotTlsPolicy: {IotTlsPolicy.TLS13_1_2_2022_10}",
             )
         try:
             current = _current_policy(clients)
