@@ -40,6 +40,10 @@ if TYPE_CHECKING:
         DeviceLogCollection,
         DeviceLogCollectionArgs,
     )
+    from aisb.components.endpoint_tls import (
+        EndpointTlsPolicy,
+        EndpointTlsPolicyArgs,
+    )
     from aisb.components.iot_logging import (
         IotLogging,
         IotLoggingArgs,
@@ -47,6 +51,10 @@ if TYPE_CHECKING:
     from aisb.components.mitigation import (
         DetectMitigations,
         DetectMitigationsArgs,
+    )
+    from aisb.components.security_hub import (
+        SecurityHubFindings,
+        SecurityHubFindingsArgs,
     )
     from aisb.components.threat_detection import (
         ThreatDetection,
@@ -70,6 +78,8 @@ _MODULES: dict[str, str] = {
     "DeviceDefenderAuditArgs": "aisb.components.audit",
     "DeviceLogCollection": "aisb.components.device_logs",
     "DeviceLogCollectionArgs": "aisb.components.device_logs",
+    "EndpointTlsPolicy": "aisb.components.endpoint_tls",
+    "EndpointTlsPolicyArgs": "aisb.components.endpoint_tls",
     "FleetAnomalyAlarms": "aisb.components.behavior",
     "FleetAnomalyAlarmsArgs": "aisb.components.behavior",
     "IotLogging": "aisb.components.iot_logging",
@@ -80,6 +90,8 @@ _MODULES: dict[str, str] = {
     "ProtectedAuditTrailArgs": "aisb.components.trail",
     "SecurityAlerts": "aisb.components.alerts",
     "SecurityAlertsArgs": "aisb.components.alerts",
+    "SecurityHubFindings": "aisb.components.security_hub",
+    "SecurityHubFindingsArgs": "aisb.components.security_hub",
     "ThreatDetection": "aisb.components.threat_detection",
     "ThreatDetectionArgs": "aisb.components.threat_detection",
 }
@@ -97,6 +109,8 @@ __all__ = [
     "DeviceDefenderAuditArgs",
     "DeviceLogCollection",
     "DeviceLogCollectionArgs",
+    "EndpointTlsPolicy",
+    "EndpointTlsPolicyArgs",
     "FleetAnomalyAlarms",
     "FleetAnomalyAlarmsArgs",
     "IotLogging",
@@ -107,6 +121,8 @@ __all__ = [
     "ProtectedAuditTrailArgs",
     "SecurityAlerts",
     "SecurityAlertsArgs",
+    "SecurityHubFindings",
+    "SecurityHubFindingsArgs",
     "ThreatDetection",
     "ThreatDetectionArgs",
 ]

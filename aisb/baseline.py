@@ -13,6 +13,7 @@ from aisb.choices import (
     BehaviorDetection,
     Confidence,
     DayOfWeek,
+    IotTlsPolicy,
     LogLevel,
     ObjectLockMode,
     ReportFormat,
@@ -23,6 +24,7 @@ from aisb.components import (
     behavior,
     cert_rotation,
     device_logs,
+    endpoint_tls,
     iot_logging,
     threat_detection,
     trail,
@@ -44,8 +46,10 @@ from aisb.components.cert_rotation import (
     CertificateRotationMonitorArgs,
 )
 from aisb.components.device_logs import DeviceLogCollection, DeviceLogCollectionArgs
+from aisb.components.endpoint_tls import EndpointTlsPolicy, EndpointTlsPolicyArgs
 from aisb.components.iot_logging import IotLogging, IotLoggingArgs
 from aisb.components.mitigation import DetectMitigations, DetectMitigationsArgs
+from aisb.components.security_hub import SecurityHubFindings
 from aisb.components.threat_detection import ThreatDetection, ThreatDetectionArgs
 from aisb.components.trail import ProtectedAuditTrail, ProtectedAuditTrailArgs
 from aisb.detect import DETECTION_MODES
@@ -138,6 +142,11 @@ class IotSecurityBaselineArgs(TypedDict, total=False):
     """The name of an IAM managed policy in this account set as the permissions boundary of
     every IAM role the baseline creates: aisb-role-boundary where deploys run as the deploy role
     of deploy-role/aisb-deployer.yaml, which refuses to create roles without it. Unset: none."""
+    security_hub: bool
+    """Accept Device Defender audit and detect findings into AWS Security Hub in this region
+    (beyond AISB's eleven). Security Hub must already be enabled here (aisb never enables it):
+    the subscriptions fail where it is not."""
+    iot_tls_policy: IotTlsPolicy
     tags: Mapping[str, str]
     """Tags added to every taggable resource, as a map of names to string values."""
     alert_emails_secret: bool
@@ -239,6 +248,9 @@ DEVICE_LOGS = Exposure(
     (),
     {"retention_days": "device_logs_retention_days", "log_paths": "device_logs_paths"},
 )
+ENDPOINT_TLS = Exposure(
+    EndpointTlsPolicyArgs, endpoint_tls.OPTIONS, (), {"security_policy": "iot_tls_policy"}
+)
 EXPOSURES: tuple[Exposure[Any], ...] = (
     ALERTS,
     LOGGING,
@@ -249,6 +261,7 @@ EXPOSURES: tuple[Exposure[Any], ...] = (
     TRAIL,
     THREAT,
     DEVICE_LOGS,
+    ENDPOINT_TLS,
 )
 FINDINGS_RULE = "-guardduty-findings"
 """The suffix of the GuardDuty findings rule's name (after the baseline's name)."""
@@ -313,6 +326,10 @@ OPTIONS: dict[str, Option] = {
         None,
         v.matching(r"[\w+=,.@-]{1,128}", "an IAM managed policy name such as aisb-role-boundary"),
     ),
+    # Off by default: a subscription fails where Security Hub is not enabled, and aisb never
+    # enables it (the organisation's delegated administrator does).
+    "security_hub": Option(False, v.boolean),
+    **ENDPOINT_TLS.parent_options(),
     "tags": Option(MappingProxyType({}), v.tags),
     "existing_alert_topic_arn": Option(None),
     "existing_alert_topic_kms_key_arn": Option(None),
@@ -347,7 +364,9 @@ class IotSecurityBaseline(pulumi.ComponentResource):
     (FleetAnomalyAlarms, AISB #5 without Detect), ``<name>-mitigations``
     (DetectMitigations, AISB #7), ``<name>-access-analyzer`` (AccessAnalyzer, AISB #2) and
     the optional ``<name>-trail`` (ProtectedAuditTrail, AISB #8), ``<name>-guardduty``
-    (ThreatDetection, AISB #9) and ``<name>-device-logs`` (DeviceLogCollection, AISB #10).
+    (ThreatDetection, AISB #9) and ``<name>-device-logs`` (DeviceLogCollection, AISB #10);
+    beyond AISB's eleven, ``<name>-endpoint-tls`` (EndpointTlsPolicy, unless unmanaged) and
+    the optional ``<name>-security-hub`` (SecurityHubFindings).
 
     Pass ``providers=[aws_provider, aws_native_provider]`` in ``opts`` to deploy to a region
     other than the stack's; both must be for the same region.
@@ -356,7 +375,8 @@ class IotSecurityBaseline(pulumi.ComponentResource):
     ``alert_key_arn``, ``iot_log_group_name``, ``access_analyzer_arn`` and
     ``cert_rotation_function_arn`` (None when skipped), ``security_profile_names`` and
     ``mitigation_action_names`` and ``device_logs`` (bucket, devicePolicy, jobTemplateArn,
-    deviceConfig; empty when skipped).
+    deviceConfig; empty when skipped), ``iot_tls_policy`` and ``security_hub_subscriptions``
+    (product: subscription ARN; empty when off).
     """
 
     # Each child component's name is this name and a suffix; the GuardDuty findings rule is
@@ -376,6 +396,8 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                     "-trail": ProtectedAuditTrail.name_limits,
                     "-guardduty": ThreatDetection.name_limits,
                     "-device-logs": DeviceLogCollection.name_limits,
+                    "-security-hub": SecurityHubFindings.name_limits,
+                    "-endpoint-tls": EndpointTlsPolicy.name_limits,
                 }
             ),
             FINDINGS_RULE: 64,
@@ -393,6 +415,8 @@ class IotSecurityBaseline(pulumi.ComponentResource):
     security_profile_names: pulumi.Output[list[str]]
     mitigation_action_names: pulumi.Output[dict[str, str]]
     device_logs: pulumi.Output[dict[str, str]]
+    iot_tls_policy: pulumi.Output[str]
+    security_hub_subscriptions: pulumi.Output[dict[str, str]]
 
     def __init__(
         self, name: str, args: IotSecurityBaselineArgs, opts: pulumi.ResourceOptions | None = None
@@ -580,6 +604,27 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                 deviceConfig=logs.device_config,
             )
 
+        self.iot_tls_policy = pulumi.Output.from_input(str(a["iot_tls_policy"]))
+        if a["iot_tls_policy"] != IotTlsPolicy.UNMANAGED:
+            data_endpoint = aws.iot.get_endpoint_output(
+                endpoint_type="iot:Data-ATS", opts=invoke
+            ).endpoint_address
+            EndpointTlsPolicy(
+                f"{name}-endpoint-tls",
+                {**ENDPOINT_TLS.passed(a), "domain_name": data_endpoint},
+                opts=child,
+            )
+        self.security_hub_subscriptions: pulumi.Output[dict[str, str]] = pulumi.Output.from_input(
+            {}
+        )
+        if a["security_hub"]:
+            hub = SecurityHubFindings(
+                f"{name}-security-hub",
+                {"region": self.region, "partition": self.partition},
+                opts=child,
+            )
+            self.security_hub_subscriptions = hub.subscription_arns
+
         self.access_analyzer_arn = pulumi.Output.from_input(None)
         if a["access_analyzer"]:
             analyzer = AccessAnalyzer(f"{name}-access-analyzer", {"tags": tags}, opts=child)
@@ -601,5 +646,7 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                 "security_profile_names": self.security_profile_names,
                 "mitigation_action_names": self.mitigation_action_names,
                 "device_logs": self.device_logs,
+                "iot_tls_policy": self.iot_tls_policy,
+                "security_hub_subscriptions": self.security_hub_subscriptions,
             }
         )

@@ -214,6 +214,38 @@ CONTROLS: tuple[Control, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class Addition:
+    """A control aisb adds beyond AISB's eleven."""
+
+    title: str
+    components: tuple[str, ...]
+    config_switch: str
+    """The ``aisb:`` key that sets it."""
+    default: str
+    """What the key does when the stack does not set it."""
+    doc: str
+
+
+BEYOND_AISB: tuple[Addition, ...] = (
+    Addition(
+        "Device Defender findings in Security Hub",
+        ("SecurityHubFindings",),
+        "securityHub",
+        "off",
+        f"{DOCS}/iot-device-defender/latest/devguide/securityhub-integration.html",
+    ),
+    Addition(
+        "TLS 1.2 or later on the default data endpoint",
+        ("EndpointTlsPolicy",),
+        "iotTlsPolicy",
+        "IoTSecurityPolicy_TLS13_1_2_2022_10",
+        f"{DOCS}/iot/latest/developerguide/iot-endpoints-tls-config.html",
+    ),
+)
+"""Not AISB controls: what security teams asked for beside them (issue 24)."""
+
+
 def scheduled_audit_checks(enabled: frozenset[str] | set[str]) -> list[str]:
     """The checks a ScheduledAudit may run: the enabled ones CloudFormation accepts, sorted."""
     return sorted(c.name for c in AUDIT_CHECKS if c.name in enabled and c.schedulable)
@@ -230,4 +262,10 @@ def control_table_markdown() -> str:
         component = ", ".join(f"`{p}`" for p in c.components)
         switch = f"`aisb:{c.config_switch}`" if c.config_switch else "always"
         lines.append(f"| {c.id} | [{c.title}]({c.doc}) | {component} | {checks} | {switch} |")
+    for extra in BEYOND_AISB:
+        component = ", ".join(f"`{p}`" for p in extra.components)
+        lines.append(
+            f"| beyond AISB | [{extra.title}]({extra.doc}) | {component} | - | "
+            f"`aisb:{extra.config_switch}` (default {extra.default}) |"
+        )
     return "\n".join(lines)

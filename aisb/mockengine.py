@@ -63,6 +63,8 @@ class Registration:
     state: dict[str, Any] = field(default_factory=dict)
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
     """For each input, the URNs of the resources its value comes from."""
+    import_id: str = ""
+    """The id of an existing resource the program adopts (the ``import`` option)."""
 
 
 @dataclass
@@ -216,6 +218,15 @@ class FakeAws(pulumi.runtime.Mocks):
         elif t == "aws-native:iot:JobTemplate":
             state.update(arn=arn("iot", f"jobtemplate/{args.inputs['jobTemplateId']}"))
             return args.inputs["jobTemplateId"], state
+        elif t == "aws:securityhub/productSubscription:ProductSubscription":
+            # EnableImportFindingsForProduct's answer: a subscription ARN in this account.
+            product = str(args.inputs["productArn"]).split(":product/", 1)[1]
+            state.update(arn=arn("securityhub", f"product-subscription/{product}"))
+            return f"{args.inputs['productArn']},{state['arn']}", state
+        elif t == "aws:iot/domainConfiguration:DomainConfiguration":
+            named = args.inputs["name"]
+            state.update(arn=arn("iot", f"domainconfiguration/{named}"), domainType="AWS_MANAGED")
+            return named, state
         elif t == "aws:cloudwatch/metricAlarm:MetricAlarm":
             state.update(arn=arn("cloudwatch", f"alarm:{physical}"))
         elif t == "aws-native:iot:ScheduledAudit":
@@ -230,9 +241,11 @@ class FakeAws(pulumi.runtime.Mocks):
     def call(
         self, args: pulumi.runtime.MockCallArgs
     ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return self._answer(args.token, self._region_of(args.provider)), []
+        return self._answer(args.token, self._region_of(args.provider), args.args), []
 
-    def _answer(self, token: str, region: str) -> dict[str, Any]:
+    def _answer(
+        self, token: str, region: str, args: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
                 "accountId": self.account,
@@ -249,10 +262,12 @@ class FakeAws(pulumi.runtime.Mocks):
                 "description": region,
             }
         if token == "aws:iot/getEndpoint:getEndpoint":
+            kind = (args or {}).get("endpointType") or "iot:CredentialProvider"
+            host = {"iot:Data-ATS": "-ats.iot", "iot:CredentialProvider": ".credentials.iot"}
             return {
-                "endpointAddress": f"c1a2b3c4d5e6f7.credentials.iot.{region}.amazonaws.com",
+                "endpointAddress": f"c1a2b3c4d5e6f7{host[kind]}.{region}.amazonaws.com",
                 "id": region,
-                "endpointType": "iot:CredentialProvider",
+                "endpointType": kind,
             }
         if token == "aws:index/getPartition:getPartition":
             suffix = "amazonaws.com.cn" if self.partition == "aws-cn" else "amazonaws.com"
@@ -287,6 +302,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             provider=request.provider,
             providers=dict(request.providers),
             retain_on_delete=bool(request.retainOnDelete),
+            import_id=str(request.importId),
             dependencies=list(request.dependencies),
             delete_before_replace=bool(request.deleteBeforeReplace),
             aliases=[a.spec.name or a.urn.rsplit("::", 1)[-1] for a in request.aliases]

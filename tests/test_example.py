@@ -60,6 +60,8 @@ def test_every_resource_of_each_region_uses_that_regions_providers() -> None:
             "aws:index/getCallerIdentity:getCallerIdentity",
             "aws:index/getRegion:getRegion",
             "aws:index/getPartition:getPartition",
+            # The data endpoint whose TLS policy the baseline sets (aisb:iotTlsPolicy).
+            "aws:iot/getEndpoint:getEndpoint",
         }
     # No lookup went to a default provider.
     assert all(p for _, _, p in rec.calls)

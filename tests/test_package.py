@@ -30,6 +30,8 @@ REQUIRED = {
     "ProtectedAuditTrail": {"accountId", "region", "partition"},
     "ThreatDetection": {"partition", "alertTopicArn", "ruleName"},
     "DeviceLogCollection": {"accountId", "region", "partition", "credentialEndpoint"},
+    "SecurityHubFindings": {"region", "partition"},
+    "EndpointTlsPolicy": set(),
     "IotSecurityBaseline": set(),
 }
 CHOICES = [
@@ -43,6 +45,7 @@ CHOICES = [
     choices.CustomMetricType,
     choices.MetricMonitor,
     choices.RuleOperator,
+    choices.IotTlsPolicy,
 ]
 
 

@@ -120,6 +120,13 @@ BAD_VALUES = [
     ("deviceLogs", "yes", "got 'yes'", "true or false"),
     ("deviceLogsRetentionDays", "0", "got 0", "a whole number from 1 to 3650"),
     ("deviceLogsPaths", '["var/log/syslog"]', "got 'var/log/syslog'", "absolute file paths"),
+    ("securityHub", "yes", "got 'yes'", "true or false"),
+    (
+        "iotTlsPolicy",
+        "IoTSecurityPolicy_TLS12_1_0_2016_01",
+        "got 'IoTSecurityPolicy_TLS12_1_0_2016_01'",
+        "one of IoTSecurityPolicy_TLS13_1_2_2022_10, IoTSecurityPolicy_TLS13_1_3_2022_10",
+    ),
     ("tags", '{"aws:owner": "x"}', "got 'aws:owner'", "not starting with 'aws:'"),
     ("tags", '{"cost": 12}', "got {'cost': 12}", "tag values that are strings"),
 ]

@@ -308,6 +308,21 @@ REACH: dict[str, tuple[dict[str, str], str, Callable[[Recording], Any], Any]] = 
         ]["input"]["args"][-1:],
         ["/opt/app/app.log"],
     ),
+    "securityHub": (
+        {},
+        "true",
+        lambda rec: sorted(
+            s.inputs["productArn"].rsplit("/", 1)[-1]
+            for s in rec.of_type("aws:securityhub/productSubscription:ProductSubscription")
+        ),
+        ["iot-device-defender-audit", "iot-device-defender-detect"],
+    ),
+    "iotTlsPolicy": (
+        {},
+        "IoTSecurityPolicy_TLS13_1_3_2022_10",
+        lambda rec: _one(rec, "aws:iot/domainConfiguration:DomainConfiguration")["tlsConfig"],
+        {"securityPolicy": "IoTSecurityPolicy_TLS13_1_3_2022_10"},
+    ),
     "tags": (
         {},
         json.dumps({"cost-centre": "4711"}),

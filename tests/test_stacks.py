@@ -149,7 +149,7 @@ def test_stack_resources_are_children_of_the_baseline_and_tagged(
             assert settings.tags.items() <= r.inputs["tags"].items(), r.name
             assert r.inputs["tags"]["aisb:control"].startswith("AISB-")
     # One lookup each of account, region and partition (and the credential endpoint for
-    # device logs).
+    # device logs, the data endpoint for its TLS policy).
     assert sorted(t for t, _, _ in rec.calls) == sorted(
         [
             "aws:index/getCallerIdentity:getCallerIdentity",
@@ -157,6 +157,12 @@ def test_stack_resources_are_children_of_the_baseline_and_tagged(
             "aws:index/getRegion:getRegion",
         ]
         + (["aws:iot/getEndpoint:getEndpoint"] if settings.device_logs else [])
+        + (["aws:iot/getEndpoint:getEndpoint"] if settings.iot_tls_policy != "unmanaged" else [])
+    )
+    endpoints = sorted(a["endpointType"] for t, a, _ in rec.calls if t.endswith("getEndpoint"))
+    assert endpoints == sorted(
+        (["iot:CredentialProvider"] if settings.device_logs else [])
+        + (["iot:Data-ATS"] if settings.iot_tls_policy != "unmanaged" else [])
     )
 
 

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from aisb.baseline import FINDINGS_RULE
 from aisb.catalog import AUDIT_CHECKS, scheduled_audit_checks
+from aisb.cli import hub_checks
 from aisb.cli.results import FAIL, PASS, UNKNOWN, Result, guarded
 from aisb.components.access_analyzer import OPTIONS as ANALYZER_OPTIONS
 from aisb.components.trail import OPTIONS as TRAIL_OPTIONS
@@ -546,6 +547,7 @@ CHECKS: tuple[Check, ...] = (
     trail,
     guardduty,
     access_analyzer,
+    *hub_checks.CHECK,
 )
 SERVICES = (
     "iot",
@@ -557,6 +559,7 @@ SERVICES = (
     "accessanalyzer",
     "events",
     "resourcegroupstaggingapi",
+    "securityhub",
 )
 OPERATIONS = (
     "sts:GetCallerIdentity",
@@ -577,6 +580,8 @@ OPERATIONS = (
     "events:DescribeRule",
     "events:ListTargetsByRule",
     "access-analyzer:GetAnalyzer",
+    "securityhub:ListEnabledProductsForImport",
+    "iot:DescribeDomainConfiguration",
 )
 """Every API operation check may call (IAM action names)."""
 

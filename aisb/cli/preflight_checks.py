@@ -30,6 +30,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from aisb.cli import hub_checks
 from aisb.cli.results import FAIL, PASS, UNKNOWN, Result, guarded
 from aisb.components.access_analyzer import OPTIONS as ANALYZER_OPTIONS
 from aisb.components.device_logs import OPTIONS as DEVICE_LOG_OPTIONS
@@ -954,8 +955,19 @@ CHECKS: tuple[Check, ...] = (
     scheduled_audits,
     fixed_names,
     permissions,
+    *hub_checks.PREFLIGHT,
 )
-SERVICES = ("iot", "logs", "accessanalyzer", "guardduty", "lambda", "cloudtrail", "sts", "iam")
+SERVICES = (
+    "iot",
+    "logs",
+    "accessanalyzer",
+    "guardduty",
+    "lambda",
+    "cloudtrail",
+    "sts",
+    "iam",
+    "securityhub",
+)
 OPERATIONS = (
     "iot:DescribeAccountAuditConfiguration",
     "iam:GetRole",
@@ -976,6 +988,9 @@ OPERATIONS = (
     "iot:ListTagsForResource",
     "sts:GetCallerIdentity",
     "iam:SimulatePrincipalPolicy",
+    "securityhub:DescribeHub",
+    "securityhub:ListEnabledProductsForImport",
+    "iot:DescribeDomainConfiguration",
 )
 """Every API operation preflight may call (IAM action names)."""
 

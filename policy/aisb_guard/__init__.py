@@ -16,6 +16,7 @@ from aisb_guard import (
     certificate_from_csr,
     certificate_key_quality,
     certificate_not_shared,
+    domain_configuration_tls,
     iot_logging_enabled,
     iot_policy_deny_wildcards,
     iot_policy_overly_permissive,
@@ -35,6 +36,7 @@ RULES = (
     certificate_key_quality,
     certificate_not_shared,
     account_singletons,
+    domain_configuration_tls,
     not_judged,  # last: it asks every other rule what it could not judge
 )
 

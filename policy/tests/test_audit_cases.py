@@ -969,3 +969,80 @@ def test_account_singletons_over_grpc(
     )
     found = analyze(analyzer, [logging])
     assert bool([d for d in found if d.policy == "aisb-account-singletons-in-aisb"]) == flagged
+
+
+# --- data in motion: a domain configuration's TLS policy ---------------------------------------
+
+TLS_CONFIG = "https://docs.aws.amazon.com/iot/latest/developerguide/iot-endpoints-tls-config.html"
+TLS = "aisb-domain-configuration-tls"
+
+
+@dataclass(frozen=True)
+class TlsCase:
+    id: str
+    tls: Any
+    """The tlsConfig input (None: unset)."""
+    flagged: str | None
+    """A text the rule's message carries; None: compliant."""
+    judged: bool = True
+    source: str = TLS_CONFIG
+    """The AWS page whose table lists the policy (or says what an unset one is)."""
+
+
+TLS_CASES = [
+    TlsCase(
+        "TLS 1.2 and 1.3, AWS's default",
+        {"securityPolicy": "IoTSecurityPolicy_TLS13_1_2_2022_10"},
+        None,
+    ),
+    TlsCase("TLS 1.3 only", {"securityPolicy": "IoTSecurityPolicy_TLS13_1_3_2022_10"}, None),
+    TlsCase("TLS 1.2 only", {"securityPolicy": "IoTSecurityPolicy_TLS12_1_2_2022_10"}, None),
+    TlsCase(
+        "GovCloud TLS 1.2 and 1.3", {"securityPolicy": "IoTSecurityPolicy_TLS13_1_2_2022_01"}, None
+    ),
+    TlsCase(
+        "legacy 2016, named for TLS 1.0",
+        {"securityPolicy": "IoTSecurityPolicy_TLS12_1_0_2016_01"},
+        "TLS 1.0",
+    ),
+    TlsCase(
+        "legacy 2015, named for TLS 1.0",
+        {"securityPolicy": "IoTSecurityPolicy_TLS12_1_0_2015_01"},
+        "TLS 1.0",
+    ),
+    TlsCase(
+        "a secret legacy policy is read",
+        {"securityPolicy": secret("IoTSecurityPolicy_TLS12_1_0_2015_01")},
+        "below 1.2",
+    ),
+    TlsCase(
+        "a policy AWS does not list", {"securityPolicy": "IoTSecurityPolicy_TLS10"}, "predefined"
+    ),
+    TlsCase("unset: AWS's default for a new configuration", None, None),
+    TlsCase("a policy not known at preview", {"securityPolicy": UNKNOWN}, None, judged=False),
+    TlsCase("a tlsConfig not known at preview", UNKNOWN, None, judged=False),
+]
+
+
+@pytest.mark.parametrize(
+    "type_",
+    ["aws:iot/domainConfiguration:DomainConfiguration", "aws-native:iot:DomainConfiguration"],
+)
+@pytest.mark.parametrize("case", TLS_CASES, ids=lambda c: c.id)
+def test_domain_configuration_tls_over_grpc(
+    analyzer: analyzer_pb2_grpc.AnalyzerStub, type_: str, case: TlsCase
+) -> None:
+    name_key = "name" if type_.startswith("aws:") else "domainConfigurationName"
+    props: dict[str, Any] = {name_key: "devices"}
+    if case.tls is not None:
+        props["tlsConfig"] = case.tls
+    found = analyze(analyzer, [Resource(type_, "devices", props)])
+    tls = [d for d in found if d.policy == TLS]
+    if case.flagged is None:
+        assert tls == []
+    else:
+        (diagnostic,) = tls
+        assert case.flagged in diagnostic.message and diagnostic.mandatory
+    assert any("domain-configuration-tls could not judge" in d.message for d in found) == (
+        not case.judged
+    )

@@ -14,6 +14,7 @@ from aisb_guard import (
     certificate_from_csr,
     certificate_key_quality,
     certificate_not_shared,
+    domain_configuration_tls,
     iot_logging_enabled,
     iot_policy_deny_wildcards,
     iot_policy_overly_permissive,
@@ -426,3 +427,56 @@ def test_account_settings_belong_to_the_baseline(type_: str) -> None:
         type_, {}, "aisb-x", parents=["aisb:index:IotSecurityBaseline", component]
     )
     assert violations(policy, inside) == []
+
+
+# --- data in motion: domain configurations' TLS policy ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "type_",
+    ["aws:iot/domainConfiguration:DomainConfiguration", "aws-native:iot:DomainConfiguration"],
+)
+def test_domain_configurations_keep_tls_1_2_or_later(type_: str) -> None:
+    policy = domain_configuration_tls.POLICY
+
+    def found(props: dict[str, Any]) -> list[str]:
+        return violations(policy, resource_args(type_, props, name="endpoint"))
+
+    for weak in ("IoTSecurityPolicy_TLS12_1_0_2015_01", "IoTSecurityPolicy_TLS12_1_0_2016_01"):
+        (message,) = found({"tlsConfig": {"securityPolicy": weak}})
+        assert weak in message and "below 1.2" in message
+    (message,) = found({"tlsConfig": {"securityPolicy": "MyOwnPolicy"}})
+    assert "not one of AWS IoT's predefined security policies" in message
+    for strong in (
+        "IoTSecurityPolicy_TLS13_1_3_2022_10",
+        "IoTSecurityPolicy_TLS13_1_2_2022_10",
+        "IoTSecurityPolicy_TLS12_1_2_2022_10",
+        "IoTSecurityPolicy_TLS13_1_2_2022_01",
+    ):
+        assert found({"tlsConfig": {"securityPolicy": strong}}) == []
+    # Unset: a new configuration gets AWS's default, IoTSecurityPolicy_TLS13_1_2_2022_10.
+    assert found({}) == []
+    assert found({"tlsConfig": {}}) == []
+    (message,) = found({"tlsConfig": "TLS12"})
+    assert "cannot be read" in message
+    # Other types are not this rule's.
+    assert violations(policy, resource_args("aws:iot/policy:Policy", {"tlsConfig": "x"})) == []
+
+
+def test_an_unknown_tls_policy_is_not_judged_and_not_passed() -> None:
+    from dataclasses import dataclass
+
+    from aisb_guard._rule import judge_resource
+
+    @dataclass
+    class Subject:
+        props: Any
+        urn: str = "urn:pulumi:dev::p::aws:iot/domainConfiguration:DomainConfiguration::e"
+        resource_type: str = "aws:iot/domainConfiguration:DomainConfiguration"
+        name: str = "e"
+
+    for tls in ({"securityPolicy": UNKNOWN_STRING_VALUE}, UNKNOWN_STRING_VALUE):
+        props = unknown_checking_proxy(deserialize_properties({"tlsConfig": tls}))
+        verdict = judge_resource(domain_configuration_tls.judge, Subject(props))
+        assert verdict.findings == []
+        assert [m for m, _ in verdict.unjudged] and "not known yet" in verdict.unjudged[0][0]
