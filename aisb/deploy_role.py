@@ -567,6 +567,28 @@ STATEMENTS: tuple[Statement, ...] = (
         (_arn("cloudtrail", f"trail/{P}*"),),
     ),
     # --- aisb preflight (and the providers' listings): reads only ---------------------------
+    # Device Defender findings into Security Hub (aisb:securityHub). The Service Authorization
+    # Reference gives these actions only an optional resource type (the hub, hub/default).
+    Statement(
+        "SecurityHubProductSubscriptions",
+        (
+            "securityhub:DisableImportFindingsForProduct",
+            "securityhub:EnableImportFindingsForProduct",
+            "securityhub:ListEnabledProductsForImport",
+        ),
+        ("*",),
+    ),
+    # The TLS policy of the account's default data endpoint (aisb:iotTlsPolicy): imported and
+    # updated, never created or deleted (no Create/DeleteDomainConfiguration).
+    Statement(
+        "DefaultEndpointTlsPolicy",
+        (
+            "iot:DescribeDomainConfiguration",
+            "iot:ListTagsForResource",
+            "iot:UpdateDomainConfiguration",
+        ),
+        (_arn("iot", "domainconfiguration/iot:Data-ATS/*"),),
+    ),
     # What preflight asks before a deploy (aisb/cli/preflight_checks.py); listings and account
     # settings that AWS authorises on no resource.
     Statement(
@@ -581,6 +603,7 @@ STATEMENTS: tuple[Statement, ...] = (
             "iot:ListThingGroups",
             "lambda:GetAccountSettings",
             "logs:DescribeLogGroups",
+            "securityhub:DescribeHub",
             "sts:GetCallerIdentity",
             "tag:GetResources",
         ),

@@ -225,7 +225,11 @@ class FakeAws(pulumi.runtime.Mocks):
             return f"{args.inputs['productArn']},{state['arn']}", state
         elif t == "aws:iot/domainConfiguration:DomainConfiguration":
             named = args.inputs["name"]
-            state.update(arn=arn("iot", f"domainconfiguration/{named}"), domainType="AWS_MANAGED")
+            # IAM's form: domainconfiguration/<name>/<id> (Service Authorization Reference).
+            state.update(
+                arn=arn("iot", f"domainconfiguration/{named}/{_suffix(named)[:5]}"),
+                domainType="AWS_MANAGED",
+            )
             return named, state
         elif t == "aws:cloudwatch/metricAlarm:MetricAlarm":
             state.update(arn=arn("cloudwatch", f"alarm:{physical}"))

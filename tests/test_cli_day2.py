@@ -37,10 +37,15 @@ AUDIT_ROLE = f"arn:aws:iam::{ACCOUNT}:role/aisb-audit-audit-role-1a2b3c4"
 NOTIFY_ROLE = f"arn:aws:iam::{ACCOUNT}:role/aisb-audit-notify-role-5d6e7f8"
 LOGGING_ROLE = f"arn:aws:iam::{ACCOUNT}:role/aisb-logging-role-9a8b7c6"
 MOTO = ("logs", "guardduty", "cloudtrail", "sts", "sns", "sqs", "cloudwatch", "events", "s3")
-STUBBED = ("iot", "iam", "accessanalyzer", "lambda", "resourcegroupstaggingapi")
+STUBBED = ("iot", "iam", "accessanalyzer", "lambda", "resourcegroupstaggingapi", "securityhub")
 
 
 IAM_PREFIX = {"accessanalyzer": "access-analyzer", "resourcegroupstaggingapi": "tag"}
+# The endpoint after the first deploy: the stack set its TLS policy (aisb:iotTlsPolicy).
+DATA_ATS = {
+    "domainConfigurationName": "iot:Data-ATS",
+    "tlsConfig": {"securityPolicy": "IoTSecurityPolicy_TLS13_1_2_2022_10"},
+}
 
 
 def _record(aws: MotoAndStubs) -> set[str]:
@@ -156,6 +161,18 @@ def _answer_preflight(aws: MotoAndStubs, owned: bool) -> None:
             },
             sim.request(user),
         )
+    # Security Hub enabled by the organisation; aisb:securityHub stays off in this stack.
+    aws.ok(
+        "securityhub",
+        "describe_hub",
+        {"HubArn": f"arn:aws:securityhub:{REGION}:{ACCOUNT}:hub/default"},
+    )
+    aws.ok(
+        "iot",
+        "describe_domain_configuration",
+        DATA_ATS,
+        {"domainConfigurationName": "iot:Data-ATS"},
+    )
 
 
 def test_day_2_preflight_passes_on_the_stacks_own_resources(account: None) -> None:
@@ -247,6 +264,12 @@ def _answer_check(aws: MotoAndStubs, topic: str, owned: bool) -> None:
                 "tags": _tags(owned, "AISB-2"),
             }
         },
+    )
+    aws.ok(
+        "iot",
+        "describe_domain_configuration",
+        DATA_ATS,
+        {"domainConfigurationName": "iot:Data-ATS"},
     )
     aws.ok("iot", "list_certificates", {"certificates": []})
 

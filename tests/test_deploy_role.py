@@ -52,6 +52,7 @@ ALL_ON = {
     "aisb:behaviorDetection": "ml-detect",
     "aisb:certReportBucket": "true",
     "aisb:mitigationActions": "true",
+    "aisb:securityHub": "true",
 }
 EXTRA = {
     "aisb:customMetrics": json.dumps(
@@ -155,11 +156,15 @@ INHERENT = {
     "RESOURCE_STAR": {"kms:PutKeyPolicy", "kms:TagResource"},
     # Security-profile actions are also authorised on the custom metrics and thing groups they
     # name, in statements of their own.
+    # The default domain configuration's name, iot:Data-ATS, holds a ':', and parliament splits
+    # an ARN at every ':' before it matches the resource type (domainconfiguration/<name>/<id>).
     "RESOURCE_MISMATCH": {
         "iot:AttachSecurityProfile",
         "iot:CreateSecurityProfile",
         "iot:DetachSecurityProfile",
         "iot:UpdateSecurityProfile",
+        "iot:DescribeDomainConfiguration",
+        "iot:UpdateDomainConfiguration",
     },
 }
 
@@ -301,6 +306,7 @@ def test_named_resources_are_the_baseline_s() -> None:
     exceptions = {
         "DetectTargetGroups": "the fleet's thing groups: reads and aisb's profiles only",
         "PreflightReadsTheDetector": "an adopted detector carries no aisb tag",
+        "DefaultEndpointTlsPolicy": "the account's default endpoint, named by AWS",
         "ServiceLinkedRoles": "conditioned on iam:AWSServiceName",
         "NeverChangeThisRole": "Deny",
         "NeverChangeTheseOrTheBoundaryPolicies": "Deny",
@@ -543,6 +549,9 @@ def _preflight_resource(action: str, params: dict[str, Any]) -> Iterator[str]:
         "jobtemplate": params.get("jobTemplateId")
         and f"{iot}:jobtemplate/{params['jobTemplateId']}",
         "detector": params.get("DetectorId") and f"{guardduty}:detector/{params['DetectorId']}",
+        # The request names the configuration; IAM's ARN adds its id.
+        "domainconfiguration": params.get("domainConfigurationName")
+        and f"{iot}:domainconfiguration/{params['domainConfigurationName']}/c7a16",
     }
     found = False
     for name, required, pattern, _ in action_info(action).resource_types:

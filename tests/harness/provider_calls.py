@@ -459,6 +459,18 @@ PROVIDER_CALLS: tuple[Calls, ...] = (
         delete=("iot:DetachPolicy",),
     ),
     Calls(
+        "aws:securityhub/productSubscription:ProductSubscription",
+        f"{TF}securityhub/product_subscription.go",
+        # EnableImportFindingsForProduct, then findProductSubscriptions pages
+        # ListEnabledProductsForImport; no update (every input forces a new one).
+        create=(
+            "securityhub:EnableImportFindingsForProduct",
+            "securityhub:ListEnabledProductsForImport",
+        ),
+        read=("securityhub:ListEnabledProductsForImport",),
+        delete=("securityhub:DisableImportFindingsForProduct",),
+    ),
+    Calls(
         "aws:iot/roleAlias:RoleAlias",
         f"{TF}iot/role_alias.go",
         # CreateRoleAlias hands the role to the credentials provider (dependent iam:PassRole).
@@ -472,6 +484,20 @@ PROVIDER_CALLS: tuple[Calls, ...] = (
         read=("iot:DescribeRoleAlias", "iot:ListTagsForResource"),
         update=("iot:UpdateRoleAlias", "iam:PassRole", "iot:TagResource", "iot:UntagResource"),
         delete=("iot:DeleteRoleAlias",),
+    ),
+    Calls(
+        "aws:iot/domainConfiguration:DomainConfiguration",
+        f"{TF}iot/domain_configuration.go",
+        # The account's default iot:Data-ATS is imported (``import_``), never created: the
+        # import reads it, then the update sets the TLS policy; retained on delete, so its
+        # DeleteDomainConfiguration is never called. Not tagged.
+        create=(
+            "iot:DescribeDomainConfiguration",
+            "iot:ListTagsForResource",
+            "iot:UpdateDomainConfiguration",
+        ),
+        read=("iot:DescribeDomainConfiguration", "iot:ListTagsForResource"),
+        update=("iot:UpdateDomainConfiguration",),
     ),
     Calls(
         "aws:iot/loggingOptions:LoggingOptions",
