@@ -2,7 +2,7 @@
 
 Compose the whole baseline with ``IotSecurityBaseline`` or each control on its own.
 
-The components are imported on first use (PEP 562): ``import aisb.cli`` and ``aisb --help``
+The components are imported on first use (PEP 562): ``import aisb_tools.cli`` and ``aisb --help``
 then start without loading Pulumi and its providers, which take seconds to import.
 """
 

@@ -4,7 +4,7 @@ This is the only module that reads Pulumi configuration. The keys are derived fr
 ``IotSecurityBaselineArgs``: each argument (but the library-only ones) is the key
 ``aisb:<camelCaseName>``, with the argument's type, its docstring as description, and the
 default and checks the baseline itself uses (``aisb.baseline.OPTIONS`` and ``RULES``).
-``Pulumi.yaml`` and the README's table are generated from ``KEYS`` (``python -m aisb.docs``).
+``Pulumi.yaml`` and the README's table are generated from ``KEYS`` (``python -m aisb_tools.docs``).
 Every problem is reported at once, each naming the key, the value received (never a secret
 one) and what is accepted, before any resource is registered.
 """

@@ -20,8 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS: dict[str, list[str]] = {
     "python -c pass": ["-c", "pass"],
-    "aisb --help": ["-m", "aisb.cli", "--help"],
-    "aisb preflight (no --stack)": ["-m", "aisb.cli", "preflight"],
+    "aisb --help": ["-m", "aisb_tools.cli", "--help"],
+    "aisb preflight (no --stack)": ["-m", "aisb_tools.cli", "preflight"],
 }
 
 

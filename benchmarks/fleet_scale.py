@@ -22,8 +22,8 @@ from typing import Any
 
 import yaml
 
-from aisb import fleet
 from aisb.mockengine import Recording, run_program
+from aisb_tools import fleet
 
 REGIONS = [
     "us-east-1",

@@ -21,8 +21,8 @@ from pathlib import Path
 import pulumi
 import pulumi_pulumiservice as ps
 
-from aisb.fleet import Inventory, Target, load
-from aisb.stackfile import project_file
+from aisb_tools.fleet import Inventory, Target, load
+from aisb_tools.stackfile import project_file
 
 HERE = Path(__file__).resolve().parent
 PROJECT = str(project_file(HERE.parent)["name"])  # the aisb program's project
@@ -123,7 +123,7 @@ for target in inventory.targets:
             environment_variables={"AWS_REGION": target.region},
             # The strict gate: exit 1 (something to fix), 2 (could not run) and 3 (some
             # checks could not tell) all stop the deployment; no --allow-unknown.
-            pre_run_commands=[f"uv run aisb preflight --stack {target.stack}"],
+            pre_run_commands=[f"uv run --extra cli aisb preflight --stack {target.stack}"],
         ),
         opts=pulumi.ResourceOptions(depends_on=[stack]),
     )

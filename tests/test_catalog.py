@@ -12,7 +12,7 @@ from aisb.catalog import (
     control_table_markdown,
     scheduled_audit_checks,
 )
-from aisb.docs import render
+from aisb_tools.docs import render
 from tests.harness import ROOT
 
 
@@ -68,7 +68,7 @@ def test_eleven_controls_and_their_components_exist() -> None:
 def test_readme_generated_sections_are_current() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "<!-- controls:start -->" in readme and "<!-- config:start -->" in readme
-    assert render(readme) == readme, "README is stale: run `uv run python -m aisb.docs`"
+    assert render(readme) == readme, "README is stale: run `uv run python -m aisb_tools.docs`"
     assert control_table_markdown() in readme
 
 

@@ -13,9 +13,9 @@ import pytest
 from botocore.stub import ANY
 
 from aisb.catalog import AUDIT_CHECKS, scheduled_audit_checks
-from aisb.cli import check_checks as cc
-from aisb.cli.results import FAIL, PASS
 from aisb.settings import parse
+from aisb_tools.cli import check_checks as cc
+from aisb_tools.cli.results import FAIL, PASS
 from tests.harness import MINIMAL_CONFIG
 from tests.harness.aws import StubbedClients
 from tests.test_cli_preflight import _aisb, _creds, moto_endpoint  # noqa: F401 - fixture

@@ -15,10 +15,10 @@ import pytest
 from moto import mock_aws
 
 from aisb.catalog import AUDIT_CHECKS, scheduled_audit_checks
-from aisb.cli import check_checks as cc
-from aisb.cli import preflight_checks as pf
-from aisb.cli.results import FAIL, PASS, Report
 from aisb.settings import parse
+from aisb_tools.cli import check_checks as cc
+from aisb_tools.cli import preflight_checks as pf
+from aisb_tools.cli.results import FAIL, PASS, Report
 from tests.harness import MINIMAL_CONFIG
 from tests.harness.aws import CREDENTIALS, MotoAndStubs
 

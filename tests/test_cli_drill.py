@@ -13,9 +13,9 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import ANY
 
-from aisb.cli import drill_checks as dc
-from aisb.cli.results import FAIL, PASS, UNKNOWN
 from aisb.settings import parse
+from aisb_tools.cli import drill_checks as dc
+from aisb_tools.cli.results import FAIL, PASS, UNKNOWN
 from tests.harness import MINIMAL_CONFIG
 from tests.harness.aws import StubbedClients
 from tests.test_cli_preflight import _aisb, _creds, moto_endpoint  # noqa: F401 - fixture
@@ -543,8 +543,8 @@ def test_a_path_or_the_inbox_breaking_with_any_error_is_reported_and_cleaned_up(
 def test_the_command_says_what_an_interrupted_drill_left(monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    import aisb.cli as cli
-    from aisb.cli import preflight_checks as pf
+    import aisb_tools.cli as cli
+    from aisb_tools.cli import preflight_checks as pf
     from tests.harness import ROOT
 
     def interrupted(*args: Any, **kwargs: Any) -> Any:

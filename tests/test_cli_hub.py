@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from aisb.cli import check_checks as cc
-from aisb.cli import hub_checks as hub
-from aisb.cli import preflight_checks as pf
-from aisb.cli.results import FAIL, PASS, UNKNOWN
 from aisb.settings import parse
+from aisb_tools.cli import check_checks as cc
+from aisb_tools.cli import hub_checks as hub
+from aisb_tools.cli import preflight_checks as pf
+from aisb_tools.cli.results import FAIL, PASS, UNKNOWN
 from tests.harness import MINIMAL_CONFIG
 from tests.harness.aws import StubbedClients
 

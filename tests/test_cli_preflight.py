@@ -16,9 +16,9 @@ from typing import Any
 import boto3
 import pytest
 
-from aisb.cli import preflight_checks as pf
-from aisb.cli.results import FAIL, PASS, UNKNOWN
 from aisb.settings import parse
+from aisb_tools.cli import preflight_checks as pf
+from aisb_tools.cli.results import FAIL, PASS, UNKNOWN
 from tests.harness import MINIMAL_CONFIG, ROOT, copy_project
 from tests.harness.aws import CREDENTIALS, StubbedClients
 
@@ -419,7 +419,7 @@ def _aisb(
         p for p in os.environ.get("PATH", "").split(os.pathsep) if not (Path(p) / "pulumi").exists()
     )
     return subprocess.run(
-        [sys.executable, "-m", "aisb.cli", *args, "--project", str(root)],
+        [sys.executable, "-m", "aisb_tools.cli", *args, "--project", str(root)],
         env={**base, **(env or {})},
         capture_output=True,
         text=True,
@@ -728,7 +728,7 @@ def test_the_stack_state_is_read_with_a_pulumi_on_path(
 
 
 def test_exit_codes_of_a_report() -> None:
-    from aisb.cli.results import Report, Result
+    from aisb_tools.cli.results import Report, Result
 
     def code(*statuses: str, allow: bool = False) -> int:
         report = Report(
@@ -762,9 +762,9 @@ def test_exit_codes_of_the_commands(
 ) -> None:
     from typer.testing import CliRunner
 
-    import aisb.cli as cli
-    from aisb.cli import check_checks, drill_checks
-    from aisb.cli.results import Result
+    import aisb_tools.cli as cli
+    from aisb_tools.cli import check_checks, drill_checks
+    from aisb_tools.cli.results import Result
 
     fixed = [Result(f"c{i}", None, s, "d") for i, s in enumerate(statuses)]
     identity = {"Arn": "arn:aws:iam::123456789012:user/ana", "Account": "123456789012"}
@@ -785,7 +785,7 @@ def test_long_fixes_are_printed_whole_below_the_table() -> None:
     # Issue 18 (15): a `pulumi import` fix, copyable at 80 columns.
     from rich.console import Console
 
-    from aisb.cli.results import Report, Result, render_table
+    from aisb_tools.cli.results import Report, Result, render_table
 
     fix = (
         "after a first `pulumi up` stops on it, import it: pulumi import "

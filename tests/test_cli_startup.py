@@ -24,16 +24,16 @@ def _loaded_after(code: str) -> set[str]:
 
 
 def test_importing_the_command_loads_no_pulumi() -> None:
-    assert _loaded_after("import aisb.cli") == set()
+    assert _loaded_after("import aisb_tools.cli") == set()
 
 
 def test_help_and_an_argument_error_load_no_pulumi() -> None:
     for argv in (["aisb", "--help"], ["aisb", "preflight"], ["aisb", "drill", "--help"]):
         code = (
             f"sys.argv = {argv!r}\n"
-            "import aisb.cli\n"
+            "import aisb_tools.cli\n"
             "try:\n"
-            "    aisb.cli.main()\n"
+            "    aisb_tools.cli.main()\n"
             "except SystemExit:\n"
             "    pass"
         )

@@ -21,9 +21,9 @@ import yaml
 from botocore.exceptions import BotoCoreError, ClientError
 from moto import mock_aws
 
-from aisb import deploy_role
-from aisb.cli import preflight_checks as pf
 from aisb.settings import parse
+from aisb_tools import deploy_role
+from aisb_tools.cli import preflight_checks as pf
 from tests.harness import MINIMAL_CONFIG, ROOT, run_main, stack_config, stack_files
 from tests.harness.iam_eval import Request, evaluate, resolve
 from tests.harness.provider_calls import PROVIDER_CALLS, Need, action_info, needs, own_arns
@@ -118,7 +118,7 @@ def _needs(path_name: str, boundary: bool = True) -> tuple[Need, ...]:
 
 
 def test_the_template_is_current() -> None:
-    assert deploy_role.main(["--check"]) == 0, "run `uv run python -m aisb.deploy_role`"
+    assert deploy_role.main(["--check"]) == 0, "run `uv run python -m aisb_tools.deploy_role`"
     assert deploy_role.TEMPLATE == ROOT / "deploy-role" / "aisb-deployer.yaml"
 
 

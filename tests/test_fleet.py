@@ -15,9 +15,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from aisb import fleet
-from aisb.cli import app
-from aisb.stackfile import readable_config
+from aisb_tools import fleet
+from aisb_tools.cli import app
+from aisb_tools.stackfile import readable_config
 from tests.harness import ROOT, Recording, copy_project, run_main, run_program
 
 EXAMPLE = ROOT / "examples" / "fleet" / "fleet.yaml"
@@ -338,7 +338,7 @@ def test_the_fleet_program_sets_up_deployments_and_drift_per_target(tmp_path: Pa
         oidc = inputs["operationContext"]["oidc"]["aws"]
         assert oidc["roleARN"] == target.role_arn  # the provider's wire name
         assert inputs["operationContext"]["preRunCommands"] == [
-            f"uv run aisb preflight --stack {target.stack}"
+            f"uv run --extra cli aisb preflight --stack {target.stack}"
         ]
         assert drift[target.stack].inputs["scheduleCron"] == "0 6 * * *"
         assert drift[target.stack].inputs["autoRemediate"] is False
@@ -514,7 +514,7 @@ def test_the_pre_run_gate_is_strict(tmp_path: Path) -> None:
     for inputs in _settings(_run_fleet(tmp_path / "fleet.yaml")).values():
         commands = inputs["operationContext"]["preRunCommands"]
         assert all("--allow-unknown" not in c for c in commands)
-        assert any(c.startswith("uv run aisb preflight --stack ") for c in commands)
+        assert any(c.startswith("uv run --extra cli aisb preflight --stack ") for c in commands)
 
 
 # --- the registrations against pulumi-pulumiservice's own input types -----------------------
@@ -784,7 +784,7 @@ def test_a_bad_shard_is_refused(tmp_path: Path) -> None:
 
 
 def test_every_target_creates_its_roles_under_the_deploy_role_s_boundary(tmp_path: Path) -> None:
-    from aisb.deploy_role import BOUNDARY_NAME
+    from aisb_tools.deploy_role import BOUNDARY_NAME
 
     for target in fleet.load(_write(tmp_path, INVENTORY)).targets:
         assert target.config["rolePermissionsBoundary"] == BOUNDARY_NAME, target.stack

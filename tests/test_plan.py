@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from aisb import plan
-from aisb.cli import app
+from aisb_tools import plan
+from aisb_tools.cli import app
 from tests.harness import ROOT, copy_project, stack_files, stack_name
 
 PLANS = ROOT / "plans"

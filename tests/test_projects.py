@@ -14,7 +14,7 @@ import yaml
 
 from tests.harness import ROOT
 
-PROJECTS = (".", "policy", "provider")
+PROJECTS = (".", "fleet", "policy", "provider")
 """Every folder with its own pyproject.toml and uv.lock (fleet/ uses the root's)."""
 
 
@@ -37,7 +37,7 @@ def test_every_project_with_a_lock_is_checked_by_ci() -> None:
     assert loop is not None, "`.ci/run` must run `uv lock --check` in every project"
     assert tuple(loop[1].split()) == PROJECTS
     assert script.index("uv lock --check") < script.index("uv sync --locked")
-    assert "\nuv run pytest\n" in script  # the README's test command
+    assert "\nuv run --group dev pytest\n" in script  # the README's test command
 
 
 @pytest.mark.parametrize("folder", PROJECTS)

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from aisb.cli import PREVIEW_ROLE_KEY, app
+from aisb_tools.cli import PREVIEW_ROLE_KEY, app
 from tests.harness import ROOT, copy_project, stack_config, stack_files, stack_name
 
 WORKFLOW = ROOT / ".github" / "workflows" / "pull-request.yml"
@@ -138,7 +138,7 @@ def test_credentials_are_only_asked_for_where_they_exist() -> None:
 
 def test_previews_qualify_the_stack_with_the_organisation() -> None:
     """An unqualified name resolves in the token's default organisation."""
-    from aisb.stackfile import project_file
+    from aisb_tools.stackfile import project_file
 
     preview = _workflow()["jobs"]["preview"]
     credentials = preview["steps"][0]
@@ -376,7 +376,7 @@ def test_the_plan_needs_no_credentials_and_reaches_forks_through_the_summary() -
 
 
 def test_the_comment_names_the_code_that_produced_it(tmp_path: Path) -> None:
-    from aisb.plan import MARKER
+    from aisb_tools.plan import MARKER
 
     base, head = tmp_path / "base", tmp_path / "head"
     base.mkdir()

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from aisb.stackfile import StackFileError, project_file, stack_config, stack_name
-from aisb.stackfile import stack_files as _stack_files
+from aisb_tools.stackfile import StackFileError, project_file, stack_config, stack_name
+from aisb_tools.stackfile import stack_files as _stack_files
 from tests.harness.mocks import ROOT, Recording, run_program
 
 __all__ = ["project_file", "stack_config", "stack_name"]

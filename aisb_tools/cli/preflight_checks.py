@@ -30,13 +30,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from aisb.cli import hub_checks
-from aisb.cli.results import FAIL, PASS, UNKNOWN, Result, guarded
 from aisb.components.access_analyzer import OPTIONS as ANALYZER_OPTIONS
 from aisb.components.device_logs import OPTIONS as DEVICE_LOG_OPTIONS
 from aisb.components.iot_logging import IOT_LOG_GROUP
 from aisb.components.trail import OPTIONS as TRAIL_OPTIONS
 from aisb.settings import BASELINE_NAME, Settings
+from aisb_tools.cli import hub_checks
+from aisb_tools.cli.results import FAIL, PASS, UNKNOWN, Result, guarded
 
 TAG = "aisb:control"
 # Lambda keeps 100 concurrent executions unreserved per account: "You can reserve up to the

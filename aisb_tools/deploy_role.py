@@ -47,7 +47,7 @@ https://www.pulumi.com/docs/deployments/deployments/oidc/aws/) and GitHub's OIDC
 (audience ``sts.amazonaws.com``, subject ``repo:<owner>/<repo>:ref:<ref>``:
 https://docs.github.com/en/actions/reference/security/oidc).
 
-``python -m aisb.deploy_role`` writes ``deploy-role/aisb-deployer.yaml``, a CloudFormation
+``python -m aisb_tools.deploy_role`` writes ``deploy-role/aisb-deployer.yaml``, a CloudFormation
 template (deployable to every account with a service-managed StackSet); ``--check`` fails when
 the file is stale.
 """
@@ -589,7 +589,7 @@ STATEMENTS: tuple[Statement, ...] = (
         ),
         (_arn("iot", "domainconfiguration/iot:Data-ATS/*"),),
     ),
-    # What preflight asks before a deploy (aisb/cli/preflight_checks.py); listings and account
+    # What preflight asks before a deploy (aisb_tools/cli/preflight_checks.py); listings and account
     # settings that AWS authorises on no resource.
     Statement(
         "PreflightReads",
@@ -818,7 +818,7 @@ def template() -> dict[str, Any]:
             "The IAM role aisb deployments assume in this account (Pulumi Deployments of this "
             "account's stacks and the GitHub deploy workflow, by OIDC), with what `pulumi up` of "
             "the baseline needs, and the permissions boundary of the roles it creates. Generated "
-            "by `python -m aisb.deploy_role`."
+            "by `python -m aisb_tools.deploy_role`."
         ),
         "Parameters": {
             "PulumiOrganization": {
@@ -936,8 +936,9 @@ def _sub(value: Any) -> Any:
 
 def render() -> str:
     header = (
-        "# Generated from aisb/deploy_role.py by `uv run python -m aisb.deploy_role`: edit the\n"
-        "# permissions there. Deploy to every account with a service-managed StackSet.\n"
+        "# Generated from aisb_tools/deploy_role.py by\n"
+        "# `uv run python -m aisb_tools.deploy_role`: edit the permissions there.\n"
+        "# Deploy to every account with a service-managed StackSet.\n"
     )
     return header + yaml.safe_dump(template(), sort_keys=False, width=100)
 
@@ -946,7 +947,10 @@ def main(argv: list[str]) -> int:
     text = render()
     if "--check" in argv:
         if not TEMPLATE.is_file() or TEMPLATE.read_text() != text:
-            print(f"{TEMPLATE} is stale: run `uv run python -m aisb.deploy_role`", file=sys.stderr)
+            print(
+                f"{TEMPLATE} is stale: run `uv run python -m aisb_tools.deploy_role`",
+                file=sys.stderr,
+            )
             return 1
         return 0
     TEMPLATE.parent.mkdir(exist_ok=True)

@@ -19,13 +19,18 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import typer
+try:
+    import typer
+except ImportError:  # the library installed without the command's extra
+    raise SystemExit(
+        "aisb: the command needs its extra: pip install 'aisb[cli]' (or uv add 'aisb[cli]')"
+    ) from None
 
 if TYPE_CHECKING:
-    from aisb.cli.results import Report
+    from aisb_tools.cli.results import Report
 
 EXIT_ERROR = 2
-"""The command could not run (the same as ``aisb.cli.results.EXIT_ERROR``)."""
+"""The command could not run (the same as ``aisb_tools.cli.results.EXIT_ERROR``)."""
 
 app = typer.Typer(
     name="aisb",
@@ -57,7 +62,7 @@ def _emit(report: Report, as_json: bool) -> None:
     else:
         from rich.console import Console
 
-        from aisb.cli.results import render_table
+        from aisb_tools.cli.results import render_table
 
         render_table(report, Console())
 
@@ -100,7 +105,7 @@ def _project_problem(root: Path) -> str | None:
     slip = _yaml_slip(project)
     if slip:
         return slip
-    from aisb.stackfile import stacks_dir
+    from aisb_tools.stackfile import stacks_dir
 
     folder = stacks_dir(root)
     if not folder.is_dir():
@@ -110,8 +115,8 @@ def _project_problem(root: Path) -> str | None:
 
 def _load(stack: str, root: Path, as_json: bool) -> tuple[Any, dict[str, str], list[Any]]:
     """The stack's settings and raw config, or exit 2 naming what is wrong with its file."""
-    from aisb.cli.results import UNKNOWN, Result
-    from aisb.stackfile import StackFileError, readable_config, stack_path
+    from aisb_tools.cli.results import UNKNOWN, Result
+    from aisb_tools.stackfile import StackFileError, readable_config, stack_path
 
     problem = _project_problem(root)
     if problem:
@@ -154,7 +159,7 @@ def credentials_problem(error: Exception, profile: str | None) -> str:
         UnauthorizedSSOTokenError,
     )
 
-    from aisb.cli.results import aws_error
+    from aisb_tools.cli.results import aws_error
 
     named = f" --profile {profile}" if profile else ""
     if isinstance(error, NoCredentialsError):
@@ -211,8 +216,8 @@ def preflight(
     allow_unknown: AllowUnknownOption = False,
 ) -> None:
     """Before `pulumi up`: what in the account would make the deploy fail, with the fix."""
-    from aisb.cli import preflight_checks as checks
-    from aisb.cli.results import PASS, Report, Result
+    from aisb_tools.cli import preflight_checks as checks
+    from aisb_tools.cli.results import PASS, Report, Result
 
     settings, config, notes = _load(stack, root, as_json)
     clients, identity = _connect(stack, settings, config, checks.SERVICES, as_json)
@@ -240,8 +245,8 @@ def check(
     allow_unknown: AllowUnknownOption = False,
 ) -> None:
     """After `pulumi up`: does each control of the deployed baseline work?"""
-    from aisb.cli import check_checks as checks
-    from aisb.cli.results import Report
+    from aisb_tools.cli import check_checks as checks
+    from aisb_tools.cli.results import Report
 
     settings, config, notes = _load(stack, root, as_json)
     clients, _ = _connect(stack, settings, config, checks.SERVICES, as_json)
@@ -278,8 +283,8 @@ def drill(
 ) -> None:
     """A fire drill: send a real alert down each path and confirm it reached the topic.
     It leaves e-mails to every subscriber, audit results and a report (see the README)."""
-    from aisb.cli import drill_checks as drills
-    from aisb.cli.results import Report
+    from aisb_tools.cli import drill_checks as drills
+    from aisb_tools.cli.results import Report
 
     settings, config, notes = _load(stack, root, as_json)
     clients, _ = _connect(stack, settings, config, drills.SERVICES, as_json)
@@ -336,7 +341,7 @@ def plan(
         if not head.is_dir():
             typer.echo(f"aisb plan: {head} is not a folder of plans", err=True)
             raise typer.Exit(EXIT_ERROR)
-        from aisb import plan as plans
+        from aisb_tools import plan as plans
 
         text = plans.markdown(plans.diff_plans(base, head))
         if produced_by:  # one plain line under the marker: the comment stays found by it
@@ -350,8 +355,8 @@ def plan(
     if problem:
         typer.echo(f"aisb plan: {problem}", err=True)
         raise typer.Exit(EXIT_ERROR)
-    from aisb import plan as plans
-    from aisb.stackfile import stack_files
+    from aisb_tools import plan as plans
+    from aisb_tools.stackfile import stack_files
 
     files = stack_files(root)
     if not stacks and not files:
@@ -383,7 +388,7 @@ def stacks(as_json: JsonOption = False, root: RootOption = Path(".")) -> None:
     if problem:
         typer.echo(f"aisb stacks: {problem}", err=True)
         raise typer.Exit(EXIT_ERROR)
-    from aisb.stackfile import stack_files, stack_name, stack_values, stacks_dir
+    from aisb_tools.stackfile import stack_files, stack_name, stack_values, stacks_dir
 
     files = stack_files(root)
     if not files:
@@ -435,7 +440,7 @@ FleetOutOption = Annotated[
 
 
 def _inventory(path: Path) -> Any:
-    from aisb.fleet import InventoryError, load
+    from aisb_tools.fleet import InventoryError, load
 
     try:
         return load(path)
@@ -454,7 +459,7 @@ def fleet_render(
     ] = False,
 ) -> None:
     """Write Pulumi.<name>-<region>.yaml for every account and region of the inventory."""
-    from aisb import fleet
+    from aisb_tools import fleet
 
     rendered = fleet.render(_inventory(inventory), inventory.name)
     if check:
@@ -477,7 +482,7 @@ def fleet_matrix(
     shards: Annotated[int | None, typer.Option("--shards", help="Of N.", metavar="N")] = None,
 ) -> None:
     """Print the deploy workflow's matrix (JSON): stack, region, account and role of each."""
-    from aisb import fleet
+    from aisb_tools import fleet
 
     loaded = _inventory(inventory)
     if (shard is None) != (shards is None) or (shards and not 1 <= (shard or 0) <= shards):
@@ -489,7 +494,7 @@ def fleet_matrix(
 @fleet_app.command("shards")
 def fleet_shards(inventory: InventoryOption = Path("fleet.yaml")) -> None:
     """Print the deploy workflow's shards (JSON), each at most GitHub's 256 matrix jobs."""
-    from aisb import fleet
+    from aisb_tools import fleet
 
     sys.stdout.write(fleet.shards(_inventory(inventory)) + "\n")
 

@@ -34,8 +34,8 @@ from typing import Any
 import yaml
 
 from aisb import validation as v
-from aisb.deploy_role import BOUNDARY_NAME
 from aisb.mockengine import partition
+from aisb_tools.deploy_role import BOUNDARY_NAME
 
 HEADER = (
     "# Rendered by `aisb fleet render` from {inventory}: edit the inventory, not this file\n"
@@ -198,7 +198,7 @@ def _config_map(
 def _stack_config(target: Target) -> dict[str, str]:
     """The target's config as the Pulumi CLI hands it to the program (``secure:`` values get
     the stand-ins ``aisb plan`` uses, as there is nothing here to decrypt them)."""
-    from aisb.stackfile import SECRET_PLACEHOLDERS, cli_string, is_secure
+    from aisb_tools.stackfile import SECRET_PLACEHOLDERS, cli_string, is_secure
 
     config = {"aws:region": target.region, "aws-native:region": target.region}
     for key, value in target.config.items():
@@ -212,7 +212,7 @@ def _stack_config(target: Target) -> dict[str, str]:
 
 
 def _secret_keys(target: Target) -> set[str]:
-    from aisb.stackfile import is_secure
+    from aisb_tools.stackfile import is_secure
 
     return {f"aisb:{k}" for k, x in target.config.items() if is_secure(x)}
 
@@ -330,7 +330,7 @@ def load(path: Path) -> Inventory:
                     merged[key] = value
                     origins[(stack, key)] = f"{where}.{key}"
             # Every target deploys as the account's deploy role, which creates roles only with
-            # its permissions boundary (aisb.deploy_role).
+            # its permissions boundary (aisb_tools.deploy_role).
             merged.setdefault("rolePermissionsBoundary", BOUNDARY_NAME)
             is_home = region == home
             if not is_home:

@@ -36,9 +36,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from aisb.catalog import AUDIT_CHECKS
-from aisb.cli.check_checks import TAG, tagged
-from aisb.cli.results import AWS_ERRORS, FAIL, PASS, UNKNOWN, Result, aws_error
 from aisb.settings import BASELINE_NAME, Settings
+from aisb_tools.cli.check_checks import TAG, tagged
+from aisb_tools.cli.results import AWS_ERRORS, FAIL, PASS, UNKNOWN, Result, aws_error
 
 Clients = Mapping[str, Any]
 # A sample finding type (sample findings: https://docs.aws.amazon.com/guardduty/latest/ug/sample_findings.html).

@@ -19,8 +19,6 @@ from botocore.exceptions import ClientError
 
 from aisb.baseline import FINDINGS_RULE
 from aisb.catalog import AUDIT_CHECKS, scheduled_audit_checks
-from aisb.cli import hub_checks
-from aisb.cli.results import FAIL, PASS, UNKNOWN, Result, guarded
 from aisb.components.access_analyzer import OPTIONS as ANALYZER_OPTIONS
 from aisb.components.trail import OPTIONS as TRAIL_OPTIONS
 from aisb.functions.cert_rotation.handler import (
@@ -30,6 +28,8 @@ from aisb.functions.cert_rotation.handler import (
     classify,
 )
 from aisb.settings import BASELINE_NAME, Settings
+from aisb_tools.cli import hub_checks
+from aisb_tools.cli.results import FAIL, PASS, UNKNOWN, Result, guarded
 
 Clients = Mapping[str, Any]
 Check = Callable[[Clients, Settings], list[Result]]

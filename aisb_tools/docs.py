@@ -1,7 +1,7 @@
 """Keep the files derived from the code in step with it.
 
-``python -m aisb.docs`` rewrites them; ``python -m aisb.docs --check`` changes nothing and
-exits 1 naming each file that is stale (the tests run it):
+``python -m aisb_tools.docs`` rewrites them; ``python -m aisb_tools.docs --check`` changes
+nothing and exits 1 naming each file that is stale (the tests run it):
 
 - ``Pulumi.yaml``: the project and its typed ``config:`` block, from ``aisb.settings.KEYS``;
 - ``README.md``: the blocks between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``:
@@ -83,7 +83,7 @@ def render(readme: str) -> str:
 
 
 PULUMI_YAML_HEAD = """\
-# Generated from aisb/baseline.py by `uv run python -m aisb.docs`: edit the arguments there.
+# Generated from aisb/baseline.py by `uv run python -m aisb_tools.docs`: edit the arguments there.
 name: aisb
 description: The AWS IoT Security Baseline (AISB), one stack per account and region
 # aisb-guard (policy/, enforced on every stack by the fleet's policy group) uses the uv
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             if not check:
                 path.write_text(text)
     if check and stale:
-        print(f"stale: {', '.join(stale)}; run `uv run python -m aisb.docs`", file=sys.stderr)
+        print(f"stale: {', '.join(stale)}; run `uv run python -m aisb_tools.docs`", file=sys.stderr)
         return 1
     return 0
 

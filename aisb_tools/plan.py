@@ -32,7 +32,7 @@ import pulumi
 from pulumi.runtime import rpc
 
 from aisb.mockengine import ACCOUNT, Recording, Registration, partition, run_program
-from aisb.stackfile import (
+from aisb_tools.stackfile import (
     SECRET_PLACEHOLDERS,
     project_file,
     readable_config,
@@ -151,7 +151,7 @@ def render(stack: str, root: Path) -> dict[str, Any]:
     """The plan of ``stacks/Pulumi.<stack>.yaml`` in the project at ``root``, rendered by the
     project's ``__main__.py``. Raises ``PlanError`` naming what is wrong."""
     from aisb.settings import ConfigError
-    from aisb.stackfile import StackFileError
+    from aisb_tools.stackfile import StackFileError
 
     try:
         path = stack_path(stack, root)

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from aisb.choices import IotTlsPolicy, allows_below_tls12
-from aisb.cli.results import FAIL, PASS, UNKNOWN, Result, guarded
 from aisb.components.endpoint_tls import DATA_ATS
 from aisb.components.security_hub import PRODUCTS
 from aisb.settings import BASELINE_NAME, Settings
+from aisb_tools.cli.results import FAIL, PASS, UNKNOWN, Result, guarded
 
 if TYPE_CHECKING:
-    from aisb.cli.preflight_checks import Target
+    from aisb_tools.cli.preflight_checks import Target
 
 Clients = Mapping[str, Any]
 
