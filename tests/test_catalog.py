@@ -12,7 +12,7 @@ from aisb.catalog import (
     control_table_markdown,
     scheduled_audit_checks,
 )
-from aisb.docs import render
+from aisb.docs import PAGES, render
 from tests.harness import ROOT
 
 
@@ -65,8 +65,13 @@ def test_eleven_controls_and_their_components_exist() -> None:
     assert [c.id for c in CONTROLS if c.optional] == [8, 9, 10, 11]
 
 
-def test_readme_generated_sections_are_current() -> None:
-    readme = (ROOT / "README.md").read_text()
-    assert "<!-- controls:start -->" in readme and "<!-- config:start -->" in readme
-    assert render(readme) == readme, "README is stale: run `uv run python -m aisb.docs`"
-    assert control_table_markdown() in readme
+def test_generated_tables_of_the_readme_and_the_docs_are_current() -> None:
+    for name, sections in PAGES.items():
+        text = (ROOT / name).read_text()
+        for section in sections:
+            assert f"<!-- {section}:start -->" in text, (name, section)
+        assert render(text, sections, name) == text, (
+            f"{name} is stale: run `uv run python -m aisb.docs`"
+        )
+    assert control_table_markdown() in (ROOT / "README.md").read_text()
+    assert control_table_markdown() in (ROOT / "docs" / "controls" / "index.md").read_text()
