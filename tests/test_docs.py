@@ -181,6 +181,35 @@ def test_the_readme_is_short_and_starts_with_the_two_commands() -> None:
     assert _shell_lines(first[0])[:2] == ["pulumi up --stack <stack>", "uv run pytest"]
 
 
+def _resources(stack: str) -> list[dict[str, object]]:
+    resources = yaml.safe_load((ROOT / "plans" / f"{stack}.json").read_text())["resources"]
+    return list(resources.values() if isinstance(resources, dict) else resources)
+
+
+def _count(stack: str, type_token: str, prefix: str = "") -> int:
+    return sum(
+        1
+        for r in _resources(stack)
+        if r["type"] == type_token and str(r["name"]).startswith(prefix)
+    )
+
+
+def test_the_cost_page_counts_what_the_reviewed_plans_create() -> None:
+    """The resources the cost page prices per stack are those the plans of the stacks hold."""
+    text = (ROOT / "docs" / "cost.md").read_text()
+    key, alarm = "aws:kms/key:Key", "aws:cloudwatch/metricAlarm:MetricAlarm"
+    keys = re.search(r"\| customer-managed KMS keys \| (\d+) ", text)
+    alarms = re.search(r"\| CloudWatch alarms \| (\d+): (\d+) fleet anomaly alarms", text)
+    assert keys and alarms
+    assert int(keys[1]) == _count("example", key)
+    assert int(alarms[1]) == _count("example", alarm)
+    assert int(alarms[2]) == _count("example", alarm, "aisb-fleet-alarms-")
+    for stack in ("prod-us-east-1", "prod-eu-west-1"):
+        line = re.search(rf"`{stack}`[^)]*?has (\d+) KMS keys and (\d+) alarms", text, re.S)
+        assert line, stack
+        assert (int(line[1]), int(line[2])) == (_count(stack, key), _count(stack, alarm)), stack
+
+
 def _git(cwd: Path, *args: str) -> str:
     env = {
         **os.environ,
