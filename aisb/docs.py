@@ -157,7 +157,11 @@ def drill_table_markdown() -> str:
         path = _label(call.args[0])
         hint = next((k.value for k in call.keywords if k.arg == "hint"), None)
         control = call.args[1]
-        if not isinstance(hint, ast.Constant) or not isinstance(control, ast.Constant):
+        if not (
+            isinstance(hint, ast.Constant)
+            and isinstance(hint.value, str)
+            and isinstance(control, ast.Constant)
+        ):
             raise ValueError(f"drill path {path} has no literal control or hint")
         lines.append(f"| `{path}` | {_control(str(control.value))} | {hint.value} |")
     return "\n".join(lines)
