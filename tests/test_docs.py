@@ -145,6 +145,38 @@ def test_every_pulumi_command_in_the_docs_is_one_the_cli_has() -> None:
     assert {"up", "login", "stack", "import"} <= used
 
 
+AWS_CLI_OPTIONS = {"query", "output", "region", "profile", "cli-input-json", "no-paginate"}
+"""Options of the AWS CLI itself, not of an API operation."""
+
+
+@pytest.mark.parametrize(
+    ("page", "words"),
+    [(p, w) for p, w in ALL if w[0] == "aws" and w[1] != "s3"],
+    ids=lambda v: " ".join(v[:3]) if isinstance(v, list) else v.name,
+)
+def test_every_aws_cli_command_in_the_docs_is_an_operation_with_those_parameters(
+    page: Path, words: list[str]
+) -> None:
+    """`aws <service> <operation> --<param>` of the docs, against botocore's service model
+    (the AWS CLI is generated from the same models). `aws s3` is the CLI's own command set."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model(words[1])
+    by_cli_name = {re.sub(r"(?<!^)(?=[A-Z])", "-", op).lower(): op for op in model.operation_names}
+    operation = by_cli_name.get(words[2])
+    assert operation, f"{page.name}: aws {words[1]} has no operation {words[2]}"
+    shape = model.operation_model(operation).input_shape
+    members = {m.lower() for m in (shape.members if shape else {})}
+    for word in words[3:]:
+        if word.startswith("--"):
+            option = word[2:].split("=", 1)[0]
+            if option in AWS_CLI_OPTIONS:
+                continue
+            assert option.replace("-", "") in members, (
+                f"{page.name}: aws {words[1]} {words[2]} takes no --{option}"
+            )
+
+
 def test_the_getting_started_page_runs_the_steps_in_order() -> None:
     text = (ROOT / "docs" / "getting-started.md").read_text()
     sections = re.split(r"^## \d+\. ", text, flags=re.M)[1:]
