@@ -232,9 +232,9 @@ runtime:
 stackConfigDir: stacks
 config:
   # Keys without a namespace are aisb:<key>. Every key is validated by aisb/settings.py before
-  # anything is created, and documented in the README. `aisb:tags` (a map), `aisb:detectRules`
-  # and `aisb:customMetrics` (lists of maps) are not declared here: Pulumi.yaml types are
-  # string, integer, boolean and arrays of those only.
+  # anything is created, and documented in docs/configuration.md. `aisb:tags` (a map),
+  # `aisb:detectRules` and `aisb:customMetrics` (lists of maps) are not declared here:
+  # Pulumi.yaml types are string, integer, boolean and arrays of those only.
   # The CLI requires every declared key that has no default, so optional keys default to "".
 """
 
