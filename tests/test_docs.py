@@ -20,7 +20,14 @@ import yaml
 from aisb.cli import app
 from tests.harness import ROOT
 
-PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
+PAGES = sorted(
+    [
+        ROOT / "README.md",
+        ROOT / "CONTRIBUTING.md",
+        ROOT / "SECURITY.md",
+        *(ROOT / "docs").rglob("*.md"),
+    ]
+)
 CI = (ROOT / ".ci" / "run").read_text()
 
 PULUMI_COMMANDS = {
