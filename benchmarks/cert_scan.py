@@ -21,6 +21,8 @@ import tracemalloc
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from machine import print_header
+
 from aisb.functions.cert_rotation import handler as cr
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -135,6 +137,7 @@ def main() -> None:
         "--report", action="store_true", help="also stream the CSV report (to a fake S3)"
     )
     args = parser.parse_args()
+    print_header()
 
     print(
         f"{'certs':>9} {'certs/s':>10} {'list calls':>10} {'/1k':>5} {'other':>5} "

@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from machine import print_header
+
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS: dict[str, list[str]] = {
     "python -c pass": ["-c", "pass"],
@@ -48,6 +50,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--limit", type=float, default=None)
     options = parser.parse_args()
+    print_header()
     times = {name: fastest(args, options.runs) for name, args in COMMANDS.items()}
     bare = times.pop("python -c pass")
     print(f"python -c pass: {bare * 1000:.0f} ms")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from machine import print_header
 
 from aisb.mockengine import Recording, run_program
 from aisb_tools import fleet
@@ -83,6 +84,7 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=100)
     parser.add_argument("--regions", type=int, default=5, choices=range(1, len(REGIONS) + 1))
     args = parser.parse_args()
+    print_header()
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "fleet.yaml"
         path.write_text(yaml.safe_dump(inventory(args.accounts, args.regions)))

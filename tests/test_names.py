@@ -63,7 +63,7 @@ def test_the_longest_name_that_fits_every_child() -> None:
 
 
 def test_region_names_fit() -> None:
-    # The README's multi-region example names each baseline after its region.
+    # The library page's multi-region example names each baseline after its region.
     rec = run(
         lambda: IotSecurityBaseline("aisb-ap-southeast-2", {"alert_emails": ["a@example.com"]})
     )

@@ -1,4 +1,4 @@
-"""Stack configuration: parsing, every error, and agreement with Pulumi.yaml and the README."""
+"""Stack configuration: parsing, every error, and agreement with Pulumi.yaml and the docs."""
 
 from __future__ import annotations
 
@@ -355,10 +355,10 @@ def test_pulumi_yaml_declares_every_key_with_the_same_type_default_and_descripti
     assert set(declared) == {k.name for k in KEYS if k.declared}
 
 
-def test_readme_documents_every_key() -> None:
-    readme = (ROOT / "README.md").read_text()
+def test_the_configuration_page_documents_every_key() -> None:
+    page = (ROOT / "docs" / "configuration.md").read_text()
     for key in KEYS:
-        assert f"`aisb:{key.name}`" in readme, key.name
+        assert f"`aisb:{key.name}`" in page, key.name
 
 
 def test_settings_is_the_only_module_reading_config() -> None:

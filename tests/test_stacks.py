@@ -230,14 +230,14 @@ def test_every_role_is_bound_to_its_service_and_account(
             }, role.name
 
 
-def test_the_readmes_import_commands_name_what_the_program_declares(
+def test_the_import_commands_of_the_docs_name_what_the_program_declares(
     stack_recordings: dict[str, Recording],
 ) -> None:
     import re
 
     from tests.harness import ROOT
 
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "real-account.md").read_text()
     commands = re.findall(
         r"pulumi import (\S+) (\S+) (\S+) \\\n"
         r"\s+--parent '\w+=urn:pulumi:<stack>::aisb::(\S+)::(\S+)'",

@@ -1,4 +1,4 @@
-"""``aisb.testing``: the README's example test, copied into a consumer's project, passes; and
+"""``aisb.testing``: the library page's example test, copied into a consumer's project, passes; and
 it would fail if a component's lookups were not answered."""
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _example() -> str:
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "library.md").read_text()
     block = re.search(
         r"<!-- testing-example:start -->\n```python\n(.*?)```\n<!-- testing-example:end -->",
         text,
         re.S,
     )
-    assert block, "README lost its testing example"
+    assert block, "docs/library.md lost its testing example"
     return block.group(1)
 
 
@@ -35,7 +35,7 @@ def _pytest(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_readme_example_passes_in_a_consumer_project(tmp_path: Path) -> None:
+def test_the_library_page_example_passes_in_a_consumer_project(tmp_path: Path) -> None:
     result = _pytest(tmp_path, _example())
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout

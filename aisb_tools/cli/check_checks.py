@@ -77,6 +77,8 @@ def _metric_sum(
 
 
 def logging_level(clients: Clients, settings: Settings) -> list[Result]:
+    """IoT logging is configured, on, at the stack's level and with its role."""
+
     def check() -> Result:
         try:
             options = clients["iot"].get_v2_logging_options()
@@ -500,6 +502,7 @@ def _findings_delivery(clients: Clients) -> list[Result]:
 
 
 def access_analyzer(clients: Clients, settings: Settings) -> list[Result]:
+    """The stack's Access Analyzer exists, carries its aisb:control tag and is active."""
     if not settings.access_analyzer:
         return []
 

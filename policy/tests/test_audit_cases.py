@@ -2,8 +2,8 @@
 it flags, sent to the pack over gRPC as the Pulumi engine sends them: both providers' forms,
 JSON strings and objects, secret-wrapped values and values not known at preview.
 
-Where the pack is stricter than the audit, the case says so (``stricter``); the README's rule
-table says the same.
+Where the pack is stricter than the audit, the case says so (``stricter``); the policy pack
+page's rule table says the same.
 """
 
 from __future__ import annotations
@@ -387,7 +387,7 @@ def test_iot_policy_cases_over_grpc(
 
 def test_where_the_table_is_stricter_the_rules_say_so() -> None:
     """A case the pack refuses beyond its audit page is covered by the rule's ``stricter``
-    text, which the README's table shows."""
+    text, which the policy pack page's table shows."""
     about = {a.id: a for a in ABOUT}
     stricter = [c for c in [*IOT_POLICY_CASES, *ROLE_CASES] if c.stricter]
     assert stricter

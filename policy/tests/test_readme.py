@@ -1,4 +1,4 @@
-"""The README's table of rules says what the rules say."""
+"""The policy pack page's table of rules says what the rules say."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from pathlib import Path
 
 from aisb_guard import ABOUT
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[2] / "docs" / "policy-pack.md"
 
 
-def test_the_readme_lists_every_rule_as_declared() -> None:
+def test_the_policy_pack_page_lists_every_rule_as_declared() -> None:
     text = README.read_text()
     rows = [line for line in text.splitlines() if line.startswith("| `aisb-")]
     assert len(rows) == len(ABOUT)
