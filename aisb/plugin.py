@@ -16,6 +16,12 @@ from pulumi.provider.experimental.component import ComponentProvider
 import aisb
 
 NAME = "aisb"
+NAMESPACE = "aisb"
+"""The package's namespace in its schema, so the SDKs that ``pulumi package add`` generates
+have the same names wherever the package comes from (a path or a git URL): TypeScript
+``@aisb/aisb`` (pulumi/pulumi pkg/codegen/nodejs/gen.go: ``"@" + Namespace + "/" + Name``),
+Python ``aisb_aisb`` (pkg/codegen/python/gen.go ``PyPack``), Go
+``github.com/aisb/pulumi-aisb`` (pkg/codegen/go/gen.go)."""
 COMPONENTS: list[type[pulumi.ComponentResource]] = [
     getattr(aisb, name) for name in aisb.__all__ if not name.endswith("Args")
 ]
@@ -56,7 +62,7 @@ class AisbProvider(ComponentProvider):
     """Pulumi's component provider for aisb's components, with clean descriptions."""
 
     def __init__(self) -> None:
-        super().__init__(COMPONENTS, NAME, version=version())
+        super().__init__(COMPONENTS, NAME, NAMESPACE, version=version())
         assert self.schema is not None
         self.schema = json.dumps(clean_descriptions(with_exposed_docs(json.loads(self.schema))))
 

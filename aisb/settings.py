@@ -43,8 +43,8 @@ class Key:
     field: str
     """The ``IotSecurityBaselineArgs`` argument it sets."""
     type: str
-    """As declared in Pulumi.yaml: string, integer, boolean, array; or object and object-list,
-    which Pulumi.yaml cannot declare."""
+    """string, integer, boolean, array (of strings), object (a map) or object-list (an array
+    of maps), each declared in Pulumi.yaml so the CLI refuses a value of another shape."""
     default: Any
     """The value used when the stack does not set it; ``None`` with ``required``. An empty
     string means "unset": the Pulumi CLI treats a declared key without a default as required,
@@ -55,10 +55,14 @@ class Key:
     """The values a string key takes, when it is a choice."""
 
     @property
-    def declared(self) -> bool:
-        """Whether Pulumi.yaml can declare it (its types are string, integer, boolean, array
-        of those)."""
-        return self.type not in ("object", "object-list")
+    def declaration(self) -> dict[str, Any]:
+        """Its type in Pulumi.yaml: ``object`` is a config type from Pulumi CLI 3.187.0 on
+        (the project's ``requiredPulumiVersion`` is later), an object-list an array of them."""
+        if self.type == "array":
+            return {"type": "array", "items": {"type": "string"}}
+        if self.type == "object-list":
+            return {"type": "array", "items": {"type": "object"}}
+        return {"type": self.type}
 
 
 def _kind(annotation: Any) -> tuple[str, tuple[str, ...]]:

@@ -240,9 +240,9 @@ runtime:
 stackConfigDir: stacks
 config:
   # Keys without a namespace are aisb:<key>. Every key is validated by aisb/settings.py before
-  # anything is created, and documented in docs/configuration.md. `aisb:tags` (a map),
-  # `aisb:detectRules` and `aisb:customMetrics` (lists of maps) are not declared here:
-  # Pulumi.yaml types are string, integer, boolean and arrays of those only.
+  # anything is created, and documented in docs/configuration.md. Maps (`aisb:tags`) and lists
+  # of maps (`aisb:detectRules`, `aisb:customMetrics`) are the `object` config type, which the
+  # CLI checks from 3.187.0 on, so it refuses a wrong shape before the program runs.
   # The CLI requires every declared key that has no default, so optional keys default to "".
 """
 
@@ -251,12 +251,11 @@ def pulumi_yaml() -> str:
     """The project file, its typed config declared from ``KEYS`` (JSON scalars are YAML)."""
     lines = [PULUMI_YAML_HEAD.rstrip("\n")]
     for key in KEYS:
-        if not key.declared:
-            continue
         lines.append(f"  {key.name}:")
-        lines.append(f"    type: {key.type}")
-        if key.type == "array":
-            lines += ["    items:", "      type: string"]
+        declaration = key.declaration
+        lines.append(f"    type: {declaration['type']}")
+        if "items" in declaration:
+            lines += ["    items:", f"      type: {declaration['items']['type']}"]
         if not key.required:
             lines.append(f"    default: {json.dumps(key.default)}")
         lines.append(f"    description: {json.dumps(key.description)}")

@@ -68,6 +68,8 @@ _YAML_TYPES: dict[str, tuple[type, ...]] = {
     "integer": (int,),
     "boolean": (bool,),
     "array": (list,),
+    # A map (Pulumi CLI 3.187.0 on: workspace.ValidateConfigValue, `objectTypeName`).
+    "object": (dict,),
 }
 
 

@@ -60,5 +60,3 @@ def test_eleven_controls_and_their_components_exist() -> None:
         for name in control.components:
             assert name in aisb.__all__, f"AISB #{control.id} names unknown {name}"
     assert [c.id for c in CONTROLS if c.optional] == [8, 9, 10, 11]
-
-

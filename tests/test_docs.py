@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import tomllib
 import shutil
 import subprocess
 import sys
+import tomllib
 from importlib.util import find_spec
 from pathlib import Path
 

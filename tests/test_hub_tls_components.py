@@ -3,6 +3,8 @@ mocks: what is registered, with which options, and what the stack config switche
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from aisb import EndpointTlsPolicy, SecurityHubFindings
@@ -56,13 +58,18 @@ def test_endpoint_tls_unmanaged_creates_nothing() -> None:
 
 
 def test_endpoint_tls_refuses_a_policy_aws_does_not_offer_or_one_below_tls12() -> None:
+    def endpoint(policy: str) -> Callable[[], None]:
+        def program() -> None:
+            EndpointTlsPolicy(
+                "tls",
+                {"domain_name": ENDPOINT, "security_policy": policy},  # type: ignore[typeddict-item]
+            )
+
+        return program
+
     for policy in ("IoTSecurityPolicy_TLS12_1_0_2016_01", "TLS13"):
         with pytest.raises(ValueError, match="security_policy"):
-            run(
-                lambda policy=policy: EndpointTlsPolicy(
-                    "tls", {"domain_name": ENDPOINT, "security_policy": policy}
-                )
-            )
+            run(endpoint(policy))
     with pytest.raises(ValueError, match="domain_name"):
         run(lambda: EndpointTlsPolicy("tls", {}))
 

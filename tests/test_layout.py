@@ -59,6 +59,7 @@ def test_the_tooling_lives_apart() -> None:
         "docs.py",
         "fleet.py",
         "plan.py",
+        "release.py",
         "stackfile.py",
     ]
     for moved in ("cli", "plan.py", "fleet.py", "deploy_role.py", "docs.py", "stackfile.py"):

@@ -130,6 +130,8 @@ def test_rules_and_custom_metrics_are_typed_objects(schema: dict[str, Any]) -> N
 def test_the_package_version_is_the_projects(schema: dict[str, Any]) -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert schema["name"] == "aisb"
+    # A stable namespace: the generated SDKs are @aisb/aisb, aisb_aisb, github.com/aisb/pulumi-aisb.
+    assert schema["namespace"] == "aisb"
     assert schema["version"] == version() == pyproject["project"]["version"]
 
 

@@ -14,7 +14,7 @@ import yaml
 
 from tests.harness import ROOT
 
-PROJECTS = (".", "fleet", "policy", "provider")
+PROJECTS = (".", "examples/consumer", "fleet", "policy", "provider")
 """Every folder with its own pyproject.toml and uv.lock (fleet/ uses the root's)."""
 
 
@@ -28,7 +28,10 @@ def test_the_policy_pack_publishes_the_version_of_its_pyproject() -> None:
 
 
 def test_every_project_with_a_lock_is_checked_by_ci() -> None:
-    found = sorted(str(p.parent.relative_to(ROOT)) for p in ROOT.glob("*/uv.lock"))
+    found = sorted(
+        str(p.parent.relative_to(ROOT))
+        for p in [*ROOT.glob("*/uv.lock"), *ROOT.glob("examples/*/uv.lock")]
+    )
     assert [".", *found] == list(PROJECTS)
     script = (ROOT / ".ci" / "run").read_text()
     loop = re.search(

@@ -339,11 +339,9 @@ def test_program_registers_nothing_on_error() -> None:
 def test_pulumi_yaml_declares_every_key_with_the_same_type_default_and_description() -> None:
     declared = project_file()["config"]
     for key in KEYS:
-        if not key.declared:
-            assert key.name not in declared  # Pulumi.yaml has no map type; see its comment
-            continue
         decl = declared[key.name]
-        assert decl["type"] == key.type, key.name
+        assert {k: v for k, v in decl.items() if k in ("type", "items")} == key.declaration
+        assert decl["type"] == ("array" if key.type == "object-list" else key.type), key.name
         assert decl["description"] == key.description, key.name
         if key.required:
             assert "default" not in decl, key.name
@@ -352,7 +350,10 @@ def test_pulumi_yaml_declares_every_key_with_the_same_type_default_and_descripti
             assert decl["default"] == key.default, key.name
         if key.type == "array":
             assert decl["items"] == {"type": "string"}
-    assert set(declared) == {k.name for k in KEYS if k.declared}
+        if key.type == "object-list":
+            assert decl["items"] == {"type": "object"}
+    assert set(declared) == {k.name for k in KEYS}
+    assert {"tags", "detectRules", "customMetrics"} <= set(declared)
 
 
 def test_the_configuration_page_documents_every_key() -> None:

@@ -46,6 +46,33 @@ def test_the_cli_checks_are_emulated(tmp_path: Path) -> None:
         stack_config(minimal)
 
 
+@pytest.mark.parametrize(
+    ("line", "key", "kind"),
+    [
+        ("aisb:tags: owner=iot", "tags", "object"),
+        ("aisb:tags: [owner, iot]", "tags", "object"),
+        ("aisb:detectRules: {name: r}", "detectRules", "array"),
+        ("aisb:detectRules: [known-networks-only]", "detectRules", "array"),
+        ("aisb:customMetrics: [[battery]]", "customMetrics", "array"),
+    ],
+)
+def test_maps_and_lists_of_maps_of_another_shape_are_refused_like_the_cli(
+    tmp_path: Path, line: str, key: str, kind: str
+) -> None:
+    # Pulumi.yaml declares them with the `object` config type (CLI 3.187.0 on).
+    stack = tmp_path / "Pulumi.shape.yaml"
+    stack.write_text(f"config:\n  aisb:alertEmails: [a@example.com]\n  {line}\n")
+    with pytest.raises(CliConfigError, match=f"'{key}' must be of type '{kind}'"):
+        stack_config(stack)
+    stack.write_text(
+        "config:\n  aisb:alertEmails: [a@example.com]\n  aisb:tags: {owner: iot}\n"
+        "  aisb:detectRules: [{name: r}]\n"
+    )
+    config = stack_config(stack)
+    assert json.loads(config["aisb:tags"]) == {"owner": "iot"}
+    assert json.loads(config["aisb:detectRules"]) == [{"name": "r"}]
+
+
 def test_at_least_three_stacks_in_three_regions() -> None:
     regions = {CONFIGS[s]["aws:region"] for s in STACKS}
     assert len(STACKS) >= 3 and len(regions) >= 3

@@ -260,7 +260,18 @@ def _hides_failures(line: str) -> bool:
     return bool(re.search(r"\becho\b.*(\$\(|`)", line))
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+WRITING_OUTPUTS = [p for p in WORKFLOWS if _output_writes(p)]
+
+
+def test_the_workflows_that_pass_values_between_steps_are_checked() -> None:
+    assert {p.name for p in WRITING_OUTPUTS} >= {
+        "pull-request.yml",
+        "deploy.yml",
+        "deploy-shard.yml",
+    }
+
+
+@pytest.mark.parametrize("path", WRITING_OUTPUTS, ids=lambda p: p.name)
 def test_no_step_hides_a_failing_command_in_its_outputs(path: Path) -> None:
     writes = _output_writes(path)
     assert writes

@@ -66,13 +66,15 @@ class SecurityHubFindings(pulumi.ComponentResource):
         require_args(component, args, "region", "partition")
         super().__init__("aisb:index:SecurityHubFindings", name, None, opts)
         region, partition = args["region"], args["partition"]
+
+        def arn_of(product: str) -> pulumi.Output[str]:
+            return pulumi.Output.all(partition, region).apply(
+                lambda pr: product_arn(pr[0], pr[1], product)
+            )
+
         subscriptions = {
             product: aws.securityhub.ProductSubscription(
-                f"{name}-{product}",
-                product_arn=pulumi.Output.all(partition, region).apply(
-                    lambda pr, product=product: product_arn(pr[0], pr[1], product)
-                ),
-                opts=child(self),
+                f"{name}-{product}", product_arn=arn_of(product), opts=child(self)
             )
             for product in PRODUCTS
         }

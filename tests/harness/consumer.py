@@ -29,7 +29,7 @@ def closure(
     pending = [(Requirement(r), frozenset(extras)) for r in requirements]
     while pending:
         req, wanted = pending.pop()
-        env = default_environment()
+        env: dict[str, str] = {str(k): str(v) for k, v in default_environment().items()}
         if req.marker is not None and not any(
             req.marker.evaluate({**env, "extra": e}) for e in (wanted or {""})
         ):
