@@ -312,7 +312,8 @@ def test_the_plan_diff_recipe_works_with_a_new_untracked_stack_and_nothing_to_st
     # `uv run aisb` is the project's own aisb: here the interpreter running the tests, which
     # imports the aisb/ of the folder it runs in (the worktree's, for the base).
     aisb = f"{shlex.quote(sys.executable)} -m aisb_tools.cli"
-    script = re.sub(r"uv run (--extra cli )?aisb", aisb, block[1]).replace("/tmp/", f"{tmp_path}/")
+    # The recipe's /tmp/ first: the interpreter's own path may be under /tmp too.
+    script = re.sub(r"uv run (--extra cli )?aisb", aisb, block[1].replace("/tmp/", f"{tmp_path}/"))
     done = subprocess.run(
         ["bash", "-e", "-o", "pipefail", "-c", script],
         cwd=project,
