@@ -6,6 +6,9 @@ from __future__ import annotations
 import pytest
 
 from tests.harness import Recording, run_main, stack_config, stack_files, stack_name
+from tests.harness.caches import share_botocore_loader
+
+share_botocore_loader()
 
 
 @pytest.fixture(scope="session")
