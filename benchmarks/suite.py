@@ -86,12 +86,16 @@ def main() -> int:
                 break
             print(line)
     summary = [line for line in lines if " passed" in line or " failed" in line]
-    print(f"pytest: {summary[-1].strip('= ') if summary else 'no summary'} (exit {result.returncode})")
+    print(
+        f"pytest: {summary[-1].strip('= ') if summary else 'no summary'} (exit {result.returncode})"
+    )
     if result.returncode:
         print(result.stdout[-4000:], result.stderr[-2000:], sep="\n")
     print(f"wall clock: {wall:.1f} s")
-    print(f"CPU (pytest and its processes): user {user:.1f} s + sys {system:.1f} s = "
-          f"{user + system:.1f} s")
+    print(
+        f"CPU (pytest and its processes): user {user:.1f} s + sys {system:.1f} s = "
+        f"{user + system:.1f} s"
+    )
     if result.returncode:
         return result.returncode
     return 0 if options.limit is None or wall <= options.limit else 1

@@ -7,12 +7,20 @@ per *session* and keeps them in the session's loader; the code under test makes 
 parsed the same JSON files hundreds of times. :func:`share_botocore_loader` gives every session
 of the process the one loader per data path: the same objects a single session shares between
 its clients (botocore treats them as read-only), so clients behave exactly as before.
+
+:func:`rendered` runs the real program once per configuration and process, for the tests that
+render the same configuration (``stack_recordings`` does the same for the stack files).
 """
 
 from __future__ import annotations
 
+import copy
 import os
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.harness.mocks import Recording
 
 
 class _Paths(list):  # type: ignore[type-arg]
@@ -47,3 +55,18 @@ def share_botocore_loader() -> None:
 
     create_loader.shared = True  # type: ignore[attr-defined]
     botocore.session.create_loader = create_loader
+
+
+_RENDERS: dict[tuple[Any, ...], Any] = {}
+
+
+def rendered(config: Mapping[str, str], **kwargs: Any) -> Recording:
+    """``run_main(config, **kwargs)``, run once per process for each configuration: every test
+    that renders the same configuration gets its own copy of the one recording (a copy takes
+    milliseconds, a render a few hundred)."""
+    from tests.harness.stacks import run_main
+
+    key = (tuple(sorted(config.items())), tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
+    if key not in _RENDERS:
+        _RENDERS[key] = run_main(dict(config), **kwargs)
+    return copy.deepcopy(_RENDERS[key])
