@@ -18,6 +18,7 @@ import argparse
 import datetime
 import os
 import platform
+import re
 import resource
 import subprocess
 import sys
@@ -67,6 +68,9 @@ def main() -> int:
         f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
     )
     print(f"command: {' '.join(command[2:])}")
+    # Without a bytecode cache every process compiles Pulumi's providers from source again.
+    bytecode = "off (PYTHONDONTWRITEBYTECODE is set)" if sys.flags.dont_write_bytecode else "on"
+    print(f"bytecode cache: {bytecode}")
     print(f"load average before (1, 5, 15 min): {load()}")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
@@ -78,17 +82,13 @@ def main() -> int:
     print(f"load average after (1, 5, 15 min): {load()}")
 
     lines = result.stdout.splitlines()
-    slowest = [i for i, line in enumerate(lines) if "slowest" in line and "durations" in line]
-    if slowest:
-        start_at = slowest[-1]
-        for line in lines[start_at:]:
-            if line.startswith("=") and line is not lines[start_at] and "passed" in line:
-                break
-            print(line)
+    print(f"slowest {options.durations} (setup, call or teardown of one test, wall clock):")
+    for line in lines:
+        if re.match(r"\d+\.\d+s (setup|call|teardown) ", line):
+            print(f"  {line}")
     summary = [line for line in lines if " passed" in line or " failed" in line]
-    print(
-        f"pytest: {summary[-1].strip('= ') if summary else 'no summary'} (exit {result.returncode})"
-    )
+    outcome = summary[-1].strip("= ") if summary else "no summary"
+    print(f"pytest: {outcome} (exit {result.returncode})")
     if result.returncode:
         print(result.stdout[-4000:], result.stderr[-2000:], sep="\n")
     print(f"wall clock: {wall:.1f} s")

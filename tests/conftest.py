@@ -1,22 +1,34 @@
 """Fixtures. The harness they use (the recording mock engine, the Pulumi CLI's handling of
-stack files, the linters) is the package ``tests.harness``."""
+stack files, the linters) is the package ``tests.harness``.
+
+The harness is imported by the fixtures, not here: pytest-xdist's controller, which runs no
+test, loads this file too, and need not load Pulumi."""
 
 from __future__ import annotations
 
 import urllib.request
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.harness import Recording, run_main, stack_config, stack_files, stack_name
-from tests.harness.caches import share_botocore_loader
+if TYPE_CHECKING:
+    from tests.harness import Recording
 
-share_botocore_loader()
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_botocore_loader() -> None:
+    """botocore's data files parsed once per worker (tests.harness.caches)."""
+    from tests.harness.caches import share_botocore_loader
+
+    share_botocore_loader()
 
 
 @pytest.fixture(scope="session")
 def stack_recordings() -> dict[str, Recording]:
     """Every stack file in stacks/, run once through the real program."""
+    from tests.harness import run_main, stack_config, stack_files, stack_name
+
     recordings = {}
     for path in stack_files():
         config = stack_config(path)

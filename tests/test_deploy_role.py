@@ -129,6 +129,7 @@ def test_the_template_is_current() -> None:
     assert deploy_role.TEMPLATE == ROOT / "deploy-role" / "aisb-deployer.yaml"
 
 
+@pytest.mark.xdist_group("cfn-lint")
 def test_cloudformation_accepts_the_template() -> None:
     from tests.harness.linters import cfn_lint
 
