@@ -56,6 +56,17 @@ def _environ(env: Mapping[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
+def _help_width(env: Mapping[str, str]) -> int:
+    """The width click wraps help to in a fresh interpreter whose output is a pipe: its terminal
+    size is $COLUMNS or, with none, 80 columns (``shutil.get_terminal_size``), less 2, at most 78
+    (``click.formatting.HelpFormatter``). CliRunner would otherwise force 80."""
+    try:
+        columns = int(env.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    return max(min(columns if columns > 0 else 80, 80) - 2, 50)
+
+
 def in_process(
     args: Sequence[str], env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -64,8 +75,14 @@ def in_process(
 
     import aisb.cli
 
-    with _environ(command_env(env)):
-        result = CliRunner().invoke(aisb.cli.app, list(args), prog_name="python -m aisb.cli")
+    environ = command_env(env)
+    with _environ(environ):
+        result = CliRunner().invoke(
+            aisb.cli.app,
+            list(args),
+            prog_name="python -m aisb.cli",
+            terminal_width=_help_width(environ),
+        )
     stderr = result.stderr
     code = result.exit_code
     error = result.exception
