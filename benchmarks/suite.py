@@ -10,6 +10,13 @@ moves less than the wall clock when other work shares the machine, so compare bo
 ``--durations`` slowest phases as pytest reports them, and pytest's summary line. With
 ``--limit`` it exits 1 when the wall clock time is above it (the suite's budget is 60 s).
 Arguments after ``--`` go to pytest (``-- -n 0``, ``-- -m "not slow"``).
+
+Where ``PYTHONDONTWRITEBYTECODE`` is set (some containers set it), every process (each xdist
+worker, each command the end-to-end tests start) compiles Pulumi's providers, moto and cfn-lint
+from source, about 30 % of the suite's CPU time on a 2-core machine. The script says which it
+measured; to measure with a bytecode cache kept outside the tree:
+``env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX=/tmp/aisb-pyc uv run python
+benchmarks/suite.py`` (the first run fills the cache).
 """
 
 from __future__ import annotations
