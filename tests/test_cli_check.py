@@ -382,6 +382,7 @@ def test_every_page_of_subscriptions_and_targets_is_read(aws: Stubs) -> None:
     assert _status(cc.security_profiles(aws.clients, ml))[0][1] == PASS
 
 
+@pytest.mark.slow
 def test_the_command_against_a_local_aws(moto_endpoint: str) -> None:  # noqa: F811
     env = {
         "AWS_ENDPOINT_URL": moto_endpoint,

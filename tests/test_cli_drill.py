@@ -489,6 +489,7 @@ def test_what_the_clean_up_cannot_remove_is_reported(aws: Stubs) -> None:
     assert "subscription of aisb-drill-d1" in cleanup.detail
 
 
+@pytest.mark.slow
 def test_the_command_against_a_local_aws(moto_endpoint: str) -> None:  # noqa: F811
     env = {
         "AWS_ENDPOINT_URL": moto_endpoint,

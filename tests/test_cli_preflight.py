@@ -8,9 +8,7 @@ import contextlib
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -19,7 +17,7 @@ import pytest
 from aisb.settings import parse
 from aisb_tools.cli import preflight_checks as pf
 from aisb_tools.cli.results import FAIL, PASS, UNKNOWN
-from tests.harness import MINIMAL_CONFIG, ROOT, copy_project
+from tests.harness import MINIMAL_CONFIG, ROOT, cli, copy_project
 from tests.harness.aws import CREDENTIALS, StubbedClients
 
 TARGET = pf.Target("prod-us-east-1", "123456789012", "us-east-1", "aws")
@@ -399,34 +397,27 @@ def test_a_denied_api_is_unknown_with_the_reason_never_a_traceback(aws: Stubs) -
 # --- the command, end to end -------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+@pytest.fixture
+def moto_endpoint(moto_server: str) -> str:
+    """The worker's moto server (tests/conftest.py), its state reset for this test."""
+    return moto_server
 
 
 def _aisb(
     *args: str, env: dict[str, str] | None = None, root: Any = ROOT
 ) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PULUMI_"))}
-    # Never the real Pulumi CLI: PATH without any folder that holds one.
-    base["PATH"] = os.pathsep.join(
-        p for p in os.environ.get("PATH", "").split(os.pathsep) if not (Path(p) / "pulumi").exists()
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "aisb_tools.cli", *args, "--project", str(root)],
-        env={**base, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    """The command in a fresh interpreter, never with a real Pulumi CLI (tests.harness.cli)."""
+    return cli.in_subprocess([*args, "--project", str(root)], env)
 
 
+def _aisb_here(
+    *args: str, env: dict[str, str] | None = None, root: Any = ROOT
+) -> subprocess.CompletedProcess[str]:
+    """The same command, its environment and its answer, run in this process."""
+    return cli.in_process([*args, "--project", str(root)], env)
+
+
+@pytest.mark.slow
 def test_the_command_against_a_local_aws(moto_endpoint: str) -> None:
     env = {
         "AWS_ENDPOINT_URL": moto_endpoint,
@@ -468,15 +459,15 @@ def _one_line_exit_2(done: subprocess.CompletedProcess[str], *words: str) -> str
 
 
 def test_the_command_cannot_run_without_a_stack_or_credentials() -> None:
-    missing = _aisb("preflight", "--stack", "nope", "--json")
+    missing = _aisb_here("preflight", "--stack", "nope", "--json")
     assert missing.returncode == 2
     assert "no stack file" in json.loads(missing.stdout)["results"][0]["detail"]
-    as_json = _aisb("preflight", "--stack", "dev-us-west-2", "--json", env=NO_CREDENTIALS)
+    as_json = _aisb_here("preflight", "--stack", "dev-us-west-2", "--json", env=NO_CREDENTIALS)
     assert as_json.returncode == 2
     detail = json.loads(as_json.stdout)["results"][0]["detail"]
     assert "aws sso login" in detail and "AWS_PROFILE" in detail
     # Issue 18 (14): one line with the next step, exit 2, never a traceback.
-    plain = _aisb("preflight", "--stack", "dev-us-west-2", env=NO_CREDENTIALS)
+    plain = _aisb_here("preflight", "--stack", "dev-us-west-2", env=NO_CREDENTIALS)
     _one_line_exit_2(plain, "no AWS credentials found", "aws sso login", "AWS_PROFILE")
 
 
@@ -487,25 +478,26 @@ def test_a_yaml_slip_names_the_file_and_line(tmp_path: Any) -> None:
     lines.insert(5, "  aisb:iotLogLevel: [ERROR")  # an unclosed flow sequence
     stack.write_text("\n".join(lines) + "\n")
     for command in ("preflight", "check", "drill"):
-        done = _aisb(command, "--stack", "dev-us-west-2", env=NO_CREDENTIALS, root=root)
+        done = _aisb_here(command, "--stack", "dev-us-west-2", env=NO_CREDENTIALS, root=root)
         line = _one_line_exit_2(done, str(stack), "not valid YAML")
         assert f"{stack}:" in line and line.split(f"{stack}:")[1].split(":")[0].isdigit()
     for args in (("stacks",), ("plan", "--out", str(tmp_path / "plans"))):
-        _one_line_exit_2(_aisb(*args, root=root), str(stack), "not valid YAML")
+        _one_line_exit_2(_aisb_here(*args, root=root), str(stack), "not valid YAML")
 
 
 def test_outside_the_project_folder_one_line(tmp_path: Any) -> None:
     for args in (("preflight", "--stack", "dev-us-west-2"), ("stacks",), ("plan", "--out", "x")):
-        done = _aisb(*args, env=NO_CREDENTIALS, root=tmp_path)
+        done = _aisb_here(*args, env=NO_CREDENTIALS, root=tmp_path)
         _one_line_exit_2(done, "no Pulumi.yaml in", "--project")
 
 
 def test_a_project_with_no_stacks_says_so(tmp_path: Any) -> None:
     root = copy_project(tmp_path, stacks=False)
-    _one_line_exit_2(_aisb("stacks", root=root), "no stack files")
-    _one_line_exit_2(_aisb("plan", "--out", str(tmp_path / "plans"), root=root), "no stack files")
+    _one_line_exit_2(_aisb_here("stacks", root=root), "no stack files")
+    plan = _aisb_here("plan", "--out", str(tmp_path / "plans"), root=root)
+    _one_line_exit_2(plan, "no stack files")
     (root / "stacks").rmdir()
-    _one_line_exit_2(_aisb("stacks", root=root), "no stack folder")
+    _one_line_exit_2(_aisb_here("stacks", root=root), "no stack folder")
 
 
 # --- the permission simulation (issue 18 (3)) ---------------------------------------------------
@@ -802,6 +794,7 @@ def test_long_fixes_are_printed_whole_below_the_table() -> None:
     assert len(table.splitlines()) < 10 and "see fix 1 below" in table
 
 
+@pytest.mark.slow
 def test_day_2_the_command_reads_the_stacks_state_with_the_pulumi_cli(
     moto_endpoint: str, tmp_path: Any
 ) -> None:

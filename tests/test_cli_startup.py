@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tests.harness import ROOT
 
 HEAVY = ("pulumi", "pulumi_aws", "pulumi_aws_native", "pulumiverse_time", "boto3", "rich")
@@ -23,10 +25,12 @@ def _loaded_after(code: str) -> set[str]:
     return {m for m in last.removeprefix("loaded:").split(",") if m}
 
 
+@pytest.mark.slow
 def test_importing_the_command_loads_no_pulumi() -> None:
     assert _loaded_after("import aisb_tools.cli") == set()
 
 
+@pytest.mark.slow
 def test_help_and_an_argument_error_load_no_pulumi() -> None:
     for argv in (["aisb", "--help"], ["aisb", "preflight"], ["aisb", "drill", "--help"]):
         code = (

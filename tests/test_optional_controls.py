@@ -385,6 +385,7 @@ def test_devices_upload_only_under_their_own_thing_name() -> None:
     assert [f for d in policy_documents(rec) for f in parliament_findings(d)] == []
 
 
+@pytest.mark.xdist_group("cfn-lint")
 def test_job_template_runs_the_handler_on_the_configured_files() -> None:
     paths = ["/var/log/syslog", "/opt/app/app.log"]
     rec = _logs(log_paths=paths)

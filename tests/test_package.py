@@ -146,6 +146,7 @@ def test_the_plugin_folder_is_what_pulumi_package_add_loads() -> None:
     assert project["tool"]["uv"]["sources"]["aisb"] == {"path": "..", "editable": True}
 
 
+@pytest.mark.slow
 def test_the_provider_host_serves_the_schema_over_grpc(schema: dict[str, Any]) -> None:
     import grpc
     from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from aisb.settings import KEYS, ConfigError
-from tests.harness import MINIMAL_CONFIG, Recording, run_main
+from tests.harness import MINIMAL_CONFIG, Recording
+from tests.harness.caches import rendered
 
 ML = {"aisb:behaviorDetection": "ml-detect"}
 RULE = {
@@ -341,11 +342,11 @@ def test_a_setting_reaches_the_resource_it_governs(key: str) -> None:
     extra, raw, observe, expected = REACH[key]
     default = next(k.default for k in KEYS if k.name == key)
     assert raw != json.dumps(default) and raw != str(default).lower(), "not a non-default value"
-    rec = run_main({**MINIMAL_CONFIG, **extra, f"aisb:{key}": raw})
+    rec = rendered({**MINIMAL_CONFIG, **extra, f"aisb:{key}": raw})
     assert observe(rec) == expected
     # And without the key, the resource shows something else: the row tests the key.
     try:
-        baseline = run_main({**MINIMAL_CONFIG, **extra})
+        baseline = rendered({**MINIMAL_CONFIG, **extra})
     except ConfigError:
         return  # its companion keys need it (a monthly audit needs its day)
     try:

@@ -139,6 +139,7 @@ def test_stack_registers_the_core_controls(
     assert len(analyzers) == (1 if settings.access_analyzer else 0)
 
 
+@pytest.mark.xdist_group("cfn-lint")
 @pytest.mark.parametrize("stack", STACKS)
 def test_stack_cfn_lint_clean(stack: str, stack_recordings: dict[str, Recording]) -> None:
     assert cfn_lint_errors(stack_recordings[stack]) == []
@@ -216,6 +217,7 @@ def test_no_input_holds_a_literal_aws_partition(stack: str, partition: str, regi
     assert any(f"arn:{partition}:" in json.dumps(r.inputs, default=repr) for r in rec.resources)
 
 
+@pytest.mark.xdist_group("cfn-lint")
 def test_the_validators_catch_what_they_are_for(stack_recordings: dict[str, Recording]) -> None:
     import copy
 

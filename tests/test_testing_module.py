@@ -35,12 +35,14 @@ def _pytest(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_the_library_page_example_passes_in_a_consumer_project(tmp_path: Path) -> None:
     result = _pytest(tmp_path, _example())
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
 
 
+@pytest.mark.slow
 def test_the_example_fails_when_the_key_is_not_the_asserted_service(tmp_path: Path) -> None:
     # The example's assertion can fail: pointed at another service, it does.
     source = _example().replace('assert_arn(arn, "kms")', 'assert_arn(arn, "sns")')

@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from tests.harness.mocks import Recording, Registration
@@ -40,13 +41,31 @@ def cfn_template(recording: Recording) -> dict[str, Any]:
     return {"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources}
 
 
-def cfn_lint_errors(recording: Recording) -> list[str]:
+@cache
+def _cfn_lint_rules() -> Any:
+    """cfn-lint's rules, as its runner loads them for a template. The runner loads them again
+    (importing its 300-odd rule files afresh) for every template it is handed; its command line
+    runs every template of one invocation with one collection, so one per process is how
+    cfn-lint itself uses them (``Rules.run`` configures and initialises each rule per template)."""
+    from cfnlint.config import ConfigMixIn
+    from cfnlint.runner import Runner
+
+    return Runner(ConfigMixIn(regions=["us-east-1"])).rules
+
+
+def cfn_lint(template: str, regions: list[str]) -> list[Any]:
+    """cfn-lint's matches for a template (JSON or YAML text) in ``regions``: ``cfnlint.api.lint``
+    with the default rules, loaded once."""
     from cfnlint.api import lint
 
+    return lint(template, rules=_cfn_lint_rules(), regions=regions)
+
+
+def cfn_lint_errors(recording: Recording) -> list[str]:
     template = cfn_template(recording)
     if not template["Resources"]:
         return []
-    matches = lint(json.dumps(template), regions=[recording.region])
+    matches = cfn_lint(json.dumps(template), regions=[recording.region])
     return [f"{m.rule.id} {m.message} ({'/'.join(map(str, m.path))})" for m in matches]
 
 
