@@ -34,6 +34,7 @@ CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing
 
 
 class TestCa:
+    __test__ = False
     """A root CA (EC P-256) that signs server and client certificates."""
 
     def __init__(self) -> None:
@@ -52,6 +53,9 @@ class TestCa:
             .sign(self.key, hashes.SHA256())
         )
         self.pem = self.cert.public_bytes(serialization.Encoding.PEM).decode()
+        self.issued = 0
+        self.principals: dict[str, str] = {}
+        """Certificate label (its common name) -> AWS IoT certificate id."""
 
     def sign(self, public_key: Any, common_name: str, server: bool = False) -> str:
         now = dt.datetime.now(dt.UTC)
@@ -81,9 +85,20 @@ class TestCa:
         )
 
     def sign_csr(self, pem: str) -> str:
+        """Like AWS IoT's CA, the subject is the CA's choice: ``<thing>.<n>``, unique per
+        certificate, which the broker takes as the username (the connection's principal)."""
         request = x509.load_pem_x509_csr(pem.encode())
         cn = request.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
-        return self.sign(request.public_key(), str(cn))
+        return self.sign(request.public_key(), self.label(str(cn)))
+
+    def label(self, thing: str) -> str:
+        self.issued += 1
+        return f"{thing}.{self.issued}"
+
+
+def _label(pem: str) -> str:
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    return str(cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
 
 
 _EXCLUSIVE: dict[tuple[str, str], str] = {}
@@ -102,9 +117,10 @@ def patched_moto(ca: TestCa) -> Iterator[None]:
     )
 
     def create_from_csr(self: Any, csr: str, set_as_active: bool) -> Any:
-        return self.register_certificate_without_ca(
-            ca.sign_csr(csr), "ACTIVE" if set_as_active else "INACTIVE"
-        )
+        pem = ca.sign_csr(csr)
+        made = self.register_certificate_without_ca(pem, "ACTIVE" if set_as_active else "INACTIVE")
+        ca.principals[_label(pem)] = made.certificate_id
+        return made
 
     def attach(self: Any) -> Any:
         result = saved[1](self)
@@ -178,8 +194,9 @@ class Cloud:
         iot = self.clients.iot
         iot.create_thing(thingName=thing)
         key = ec.generate_private_key(ec.SECP256R1())
-        pem = self.ca.sign(key.public_key(), thing)
+        pem = self.ca.sign(key.public_key(), self.ca.label(thing))
         made = iot.register_certificate_without_ca(certificatePem=pem, status="ACTIVE")
+        self.ca.principals[_label(pem)] = made["certificateId"]
         iot.attach_policy(policyName=self.policy, target=made["certificateArn"])
         iot.attach_thing_principal(
             thingName=thing,
