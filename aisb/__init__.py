@@ -20,6 +20,7 @@ from aisb.components.cert_rotation import (
 from aisb.components.device_logs import DeviceLogCollection, DeviceLogCollectionArgs
 from aisb.components.iot_logging import IotLogging, IotLoggingArgs
 from aisb.components.mitigation import DetectMitigations, DetectMitigationsArgs
+from aisb.components.rotation import CertificateRotation, CertificateRotationArgs
 from aisb.components.threat_detection import ThreatDetection, ThreatDetectionArgs
 from aisb.components.trail import ProtectedAuditTrail, ProtectedAuditTrailArgs
 
@@ -28,6 +29,8 @@ __all__ = [
     "AccessAnalyzerArgs",
     "BehaviorMonitoring",
     "BehaviorMonitoringArgs",
+    "CertificateRotation",
+    "CertificateRotationArgs",
     "CertificateRotationMonitor",
     "CertificateRotationMonitorArgs",
     "DetectMitigations",

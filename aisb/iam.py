@@ -351,8 +351,11 @@ def cert_rotation_policy(
     report_prefix: str,
     report_key_arn: str | None,
     thing_names: bool,
+    rotation_job_template_arn: str | None = None,
 ) -> PolicyDocument:
-    """Exactly what the certificate-rotation function calls."""
+    """Exactly what the certificate-rotation function calls; with
+    ``rotation_job_template_arn``, also start rotation jobs from that template (CreateJob
+    needs the job, its thing targets and the template: parliament's iam_definition.json)."""
     statements: list[Statement] = [
         {
             # ListCertificates accepts no resource: "*" is the only form IAM takes for it.
@@ -389,7 +392,26 @@ def cert_rotation_policy(
         },
         *sns_publish_policy(topic_arn, topic_key_arn)["Statement"],
     ]
-    if thing_names:
+    if rotation_job_template_arn:
+        from aisb.functions.cert_rotator.protocol import JOB_PREFIX
+
+        iot = rotation_job_template_arn.split(":jobtemplate/", 1)[0]
+        statements.append(
+            {
+                "Sid": "StartRotationJobs",
+                "Effect": "Allow",
+                "Action": "iot:CreateJob",
+                # The Service Authorization Reference marks job, thing and thinggroup as
+                # required resource types of CreateJob; the monitor targets things only.
+                "Resource": [
+                    f"{iot}:job/{JOB_PREFIX}*",
+                    f"{iot}:thing/*",
+                    f"{iot}:thinggroup/*",
+                    rotation_job_template_arn,
+                ],
+            }
+        )
+    if thing_names or rotation_job_template_arn:
         statements.append(
             {
                 # ListPrincipalThings accepts no resource either.

@@ -12,6 +12,7 @@ import pulumi_aws_native as aws_native
 
 from aisb import iam
 from aisb import validation as v
+from aisb.choices import KeyAlgorithm
 from aisb.components._util import (
     CLOUDWATCH,
     EVENT_RULE,
@@ -74,7 +75,7 @@ class CertificateRotationArgs(TypedDict, total=False):
     publish to it)."""
     alert_topic_kms_key_arn: pulumi.Input[str | None]
     """The KMS key encrypting the topic, if any."""
-    key_algorithm: str
+    key_algorithm: KeyAlgorithm
     """The key devices generate: EC-P256 (default) or RSA-2048."""
     grace_days: int
     """Days an old certificate is kept, inactive, after the commit before it is detached and
@@ -373,6 +374,9 @@ class CertificateRotation(pulumi.ComponentResource):
         ):
             rule = aws.iot.TopicRule(
                 f"{name}-{role_name}-rule",
+                # Rule names take only letters, digits and underscores (CreateTopicRule's
+                # ruleName pattern ^[a-zA-Z0-9_]+$ in botocore's iot model): no auto-name.
+                name=f"{name}_{role_name}".replace("-", "_"),
                 description=f"aisb: certificate rotation, {role_name} (AISB #6)",
                 enabled=True,
                 sql=sql,
