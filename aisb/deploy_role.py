@@ -359,6 +359,11 @@ STATEMENTS: tuple[Statement, ...] = (
             "iot:CreateJobTemplate",
             "iot:DeleteJobTemplate",
             "iot:DescribeJobTemplate",
+            # Certificate rotation's rules (CertificateRotation).
+            "iot:CreateTopicRule",
+            "iot:DeleteTopicRule",
+            "iot:GetTopicRule",
+            "iot:ReplaceTopicRule",
             "iot:CreateCustomMetric",
             "iot:DeleteCustomMetric",
             "iot:DescribeCustomMetric",
@@ -376,6 +381,8 @@ STATEMENTS: tuple[Statement, ...] = (
             _arn("iot", f"scheduledaudit/{P}*"),
             _arn("iot", f"jobtemplate/{P}*"),
             _arn("iot", f"custommetric/{P}*"),
+            # Rule names take no hyphens: the baseline's name and an underscore.
+            _arn("iot", f"rule/{BASELINE_NAME}_*"),
         ),
     ),
     Statement(
@@ -388,6 +395,9 @@ STATEMENTS: tuple[Statement, ...] = (
             "iot:SetV2LoggingOptions",
             "iot:GetLoggingOptions",
             "iot:SetLoggingOptions",
+            # Job execution events for certificate rotation.
+            "iot:DescribeEventConfigurations",
+            "iot:UpdateEventConfigurations",
         ),
         ("*",),
     ),
@@ -470,6 +480,8 @@ COVERS: dict[str, tuple[str, ...]] = {
     "aws:cloudwatch/metricAlarm:MetricAlarm": ("Alarms",),
     "aws:iot/thingGroup:ThingGroup": ("IotResources",),
     "aws:iot/policy:Policy": ("IotResources",),
+    "aws:iot/topicRule:TopicRule": ("IotResources",),
+    "aws:iot/eventConfigurations:EventConfigurations": ("IotAccountSettings",),
     "aws:iot/policyAttachment:PolicyAttachment": ("IotResources",),
     "aws:iot/roleAlias:RoleAlias": ("IotResources", "PassRolesToTheirServices"),
     "aws:iot/loggingOptions:LoggingOptions": ("IotAccountSettings", "PassRolesToTheirServices"),
