@@ -25,9 +25,9 @@ Every step is recorded in a state file (``rotate-certificate.state.json`` beside
 Client's configuration), so ``run`` resumes after a restart, a reboot or a power loss at any
 step (a systemd unit or boot hook runs ``rotate-certificate.py run`` when the file exists).
 
-Keys come from ``cryptography`` (EC P-256 or RSA 2048). With ``--pkcs11-module``, a key in a
-PKCS #11 token would be generated through ``Pkcs11Token`` (``generate``/``csr``); this handler
-ships the interface only, no token driver.
+Keys come from ``cryptography`` (EC P-256 or RSA 2048). With ``--pkcs11-token MODULE:FACTORY``
+the key is made and used inside a PKCS #11 token through the ``Pkcs11Token`` hook
+(``generate``/``csr``); the handler ships the interface, not a token driver.
 """
 
 from __future__ import annotations
@@ -132,15 +132,29 @@ class State:
 
 
 class Pkcs11Token:
-    """The interface a PKCS #11 key store implements (``--pkcs11-module``): make a key in the
-    token under ``label`` and return a handle; build the CSR with it. The key never leaves
-    the token; the handler then writes the token's key URI instead of a key file."""
+    """The hook for a key in a PKCS #11 token (``--pkcs11-token MODULE:FACTORY``, a callable
+    returning one): ``generate`` makes the key inside the token under ``label`` and returns
+    its reference (an RFC 7512 ``pkcs11:`` URI), ``csr`` signs the request inside the token.
+    The handler writes the reference where the key file goes (``<key>.new``, then ``<key>``),
+    so the TLS stack that reads Device Client's ``key`` setting must take such a URI (an
+    OpenSSL engine or provider); no key material is ever written."""
 
-    def generate(self, algorithm: str, label: str) -> Any:  # pragma: no cover - interface
+    def generate(self, algorithm: str, label: str) -> str:
         raise NotImplementedError
 
-    def csr(self, handle: Any, common_name: str) -> str:  # pragma: no cover - interface
+    def csr(self, reference: str, common_name: str) -> str:
         raise NotImplementedError
+
+
+def load_token(spec: str) -> Pkcs11Token:
+    """The token a ``MODULE:FACTORY`` import path makes."""
+    import importlib
+
+    module, _, factory = spec.partition(":")
+    token = getattr(importlib.import_module(module), factory)()
+    if not isinstance(token, Pkcs11Token):
+        raise ValueError(f"{spec} did not return a Pkcs11Token")
+    return token
 
 
 def generate_key(algorithm: str) -> Any:
@@ -257,7 +271,9 @@ class Rotation:
         timeout: float = DEFAULT_TIMEOUT,
         service: Callable[[str], None] = lambda action: None,
         checkpoint: Callable[[str], None] = lambda phase: None,
+        token: Optional[Pkcs11Token] = None,
     ) -> None:
+        self.token = token
         self.identity = identity
         self.state = state
         self.timeout = timeout
@@ -330,11 +346,18 @@ class Rotation:
                 raise RotationFailed(f"job {job} is no longer in progress")
             new_key = f"{self.key}.new"
             if data.get("phase") != "KEY_READY" or not os.path.exists(new_key):
-                write_atomic(new_key, key_pem(generate_key(data["keyAlgorithm"])))
+                if self.token is not None:
+                    reference = self.token.generate(data["keyAlgorithm"], f"{self.thing}-{job}")
+                    write_atomic(new_key, reference.encode())
+                else:
+                    write_atomic(new_key, key_pem(generate_key(data["keyAlgorithm"])))
                 self.state.set(phase="KEY_READY", jobId=job)
-            reply = conn.request(
-                self._topic("create"), {"jobId": job, "csr": make_csr(new_key, self.thing)}
-            )
+            if self.token is not None:
+                with open(new_key, encoding="utf-8") as f:
+                    csr = self.token.csr(f.read().strip(), self.thing)
+            else:
+                csr = make_csr(new_key, self.thing)
+            reply = conn.request(self._topic("create"), {"jobId": job, "csr": csr})
             pem = str(reply.get("certificatePem") or "")
             if "BEGIN CERTIFICATE" not in pem:
                 raise RotationFailed("create/accepted carried no certificate")
@@ -362,7 +385,6 @@ class Rotation:
     def _commit(self) -> None:
         conn = self.connect("new")
         try:
-            self.state.data.get("jobId")
             conn.request(self._topic("commit"), {"jobId": self.state.data["jobId"]})
             self.state.set(phase="COMMITTED")
         finally:
@@ -430,17 +452,20 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
         default="systemd-run --unit aisb-rotate-certificate --collect --quiet",
         help="runs the worker outside Device Client's service",
     )
-    parser.add_argument("--pkcs11-module", help="a PKCS #11 module holding the key (interface)")
+    parser.add_argument(
+        "--pkcs11-token", help="MODULE:FACTORY returning a Pkcs11Token that holds the key"
+    )
     return parser.parse_args(argv)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(
+    argv: Optional[List[str]] = None,
+    spawn: Callable[..., Any] = subprocess.Popen,
+    wait: Callable[[float], None] = time.sleep,
+) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     config = find_config(args.config)
     state = State(args.state or os.path.join(os.path.dirname(config), STATE_FILE))
-    if args.pkcs11_module:
-        print("PKCS #11 keys need a Pkcs11Token implementation for this module", file=sys.stderr)
-        return 2
     if args.command == "start":
         if not state.data:
             state.set(phase="START", keyAlgorithm=args.key_algorithm)
@@ -453,11 +478,13 @@ def main(argv: Optional[List[str]] = None) -> int:
             "--state",
             state.path,
         ]
-        subprocess.Popen(shlex.split(args.launcher) + worker, start_new_session=True)
+        if args.pkcs11_token:
+            worker += ["--pkcs11-token", args.pkcs11_token]
+        spawn(shlex.split(args.launcher) + worker, start_new_session=True)
         print(f"rotation handed to {' '.join(worker)}; Device Client stops while it runs")
         # Device Client reports a handler's exit as the job's outcome: this one waits to be
         # ended with Device Client, so the job stays IN_PROGRESS for the worker to finish.
-        time.sleep(args.timeout * 4)
+        wait(args.timeout * 4)
         print("Device Client was not stopped: the worker could not take over", file=sys.stderr)
         return 1
     rotation = Rotation(
@@ -465,6 +492,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         state,
         args.timeout,
         service_control(args.stop_command, args.start_command),
+        token=load_token(args.pkcs11_token) if args.pkcs11_token else None,
     )
     outcome = rotation.run()
     print(f"rotation {outcome}")

@@ -360,3 +360,77 @@ def test_a_job_that_times_out_is_rolled_back_by_the_cloud(rig: Rig) -> None:
     assert rig.run(home) == "FAILED"
     assert (home / "cert.pem").read_text() == device.cert_pem
     rig.check(device, home)
+
+
+class FakeToken(agent.Pkcs11Token):  # type: ignore[misc,name-defined]
+    """A token that keeps its keys to itself: only references ever leave it."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, Any] = {}
+
+    def generate(self, algorithm: str, label: str) -> str:
+        assert algorithm == "EC-P256"
+        self.keys[f"pkcs11:object={label}"] = ec.generate_private_key(ec.SECP256R1())
+        return f"pkcs11:object={label}"
+
+    def csr(self, reference: str, common_name: str) -> str:
+        from tests.harness.rotation import csr_for
+
+        return csr_for(self.keys[reference], common_name)
+
+
+def test_a_key_in_a_pkcs11_token_is_requested_by_reference(rig: Rig) -> None:
+    from cryptography import x509
+
+    _, home = rig.device()
+    rig.aws.start_job(["pump-1"])
+    token = FakeToken()
+    state = agent.State(str(home / agent.STATE_FILE))
+    state.set(phase="START", keyAlgorithm="EC-P256")
+
+    def stop(phase: str) -> None:
+        if phase == "ISSUED":
+            raise PowerLoss(phase)
+
+    rotation = agent.Rotation(
+        agent.device_identity(str(home / agent.CONFIG_FILE)),
+        state,
+        timeout=10,
+        checkpoint=stop,
+        token=token,
+    )
+    with pytest.raises(PowerLoss):
+        rotation.run()
+    (reference,) = token.keys
+    assert (home / "key.pem.new").read_text() == reference  # no key material on disk
+    issued = x509.load_pem_x509_certificate((home / "cert.pem.new").read_bytes())
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    assert issued.public_key().public_bytes(serialization.Encoding.DER, spki) == (
+        token.keys[reference].public_key().public_bytes(serialization.Encoding.DER, spki)
+    )
+
+
+def test_start_hands_the_work_to_a_worker_outside_device_client(tmp_path: Path) -> None:
+    config = tmp_path / agent.CONFIG_FILE
+    config.write_text("{}")
+    spawned: list[list[str]] = []
+    waited: list[float] = []
+    code = agent.main(
+        ["start", "--key-algorithm", "RSA-2048", "--config", str(config), "--timeout", "5"],
+        spawn=lambda argv, **kw: spawned.append(argv),
+        wait=waited.append,
+    )
+    # Device Client reports the handler's exit: it only returns if Device Client was not
+    # stopped by the worker, and then as a failure.
+    assert code == 1 and waited == [20.0]
+    (argv,) = spawned
+    assert argv[:4] == ["systemd-run", "--unit", "aisb-rotate-certificate", "--collect"]
+    assert argv[-5:] == [
+        "run",
+        "--config",
+        str(config),
+        "--state",
+        str(tmp_path / agent.STATE_FILE),
+    ]
+    state = json.loads((tmp_path / agent.STATE_FILE).read_text())
+    assert state == {"phase": "START", "keyAlgorithm": "RSA-2048"}
