@@ -80,7 +80,9 @@ def device_identity(config_path: str) -> Dict[str, Any]:
     missing = [k for k in ("endpoint", "cert", "key", "root-ca", "thing-name") if not config.get(k)]
     if missing:
         raise ValueError(f"{config_path} lacks {', '.join(missing)}")
-    identity = {k: os.path.expanduser(str(config[k])) for k in ("cert", "key", "root-ca")}
+    identity: Dict[str, Any] = {
+        k: os.path.expanduser(str(config[k])) for k in ("cert", "key", "root-ca")
+    }
     identity.update(endpoint=str(config["endpoint"]), thing=str(config["thing-name"]))
     identity["port"] = int(config.get("port", 8883))
     return identity

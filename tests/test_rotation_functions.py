@@ -283,3 +283,51 @@ def test_the_csr_reader_reports_key_sizes_and_curves() -> None:
         csr_reader.parse(
             "-----BEGIN CERTIFICATE REQUEST-----\nMAA=\n-----END CERTIFICATE REQUEST-----"
         )
+
+
+def test_an_internal_error_tells_the_device_and_fails_the_invocation(
+    aws: Cloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    device = aws.add_device("pump-1")
+    job = aws.start_job(["pump-1"])
+    pem = csr_for(ec.generate_private_key(ec.SECP256R1()), "pump-1")
+
+    def broken(**_: Any) -> Any:
+        raise RuntimeError("the state table is unreachable")
+
+    monkeypatch.setattr(aws.clients.dynamodb, "put_item", broken)
+    with pytest.raises(RuntimeError):
+        _create(aws, "pump-1", job, device.cert_id, pem)
+    assert aws.published()[-1] == (
+        "aisb/rotation/pump-1/create/rejected",
+        {"jobId": job, "code": "InternalError", "reason": "try again"},
+    )
+    # What it had issued is gone again: one active certificate, the old one.
+    assert aws.certificates("pump-1") == {device.cert_id: "ACTIVE"}
+
+
+def test_the_lambda_archive_imports_on_its_own(tmp_path: Any) -> None:
+    """Lambda imports ``handler`` from the archive's root, beside ``csr`` and ``protocol``."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from aisb.components.rotation import FUNCTION_DIR, HANDLERS
+
+    for path in FUNCTION_DIR.glob("*.py"):
+        shutil.copy(path, tmp_path / path.name)
+    code = "import handler, sys; print(sorted(n for n in sys.modules if n.startswith('aisb')))"
+    for entry in HANDLERS.values():
+        code += f"; assert callable(handler.{entry.split('.')[1]})"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PATH": "", "PYTHONPATH": str(tmp_path)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"  # nothing of the aisb package: the archive alone
+    assert Path(FUNCTION_DIR / "protocol.py").exists()

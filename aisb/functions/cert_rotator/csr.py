@@ -20,6 +20,7 @@ import base64
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import cast
 
 RSA_ENCRYPTION = "1.2.840.113549.1.1.1"
 EC_PUBLIC_KEY = "1.2.840.10045.2.1"
@@ -40,10 +41,6 @@ DIGEST_INFO = {
     "sha384": bytes.fromhex("3041300d060960864801650304020205000430"),
     "sha512": bytes.fromhex("3051300d060960864801650304020305000440"),
 }
-try:  # packaged beside this module in the Lambda archive
-    from protocol import KEY_ALGORITHMS  # type: ignore[import-not-found]
-except ImportError:  # imported as aisb.functions.cert_rotator.csr
-    from aisb.functions.cert_rotator.protocol import KEY_ALGORITHMS  # noqa: F401
 MAX_CSR_BYTES = 16 * 1024
 
 # NIST P-256 (FIPS 186-5 / SEC 2): y^2 = x^3 - 3x + b over GF(p), base point G of order n.
@@ -245,7 +242,7 @@ def _public_key(der: bytes, start: int, end: int) -> tuple[str, object]:
 
 
 def _rsa_valid(key: object, digest_name: str, digest: bytes, signature: bytes) -> bool:
-    n, e = key  # type: ignore[misc]
+    n, e = cast(tuple[int, int], key)
     size = (n.bit_length() + 7) // 8
     if len(signature) != size:
         return False

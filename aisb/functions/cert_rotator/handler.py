@@ -42,12 +42,22 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-try:  # packaged beside this module in the Lambda archive
-    import csr as csr_reader  # type: ignore[import-not-found,no-redef]
-    from protocol import HANDLER, JOB_PREFIX, TOPIC_PREFIX  # type: ignore[import-not-found]
-except ImportError:  # imported as aisb.functions.cert_rotator.handler
-    from aisb.functions.cert_rotator import csr as csr_reader  # type: ignore[no-redef]
-    from aisb.functions.cert_rotator.protocol import HANDLER, JOB_PREFIX, TOPIC_PREFIX
+if __package__:  # imported as aisb.functions.cert_rotator.handler
+    from aisb.functions.cert_rotator import csr as csr_reader
+    from aisb.functions.cert_rotator.protocol import (
+        HANDLER,
+        JOB_PREFIX,
+        KEY_ALGORITHMS,
+        TOPIC_PREFIX,
+    )
+else:  # in the Lambda archive, beside this module
+    import csr as csr_reader  # type: ignore[import-not-found,no-redef,unused-ignore]
+    from protocol import (  # type: ignore[import-not-found,no-redef,unused-ignore]
+        HANDLER,
+        JOB_PREFIX,
+        KEY_ALGORITHMS,
+        TOPIC_PREFIX,
+    )
 
 LOG = logging.getLogger()
 LOG.setLevel(logging.INFO)
@@ -153,7 +163,7 @@ def job_key_algorithm(document: Mapping[str, Any]) -> str:
         args = list(given.get("args") or [])
         if "--key-algorithm" in args[:-1]:
             algorithm = args[args.index("--key-algorithm") + 1]
-            if algorithm in csr_reader.KEY_ALGORITHMS:
+            if algorithm in KEY_ALGORITHMS:
                 return str(algorithm)
     raise Refused("NotARotationJob", "the job is not a certificate rotation job")
 
@@ -436,9 +446,13 @@ def _answer(
         outcome = "rejected"
         log(f"{verb}.rejected", thing=thing, job=event.get("jobId"), code=e.code)
     except Exception:
+        # The device hears that it may try again; the invocation still fails, so the
+        # function's errors alarm fires (a retried create replaces what this one issued).
         LOG.exception("%s failed", verb)
-        body = {"jobId": event.get("jobId"), "code": "InternalError", "reason": "try again"}
-        outcome = "rejected"
+        if THING_NAME.fullmatch(thing):
+            body = {"jobId": event.get("jobId"), "code": "InternalError", "reason": "try again"}
+            reply(c, thing, verb, "rejected", body)
+        raise
     if THING_NAME.fullmatch(thing):
         reply(c, thing, verb, outcome, body)
     return {"outcome": outcome, **{k: v for k, v in body.items() if k != "certificatePem"}}
@@ -586,7 +600,9 @@ def sweep(event: Mapping[str, Any] | None = None, context: Any = None, **kw: Any
     while True:
         page = c.dynamodb.scan(**kwargs)
         for item in page.get("Items", []):
-            state = {k: (v["S"] if "S" in v else int(v["N"])) for k, v in item.items()}
+            state: dict[str, Any] = {
+                k: (v["S"] if "S" in v else int(v["N"])) for k, v in item.items()
+            }
             if state["phase"] == COMMITTED and state.get("retireAfter", 0) <= _now_ms(now):
                 old = state["oldCertificateId"]
                 arn = _arn_of(
