@@ -58,6 +58,22 @@ class RotationFailed(Exception):
     """A step failed: the old files go back and the job is reported FAILED with this reason."""
 
 
+class NoReply(RotationFailed):
+    """No answer within the timeout: the request may or may not have been processed."""
+
+
+class Pending(Exception):
+    """Whether the cloud committed is not known: nothing is rolled back."""
+
+
+class CannotConnect(RotationFailed):
+    """The broker could not be reached, or refused the certificate."""
+
+
+COMMIT_ATTEMPTS = 3
+"""Commits sent before a silent cloud leaves the rotation pending (see ``_commit``)."""
+
+
 # --- configuration and state -----------------------------------------------------------------
 
 
@@ -217,7 +233,7 @@ class Connection:
         try:
             self.client.connect(identity["endpoint"], identity["port"], keepalive=30)
         except (OSError, ssl.SSLError) as e:
-            raise RotationFailed(f"cannot connect with {cert}: {e}") from None
+            raise CannotConnect(f"cannot connect with {cert}: {e}") from None
         self.client.loop_start()
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
@@ -246,7 +262,7 @@ class Connection:
             while not any(t in self.replies for t in outcomes):
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise RotationFailed(f"no reply on {topic}/accepted within {self.timeout}s")
+                    raise NoReply(f"no reply on {topic}/accepted within {self.timeout}s")
                 self.arrived.wait(left)
             if outcomes[1] in self.replies:
                 reply = self.replies[outcomes[1]]
@@ -306,7 +322,8 @@ class Rotation:
             )
 
     def run(self) -> str:
-        """Carry the rotation to its end; returns ``SUCCEEDED`` or ``FAILED``."""
+        """Carry the rotation to its end: ``SUCCEEDED``, ``FAILED`` (rolled back), or
+        ``PENDING`` when it cannot tell whether the commit happened (kept for a later run)."""
         data = self.state.data
         if not data:
             raise ValueError("no rotation to run: the state file is missing")
@@ -331,6 +348,9 @@ class Rotation:
                 self.checkpoint("COMMITTED")
                 self._finish()
             return "SUCCEEDED"
+        except Pending as e:
+            self.state.set(pending=str(e))
+            return "PENDING"
         except RotationFailed as e:
             self._roll_back(str(e))
             return "FAILED"
@@ -385,9 +405,29 @@ class Rotation:
         self.state.set(phase="INSTALLED")
 
     def _commit(self) -> None:
-        conn = self.connect("new")
+        """Commit over the new certificate. Once the cloud commits, the old certificate is
+        INACTIVE, so the old files go back only when the cloud says no, or when the new
+        certificate is refused while the old one still connects. A silent cloud, or no network
+        for either certificate, leaves the new files in place and the rotation pending: the
+        next ``run`` commits again (the cloud answers a repeated commit as the first)."""
         try:
-            conn.request(self._topic("commit"), {"jobId": self.state.data["jobId"]})
+            conn = self.connect("new")
+        except CannotConnect as e:
+            try:
+                Connection(
+                    self.identity, f"{self.cert}.old", f"{self.key}.old", self.timeout
+                ).close()
+            except CannotConnect:
+                raise Pending(f"{e}; the old certificate cannot connect either") from None
+            raise
+        try:
+            for attempt in range(COMMIT_ATTEMPTS):
+                try:
+                    conn.request(self._topic("commit"), {"jobId": self.state.data["jobId"]})
+                    break
+                except NoReply:
+                    if attempt == COMMIT_ATTEMPTS - 1:
+                        raise Pending("the commit was not answered") from None
             self.state.set(phase="COMMITTED")
         finally:
             conn.close()
@@ -498,7 +538,7 @@ def main(
     )
     outcome = rotation.run()
     print(f"rotation {outcome}")
-    return 0 if outcome == "SUCCEEDED" else 1
+    return {"SUCCEEDED": 0, "PENDING": 3}.get(outcome, 1)
 
 
 if __name__ == "__main__":

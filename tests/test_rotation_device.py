@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,10 @@ class Bridge:
     def __init__(self, broker: Broker, aws: Cloud, folder: Path) -> None:
         self.broker, self.aws = broker, aws
         self.seen: list[tuple[str, bytes]] = []
+        self.drop_in: Counter[str] = Counter()
+        """Requests on these topics are lost (this many times) before the rule sees them."""
+        self.drop_out: Counter[str] = Counter()
+        """Replies on these topics are lost (this many times) after the function sent them."""
         key = ec.generate_private_key(ec.SECP256R1())
         _key_file(folder / "bridge.key", key)
         (folder / "bridge.pem").write_text(aws.ca.sign(key.public_key(), "bridge"))
@@ -125,10 +130,16 @@ class Bridge:
         aws.clients.iot_data = self  # the functions' replies go to the broker
 
     def publish(self, topic: str, qos: int, payload: str) -> None:
+        if self.drop_out[topic] > 0:
+            self.drop_out[topic] -= 1
+            return
         self.client.publish(topic, payload, qos=1)
 
     def on_message(self, client: Any, userdata: Any, message: Any) -> None:
         self.seen.append((message.topic, bytes(message.payload)))
+        if self.drop_in[message.topic] > 0:
+            self.drop_in[message.topic] -= 1
+            return
         parts = message.topic.split("/")
         try:
             body = json.loads(message.payload or b"{}")
@@ -204,7 +215,13 @@ class Rig:
         (home / agent.CONFIG_FILE).write_text(json.dumps(config))
         return device, home
 
-    def run(self, home: Path, algorithm: str = "EC-P256", crash_at: str | None = None) -> str:
+    def run(
+        self,
+        home: Path,
+        algorithm: str = "EC-P256",
+        crash_at: str | None = None,
+        timeout: float = 10,
+    ) -> str:
         state = agent.State(str(home / agent.STATE_FILE))
         if not state.data:
             state.set(phase="START", keyAlgorithm=algorithm)
@@ -434,3 +451,28 @@ def test_start_hands_the_work_to_a_worker_outside_device_client(tmp_path: Path) 
     ]
     state = json.loads((tmp_path / agent.STATE_FILE).read_text())
     assert state == {"phase": "START", "keyAlgorithm": "RSA-2048"}
+
+
+def test_a_commit_nobody_answers_stays_pending_and_resumes(rig: Rig) -> None:
+    device, home = rig.device()
+    job = rig.aws.start_job(["pump-1"])
+    rig.bridge.drop_in["aisb/rotation/pump-1/commit"] = agent.COMMIT_ATTEMPTS
+    assert rig.run(home, timeout=1) == "PENDING"
+    assert (home / "cert.pem.old").exists()  # nothing rolled back: the cloud may have committed
+    assert json.loads((home / agent.STATE_FILE).read_text())["phase"] == "INSTALLED"
+    assert rig.run(home) == "SUCCEEDED"
+    assert rig.aws.execution(job, "pump-1") == "SUCCEEDED"
+    rig.check(device, home)
+
+
+def test_a_commit_whose_answer_is_lost_never_strands_the_device(rig: Rig) -> None:
+    """The cloud committed (the old certificate is INACTIVE) but its answer never arrived:
+    rolling back now would leave the device with a certificate that cannot connect."""
+    device, home = rig.device()
+    rig.aws.start_job(["pump-1"])
+    rig.bridge.drop_out["aisb/rotation/pump-1/commit/accepted"] = agent.COMMIT_ATTEMPTS
+    assert rig.run(home, timeout=1) == "PENDING"
+    assert rig.aws.certificates("pump-1")[device.cert_id] == "INACTIVE"
+    assert (home / "cert.pem").read_text() != device.cert_pem  # the new files stay
+    assert rig.run(home) == "SUCCEEDED"  # the repeated commit is accepted
+    rig.check(device, home)
