@@ -331,3 +331,14 @@ def test_the_lambda_archive_imports_on_its_own(tmp_path: Any) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"  # nothing of the aisb package: the archive alone
     assert Path(FUNCTION_DIR / "protocol.py").exists()
+
+
+def test_a_new_rotation_within_the_grace_period_retires_the_old_one_first(aws: Cloud) -> None:
+    device = aws.add_device("pump-1")
+    first = _rotate(aws, "pump-1", device.cert_id)
+    assert aws.certificates("pump-1") == {device.cert_id: "INACTIVE", first: "ACTIVE"}
+    second = _rotate(aws, "pump-1", first)  # before the sweeper ran
+    assert aws.certificates("pump-1") == {first: "INACTIVE", second: "ACTIVE"}
+    aws.clock[0] += 7 * 86400
+    assert rotator.sweep(**aws.kw())["retired"] == 1
+    assert aws.certificates("pump-1") == {second: "ACTIVE"}
