@@ -207,7 +207,8 @@ class CertificateRotation(pulumi.ComponentResource):
             **{f"-{f}-function": LAMBDA_FUNCTION for f in FUNCTIONS},
             "-dlq": SQS_QUEUE,
             "-sweep-schedule": EVENT_RULE,
-            "-job-template": 64 - len("-rotate"),
+            # The job template's id, at most 64 characters (AWS::IoT::JobTemplate).
+            "-rotate": 64,
         }
     )
 

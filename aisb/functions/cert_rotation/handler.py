@@ -63,7 +63,11 @@ even when nothing is due), ``MAX_LISTED`` (oldest due certificates in the e-mail
 ``RESERVE_SECONDS`` (default 60), ``LOCK_TABLE`` (the lease table; without it a scan must
 finish in one invocation), ``LEASE_MARGIN_SECONDS`` (default 30), ``HANDOVER_SECONDS``
 (default 21600), ``RETRY_ATTEMPTS`` and ``SCAN_INTERVAL_DAYS`` (what the failure e-mail says
-comes next; defaults 2 and 30, the component sets both).
+comes next; defaults 2 and 30, the component sets both), ``ROTATION_JOB_TEMPLATE_ARN`` (when
+set, the things of every due certificate get a rotation job from that template, 100 things to
+a job; their names cost one ``ListPrincipalThings`` call per due certificate) and
+``ROTATION_JOB_BUDGET`` (at most that many jobs a run, default 100; the e-mail says how many
+things were left for the next run).
 """
 
 from __future__ import annotations
