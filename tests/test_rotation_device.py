@@ -233,7 +233,7 @@ class Rig:
         rotation = agent.Rotation(
             agent.device_identity(str(home / agent.CONFIG_FILE)),
             state,
-            timeout=10,
+            timeout=timeout,
             service=self.services.append,
             checkpoint=checkpoint,
         )
@@ -457,7 +457,7 @@ def test_a_commit_nobody_answers_stays_pending_and_resumes(rig: Rig) -> None:
     device, home = rig.device()
     job = rig.aws.start_job(["pump-1"])
     rig.bridge.drop_in["aisb/rotation/pump-1/commit"] = agent.COMMIT_ATTEMPTS
-    assert rig.run(home, timeout=1) == "PENDING"
+    assert rig.run(home, timeout=2) == "PENDING"
     assert (home / "cert.pem.old").exists()  # nothing rolled back: the cloud may have committed
     assert json.loads((home / agent.STATE_FILE).read_text())["phase"] == "INSTALLED"
     assert rig.run(home) == "SUCCEEDED"
@@ -471,7 +471,7 @@ def test_a_commit_whose_answer_is_lost_never_strands_the_device(rig: Rig) -> Non
     device, home = rig.device()
     rig.aws.start_job(["pump-1"])
     rig.bridge.drop_out["aisb/rotation/pump-1/commit/accepted"] = agent.COMMIT_ATTEMPTS
-    assert rig.run(home, timeout=1) == "PENDING"
+    assert rig.run(home, timeout=2) == "PENDING"
     assert rig.aws.certificates("pump-1")[device.cert_id] == "INACTIVE"
     assert (home / "cert.pem").read_text() != device.cert_pem  # the new files stay
     assert rig.run(home) == "SUCCEEDED"  # the repeated commit is accepted
