@@ -386,6 +386,11 @@ class CertificateRotation(pulumi.ComponentResource):
                 tags=tags,
                 opts=child(self),
             )
+            # Only this rule of this account may invoke it: "If you add a permission for an
+            # AWS IoT principal without providing the source-arn or source-account, any AWS
+            # account that creates a rule with your Lambda action can activate rules to invoke
+            # your Lambda function" (AWS IoT invokes it asynchronously):
+            # https://docs.aws.amazon.com/iot/latest/developerguide/lambda-rule-action.html
             aws.lambda_.Permission(
                 f"{name}-{role_name}-permission",
                 action="lambda:InvokeFunction",
