@@ -52,6 +52,10 @@ if TYPE_CHECKING:
         DetectMitigations,
         DetectMitigationsArgs,
     )
+    from aisb.components.rotation import (
+        CertificateRotation,
+        CertificateRotationArgs,
+    )
     from aisb.components.security_hub import (
         SecurityHubFindings,
         SecurityHubFindingsArgs,
@@ -70,6 +74,8 @@ _MODULES: dict[str, str] = {
     "AccessAnalyzerArgs": "aisb.components.access_analyzer",
     "BehaviorMonitoring": "aisb.components.behavior",
     "BehaviorMonitoringArgs": "aisb.components.behavior",
+    "CertificateRotation": "aisb.components.rotation",
+    "CertificateRotationArgs": "aisb.components.rotation",
     "CertificateRotationMonitor": "aisb.components.cert_rotation",
     "CertificateRotationMonitorArgs": "aisb.components.cert_rotation",
     "DetectMitigations": "aisb.components.mitigation",
@@ -101,6 +107,8 @@ __all__ = [
     "AccessAnalyzerArgs",
     "BehaviorMonitoring",
     "BehaviorMonitoringArgs",
+    "CertificateRotation",
+    "CertificateRotationArgs",
     "CertificateRotationMonitor",
     "CertificateRotationMonitorArgs",
     "DetectMitigations",

@@ -14,6 +14,7 @@ from aisb.choices import (
     Confidence,
     DayOfWeek,
     IotTlsPolicy,
+    KeyAlgorithm,
     LogLevel,
     ObjectLockMode,
     ReportFormat,
@@ -26,6 +27,7 @@ from aisb.components import (
     device_logs,
     endpoint_tls,
     iot_logging,
+    rotation,
     threat_detection,
     trail,
 )
@@ -49,6 +51,7 @@ from aisb.components.device_logs import DeviceLogCollection, DeviceLogCollection
 from aisb.components.endpoint_tls import EndpointTlsPolicy, EndpointTlsPolicyArgs
 from aisb.components.iot_logging import IotLogging, IotLoggingArgs
 from aisb.components.mitigation import DetectMitigations, DetectMitigationsArgs
+from aisb.components.rotation import CertificateRotation, CertificateRotationArgs
 from aisb.components.security_hub import SecurityHubFindings
 from aisb.components.threat_detection import ThreatDetection, ThreatDetectionArgs
 from aisb.components.trail import ProtectedAuditTrail, ProtectedAuditTrailArgs
@@ -96,6 +99,17 @@ class IotSecurityBaselineArgs(TypedDict, total=False):
     at most 1000 per run); needs certReportBucket."""
     cert_report_always: bool
     """E-mail the certificate report even when no certificate is due or due soon."""
+    cert_rotation_jobs: bool
+    """Rotate device certificates through AWS IoT jobs (CertificateRotation, AISB #6): a job
+    template, IoT rules and functions that issue, commit and roll back; devices run
+    rotate-certificate.py. Turns on AWS IoT job execution events in the account and region."""
+    cert_rotation_jobs_automatic: bool
+    """The certificate-rotation monitor starts a rotation job for the things of the due
+    certificates it finds (needs certRotation and certRotationJobs)."""
+    cert_rotation_key_algorithm: KeyAlgorithm
+    cert_rotation_grace_days: int
+    cert_rotation_timeout_minutes: int
+    cert_rotation_max_per_minute: int
     behavior_detection: BehaviorDetection
     """How device behaviour is watched (AISB #5): cloudwatch (fleet-level anomaly alarms;
     works on every account), ml-detect (Device Defender ML Detect, per device; only for
@@ -209,6 +223,19 @@ CERTS = Exposure(
     # One rotation period for the audit's age check and the monitor; one log retention.
     checked_here=frozenset({"rotation_days", "log_retention_days"}),
 )
+ROTATION = Exposure(
+    CertificateRotationArgs,
+    rotation.OPTIONS,
+    (),
+    {
+        "key_algorithm": "cert_rotation_key_algorithm",
+        "grace_days": "cert_rotation_grace_days",
+        "in_progress_timeout_minutes": "cert_rotation_timeout_minutes",
+        "rollout_maximum_per_minute": "cert_rotation_max_per_minute",
+        "log_retention_days": "log_retention_days",
+    },
+    checked_here=frozenset({"log_retention_days"}),
+)
 DETECT = Exposure(
     BehaviorMonitoringArgs,
     behavior.OPTIONS,
@@ -256,6 +283,7 @@ EXPOSURES: tuple[Exposure[Any], ...] = (
     LOGGING,
     AUDIT,
     CERTS,
+    ROTATION,
     DETECT,
     FLEET,
     TRAIL,
@@ -298,6 +326,18 @@ def _detector_needs_guard_duty(values: dict[str, Any]) -> list[Problem]:
     return []
 
 
+def _automatic_needs_jobs(values: dict[str, Any]) -> list[Problem]:
+    """Automatic rotation starts the jobs the monitor finds due: both must be on."""
+    if values["cert_rotation_jobs_automatic"] and not (
+        values["cert_rotation_jobs"] and values["cert_rotation"]
+    ):
+        problem = v.InvalidValue(
+            True, "false unless {cert_rotation_jobs} and {cert_rotation} are true"
+        )
+        return [("cert_rotation_jobs_automatic", problem)]
+    return []
+
+
 def _someone_to_alert(values: dict[str, Any]) -> list[Problem]:
     if not values["alert_emails"] and values["existing_alert_topic_arn"] is None:
         return [("alert_emails", v.InvalidValue([], "at least one e-mail address"))]
@@ -311,6 +351,9 @@ OPTIONS: dict[str, Option] = {
     "access_analyzer": Option(True, v.boolean),
     "cert_rotation": Option(True, v.boolean),
     **CERTS.parent_options(),
+    "cert_rotation_jobs": Option(False, v.boolean),
+    "cert_rotation_jobs_automatic": Option(False, v.boolean),
+    **ROTATION.parent_options(),
     "behavior_detection": Option("cloudwatch", v.choice(DETECTION_MODES)),
     **DETECT.parent_options(),
     "mitigation_actions": Option(True, v.boolean),
@@ -339,6 +382,10 @@ RULES: tuple[Rule, ...] = (
     *CERTS.parent_rules(),
     Rule(("behavior_detection", *DETECT.names.values()), _detection),
     Rule(("guard_duty", "guard_duty_detector_id"), _detector_needs_guard_duty),
+    Rule(
+        ("cert_rotation_jobs_automatic", "cert_rotation_jobs", "cert_rotation"),
+        _automatic_needs_jobs,
+    ),
     Rule(("alert_emails", "existing_alert_topic_arn"), _someone_to_alert),
 )
 
@@ -359,7 +406,8 @@ class IotSecurityBaseline(pulumi.ComponentResource):
     Looks up the account, region and partition once (through its own providers) and creates:
     ``<name>-alerts`` (SecurityAlerts, AISB #7), ``<name>-logging`` (IotLogging, AISB #3),
     ``<name>-audit`` (DeviceDefenderAudit, AISB #1, #2, #4) and, unless disabled,
-    ``<name>-cert-rotation`` (CertificateRotationMonitor, AISB #6),
+    ``<name>-cert-rotation`` (CertificateRotationMonitor, AISB #6), the optional
+    ``<name>-rotation`` (CertificateRotation, AISB #6),
     ``<name>-behavior`` (BehaviorMonitoring, AISB #5, #11) or ``<name>-fleet-alarms``
     (FleetAnomalyAlarms, AISB #5 without Detect), ``<name>-mitigations``
     (DetectMitigations, AISB #7), ``<name>-access-analyzer`` (AccessAnalyzer, AISB #2) and
@@ -373,7 +421,8 @@ class IotSecurityBaseline(pulumi.ComponentResource):
 
     Outputs: ``account_id``, ``region``, ``partition``, ``alert_topic_arn``,
     ``alert_key_arn``, ``iot_log_group_name``, ``access_analyzer_arn`` and
-    ``cert_rotation_function_arn`` (None when skipped), ``security_profile_names`` and
+    ``cert_rotation_function_arn`` (None when skipped), ``cert_rotation_jobs`` (jobTemplateArn,
+    jobTemplateId, devicePolicy, stateTable; empty when skipped), ``security_profile_names`` and
     ``mitigation_action_names`` and ``device_logs`` (bucket, devicePolicy, jobTemplateArn,
     deviceConfig; empty when skipped), ``iot_tls_policy`` and ``security_hub_subscriptions``
     (product: subscription ARN; empty when off).
@@ -389,6 +438,7 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                     "-logging": IotLogging.name_limits,
                     "-audit": DeviceDefenderAudit.name_limits,
                     "-cert-rotation": CertificateRotationMonitor.name_limits,
+                    "-rotation": CertificateRotation.name_limits,
                     "-behavior": BehaviorMonitoring.name_limits,
                     "-fleet-alarms": FleetAnomalyAlarms.name_limits,
                     "-mitigations": DetectMitigations.name_limits,
@@ -412,6 +462,7 @@ class IotSecurityBaseline(pulumi.ComponentResource):
     iot_log_group_name: pulumi.Output[str]
     access_analyzer_arn: pulumi.Output[str | None]
     cert_rotation_function_arn: pulumi.Output[str | None]
+    cert_rotation_jobs: pulumi.Output[dict[str, str]]
     security_profile_names: pulumi.Output[list[str]]
     mitigation_action_names: pulumi.Output[dict[str, str]]
     device_logs: pulumi.Output[dict[str, str]]
@@ -455,7 +506,10 @@ class IotSecurityBaseline(pulumi.ComponentResource):
             # CloudWatch alarms publish to the topic themselves.
             "service_publishers": (
                 ["cloudwatch.amazonaws.com"]
-                if cert_rotation or detection == "cloudwatch" or guard_duty
+                if cert_rotation
+                or a["cert_rotation_jobs"]
+                or detection == "cloudwatch"
+                or guard_duty
                 else []
             ),
             "tags": tags,
@@ -506,6 +560,34 @@ class IotSecurityBaseline(pulumi.ComponentResource):
             },
             opts=child,
         )
+        self.cert_rotation_jobs: pulumi.Output[dict[str, str]] = pulumi.Output.from_input({})
+        rotation_template: pulumi.Output[str] | None = None
+        if a["cert_rotation_jobs"]:
+            data_endpoint = aws.iot.get_endpoint_output(
+                endpoint_type="iot:Data-ATS", opts=invoke
+            ).endpoint_address
+            rotator = CertificateRotation(
+                f"{name}-rotation",
+                {
+                    **ROTATION.passed(a),
+                    "account_id": self.account_id,
+                    "region": self.region,
+                    "partition": self.partition,
+                    "data_endpoint": data_endpoint,
+                    "alert_topic_arn": alerts.topic_arn,
+                    "alert_topic_kms_key_arn": alerts.kms_key_arn,
+                    "tags": tags,
+                },
+                opts=child,
+            )
+            if a["cert_rotation_jobs_automatic"]:
+                rotation_template = rotator.job_template_arn
+            self.cert_rotation_jobs = pulumi.Output.all(
+                jobTemplateArn=rotator.job_template_arn,
+                jobTemplateId=rotator.job_template_id,
+                devicePolicy=rotator.device_policy_name,
+                stateTable=rotator.state_table_name,
+            )
         self.cert_rotation_function_arn: pulumi.Output[str | None] = pulumi.Output.from_input(None)
         if cert_rotation:
             monitor = CertificateRotationMonitor(
@@ -518,6 +600,11 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                     "partition": self.partition,
                     "alert_topic_arn": alerts.topic_arn,
                     "alert_topic_kms_key_arn": alerts.kms_key_arn,
+                    **(
+                        {"rotation_job_template_arn": rotation_template}
+                        if rotation_template is not None
+                        else {}
+                    ),
                     "tags": tags,
                 },
                 opts=child,
@@ -648,5 +735,6 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                 "device_logs": self.device_logs,
                 "iot_tls_policy": self.iot_tls_policy,
                 "security_hub_subscriptions": self.security_hub_subscriptions,
+                "cert_rotation_jobs": self.cert_rotation_jobs,
             }
         )

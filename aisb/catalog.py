@@ -166,7 +166,7 @@ CONTROLS: tuple[Control, ...] = (
     Control(
         6,
         "Configurable certificate rotation",
-        ("CertificateRotationMonitor", "DeviceDefenderAudit"),
+        ("CertificateRotationMonitor", "CertificateRotation", "DeviceDefenderAudit"),
         False,
         "certRotation",
         f"{DOCS}/iot/latest/developerguide/x509-client-certs.html",

@@ -65,6 +65,13 @@ class ReportFormat(StrEnum):
     JSONL = "jsonl"
 
 
+class KeyAlgorithm(StrEnum):
+    """The key a device generates when its certificate is rotated."""
+
+    EC_P256 = "EC-P256"
+    RSA_2048 = "RSA-2048"
+
+
 class ObjectLockMode(StrEnum):
     """S3 Object Lock mode of the trail's log files."""
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 COLLECT_DEVICE_LOGS = "collect-device-logs.py"
 """The device-log collection handler (AISB #10)."""
+ROTATE_CERTIFICATE = "rotate-certificate.py"
+"""The certificate rotation handler (AISB #6): ``CertificateRotation``'s job runs it."""
 
 _PACKAGED = Path(__file__).resolve().parent / "_device"
 """Where a built wheel keeps them (``[tool.hatch.build.targets.wheel.force-include]``)."""

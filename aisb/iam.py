@@ -351,8 +351,11 @@ def cert_rotation_policy(
     report_prefix: str,
     report_key_arn: str | None,
     thing_names: bool,
+    rotation_job_template_arn: str | None = None,
 ) -> PolicyDocument:
-    """Exactly what the certificate-rotation function calls."""
+    """Exactly what the certificate-rotation function calls; with
+    ``rotation_job_template_arn``, also start rotation jobs from that template (CreateJob
+    needs the job, its thing targets and the template: parliament's iam_definition.json)."""
     statements: list[Statement] = [
         {
             # ListCertificates accepts no resource: "*" is the only form IAM takes for it.
@@ -389,7 +392,26 @@ def cert_rotation_policy(
         },
         *sns_publish_policy(topic_arn, topic_key_arn)["Statement"],
     ]
-    if thing_names:
+    if rotation_job_template_arn:
+        from aisb.functions.cert_rotator.protocol import JOB_PREFIX
+
+        iot = rotation_job_template_arn.split(":jobtemplate/", 1)[0]
+        statements.append(
+            {
+                "Sid": "StartRotationJobs",
+                "Effect": "Allow",
+                "Action": "iot:CreateJob",
+                # The Service Authorization Reference marks job, thing and thinggroup as
+                # required resource types of CreateJob; the monitor targets things only.
+                "Resource": [
+                    f"{iot}:job/{JOB_PREFIX}*",
+                    f"{iot}:thing/*",
+                    f"{iot}:thinggroup/*",
+                    rotation_job_template_arn,
+                ],
+            }
+        )
+    if thing_names or rotation_job_template_arn:
         statements.append(
             {
                 # ListPrincipalThings accepts no resource either.
@@ -616,4 +638,192 @@ def device_assume_role_alias_policy(role_alias_arn: str) -> PolicyDocument:
             "Action": "iot:AssumeRoleWithCertificate",
             "Resource": role_alias_arn,
         }
+    )
+
+
+# Certificate rotation (AISB #6). Resource types per action from parliament's bundled copy of
+# the Service Authorization Reference (parliament/iam_definition.json, service "iot"):
+# CreateCertificateFromCsr, RegisterCertificateWithoutCA, ListThingPrincipals,
+# ListAttachedPolicies, AttachThingPrincipal and DetachThingPrincipal name no resource type
+# ("*" is the only form IAM takes for them); DescribeJobExecution takes job and thing;
+# GetJobDocument job; DescribeCertificate, UpdateCertificate, DeleteCertificate cert;
+# AttachPolicy and DetachPolicy cert; Publish topic.
+_ROTATION_ACTIONS: dict[str, tuple[str, ...]] = {
+    "create": ("job", "describe", "attach", "remove", "issue", "reply", "state-write"),
+    "commit": ("job", "describe", "deactivate", "reply", "state-write"),
+    "events": ("describe", "remove", "reactivate", "alert", "state-delete"),
+    "sweep": ("job", "describe", "remove", "reactivate", "alert", "state-delete", "state-scan"),
+}
+
+
+def rotation_function_policy(
+    role: str,
+    *,
+    partition: str,
+    region: str,
+    account_id: str,
+    log_group_arn: str,
+    table_arn: str,
+    dead_letter_queue_arn: str,
+    topic_arn: str,
+    topic_key_arn: str | None,
+    private_ca_arn: str | None,
+) -> PolicyDocument:
+    """Exactly what one certificate rotation function (create, commit, events, sweep) calls."""
+    from aisb.functions.cert_rotator.protocol import JOB_PREFIX, TOPIC_PREFIX
+
+    iot = f"arn:{partition}:iot:{region}:{account_id}"
+    needs = _ROTATION_ACTIONS[role]
+    statements: list[Statement] = [
+        {
+            "Sid": "WriteOwnLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"{log_group_arn}:log-stream:*",
+        },
+        {
+            "Sid": "DeadLetterFailedInvocations",
+            "Effect": "Allow",
+            "Action": "sqs:SendMessage",
+            "Resource": dead_letter_queue_arn,
+        },
+        {
+            # These accept no resource (see above).
+            "Sid": "ListThingsCertificatesAndPolicies",
+            "Effect": "Allow",
+            "Action": ["iot:ListAttachedPolicies", "iot:ListThingPrincipals"],
+            "Resource": "*",
+        },
+    ]
+    if "job" in needs:
+        statements.append(
+            {
+                "Sid": "ReadRotationJobs",
+                "Effect": "Allow",
+                "Action": ["iot:DescribeJobExecution", "iot:GetJobDocument"],
+                "Resource": [f"{iot}:job/{JOB_PREFIX}*", f"{iot}:thing/*"],
+            }
+        )
+    cert_actions = ["iot:DescribeCertificate"]
+    if "deactivate" in needs or "remove" in needs or "reactivate" in needs:
+        cert_actions.append("iot:UpdateCertificate")
+    if "remove" in needs:
+        cert_actions += ["iot:DeleteCertificate", "iot:DetachPolicy"]
+    if "attach" in needs:
+        cert_actions.append("iot:AttachPolicy")
+    statements.append(
+        {
+            "Sid": "ManageDeviceCertificates",
+            "Effect": "Allow",
+            "Action": sorted(cert_actions),
+            "Resource": f"{iot}:cert/*",
+        }
+    )
+    thing_actions = []
+    if "attach" in needs:
+        thing_actions.append("iot:AttachThingPrincipal")
+    if "remove" in needs:
+        thing_actions.append("iot:DetachThingPrincipal")
+    if "issue" in needs:
+        thing_actions.append(
+            "iot:RegisterCertificateWithoutCA" if private_ca_arn else "iot:CreateCertificateFromCsr"
+        )
+    if thing_actions:
+        statements.append(
+            {
+                # These accept no resource (see above).
+                "Sid": "IssueAndAttachCertificates",
+                "Effect": "Allow",
+                "Action": sorted(thing_actions),
+                "Resource": "*",
+            }
+        )
+    if "issue" in needs and private_ca_arn:
+        statements.append(
+            {
+                "Sid": "IssueFromPrivateCa",
+                "Effect": "Allow",
+                "Action": ["acm-pca:GetCertificate", "acm-pca:IssueCertificate"],
+                "Resource": private_ca_arn,
+            }
+        )
+    if "reply" in needs:
+        verb = role
+        statements.append(
+            {
+                "Sid": "ReplyToDevices",
+                "Effect": "Allow",
+                "Action": "iot:Publish",
+                "Resource": [
+                    f"{iot}:topic/{TOPIC_PREFIX}/*/{verb}/accepted",
+                    f"{iot}:topic/{TOPIC_PREFIX}/*/{verb}/rejected",
+                ],
+            }
+        )
+    table_actions = ["dynamodb:GetItem"]
+    if "state-write" in needs:
+        table_actions.append("dynamodb:PutItem")
+    if "state-delete" in needs:
+        table_actions.append("dynamodb:DeleteItem")
+    if "state-scan" in needs:
+        table_actions.append("dynamodb:Scan")
+    statements.append(
+        {
+            "Sid": "RotationState",
+            "Effect": "Allow",
+            "Action": sorted(table_actions),
+            "Resource": table_arn,
+        }
+    )
+    if "alert" in needs:
+        statements += sns_publish_policy(topic_arn, topic_key_arn)["Statement"]
+    return document(*statements)
+
+
+def rotation_device_policy(partition: str, region: str, account_id: str) -> PolicyDocument:
+    """The AWS IoT policy a device's certificate needs to rotate itself: its own thing's
+    rotation and job topics only (thing policy variables,
+    https://docs.aws.amazon.com/iot/latest/developerguide/thing-policy-variables.html), over a
+    connection whose client id is the thing name."""
+    from aisb.functions.cert_rotator.protocol import TOPIC_PREFIX
+
+    iot = f"arn:{partition}:iot:{region}:{account_id}"
+    thing = "${iot:Connection.Thing.ThingName}"
+    own = f"{TOPIC_PREFIX}/{thing}"
+    jobs = f"$aws/things/{thing}/jobs"
+    replies = [f"{own}/{v}/{o}" for v in ("create", "commit") for o in ("accepted", "rejected")]
+    job_replies = [f"{jobs}/get/{o}" for o in ("accepted", "rejected")] + [
+        f"{jobs}/*/update/{o}" for o in ("accepted", "rejected")
+    ]
+    return document(
+        {
+            "Sid": "ConnectAsTheThing",
+            "Effect": "Allow",
+            "Action": "iot:Connect",
+            "Resource": f"{iot}:client/{thing}",
+            "Condition": {"Bool": {"iot:Connection.Thing.IsAttached": "true"}},
+        },
+        {
+            "Sid": "RequestRotation",
+            "Effect": "Allow",
+            "Action": "iot:Publish",
+            "Resource": [
+                f"{iot}:topic/{own}/create",
+                f"{iot}:topic/{own}/commit",
+                f"{iot}:topic/{jobs}/get",
+                f"{iot}:topic/{jobs}/*/update",
+            ],
+        },
+        {
+            "Sid": "HearReplies",
+            "Effect": "Allow",
+            "Action": "iot:Subscribe",
+            "Resource": [f"{iot}:topicfilter/{t}" for t in replies + job_replies],
+        },
+        {
+            "Sid": "ReceiveReplies",
+            "Effect": "Allow",
+            "Action": "iot:Receive",
+            "Resource": [f"{iot}:topic/{t}" for t in replies + job_replies],
+        },
     )

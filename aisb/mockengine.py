@@ -39,6 +39,7 @@ _NAMED_BY_INPUT = {
     "aws:cloudwatch/eventRule:EventRule": ("events", "rule/"),
     "aws:iot/policy:Policy": ("iot", "policy/"),
     "aws:cloudtrail/trail:Trail": ("cloudtrail", "trail/"),
+    "aws:iot/topicRule:TopicRule": ("iot", "rule/"),
 }
 
 

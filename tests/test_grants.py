@@ -34,6 +34,8 @@ ALL_OPTIONAL = {
     "aisb:guardDuty": "true",
     "aisb:deviceLogs": "true",
     "aisb:certReportBucket": "true",
+    "aisb:certRotationJobs": "true",
+    "aisb:certRotationJobsAutomatic": "true",
 }
 
 

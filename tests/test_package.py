@@ -23,6 +23,13 @@ REQUIRED = {
     "IotLogging": {"accountId", "region", "partition"},
     "DeviceDefenderAudit": {"accountId", "partition", "alertTopicArn"},
     "CertificateRotationMonitor": {"accountId", "region", "partition", "alertTopicArn"},
+    "CertificateRotation": {
+        "accountId",
+        "region",
+        "partition",
+        "dataEndpoint",
+        "alertTopicArn",
+    },
     "BehaviorMonitoring": {"accountId", "region", "partition", "alertTopicArn"},
     "FleetAnomalyAlarms": {"alertTopicArn"},
     "DetectMitigations": {"accountId", "region", "partition", "alertTopicArn"},

@@ -43,6 +43,13 @@ def _checks(rec: Recording) -> dict[str, Any]:
     return _one(rec, "aws-native:iot:AccountAuditConfiguration")["auditCheckConfigurations"]
 
 
+ROTATION = {"aisb:certRotationJobs": "true"}
+
+
+def _template(rec: Recording) -> dict[str, Any]:
+    return _one(rec, "aws-native:iot:JobTemplate")
+
+
 def _ml(rec: Recording) -> dict[str, Any]:
     return _named(rec, "aisb-behavior-ml-profile")
 
@@ -162,6 +169,46 @@ REACH: dict[str, tuple[dict[str, str], str, Callable[[Recording], Any], Any]] = 
         "true",
     ),
     "certReportAlways": ({}, "true", lambda rec: _env(rec)["ALWAYS_REPORT"], "true"),
+    "certRotationJobs": (
+        {},
+        "true",
+        lambda rec: len(rec.of_type("aws-native:iot:JobTemplate")),
+        1,
+    ),
+    "certRotationJobsAutomatic": (
+        {"aisb:certRotationJobs": "true"},
+        "true",
+        lambda rec: _named(rec, "aisb-cert-rotation-function")["environment"]["variables"][
+            "ROTATION_JOB_TEMPLATE_ARN"
+        ].endswith(":jobtemplate/aisb-rotation-rotate"),
+        True,
+    ),
+    "certRotationKeyAlgorithm": (
+        ROTATION,
+        "RSA-2048",
+        lambda rec: json.loads(_template(rec)["document"])["steps"][0]["action"]["input"]["args"],
+        ["start", "--key-algorithm", "RSA-2048"],
+    ),
+    "certRotationGraceDays": (
+        ROTATION,
+        "3",
+        lambda rec: _named(rec, "aisb-rotation-sweep-function")["environment"]["variables"][
+            "GRACE_DAYS"
+        ],
+        "3",
+    ),
+    "certRotationTimeoutMinutes": (
+        ROTATION,
+        "15",
+        lambda rec: _template(rec)["timeoutConfig"]["inProgressTimeoutInMinutes"],
+        15,
+    ),
+    "certRotationMaxPerMinute": (
+        ROTATION,
+        "25",
+        lambda rec: _template(rec)["jobExecutionsRolloutConfig"]["maximumPerMinute"],
+        25,
+    ),
     "behaviorDetection": (
         {},
         "ml-detect",

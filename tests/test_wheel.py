@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from aisb.handlers import COLLECT_DEVICE_LOGS, device_handler
+from aisb.handlers import COLLECT_DEVICE_LOGS, ROTATE_CERTIFICATE, device_handler
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,6 +28,9 @@ def test_the_wheel_ships_the_handlers_and_the_licence(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert f"aisb/_device/{COLLECT_DEVICE_LOGS}" in names
     assert "aisb/functions/cert_rotation/handler.py" in names
+    assert f"aisb/_device/{ROTATE_CERTIFICATE}" in names
+    for lambda_file in ("handler.py", "csr.py", "protocol.py"):
+        assert f"aisb/functions/cert_rotator/{lambda_file}" in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     packaged = zipfile.ZipFile(wheel).read(f"aisb/_device/{COLLECT_DEVICE_LOGS}")
     assert packaged == (ROOT / "device" / COLLECT_DEVICE_LOGS).read_bytes()

@@ -99,6 +99,11 @@ class CertificateRotationMonitorArgs(TypedDict, total=False):
     permissions_boundary: pulumi.Input[str]
     """The ARN of an IAM managed policy set as the permissions boundary of every role this
     component creates (the deploy role's ``aisb-role-boundary`` where deploys run as it)."""
+    rotation_job_template_arn: pulumi.Input[str | None]
+    """Start a rotation job from this template (``CertificateRotation.job_template_arn``) for
+    the things of every due certificate, 100 things to a job."""
+    rotation_job_budget: int
+    """At most this many rotation jobs per scan (1-1000, default 100)."""
     tags: Mapping[str, str]
     """Tags for every taggable child."""
 
@@ -144,6 +149,8 @@ OPTIONS = {
     "max_listed": Option(25, v.in_range(*MAX_LISTED_RANGE)),
     "log_retention_days": Option(365, v.log_retention),
     "reserved_concurrency": Option(None, v.in_range(*RESERVED_CONCURRENCY_RANGE)),
+    "rotation_job_template_arn": Option(None),
+    "rotation_job_budget": Option(100, v.in_range(1, 1000)),
     "tags": Option(MappingProxyType({}), v.tags),
     "permissions_boundary": BOUNDARY,
 }
@@ -162,7 +169,8 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
       report bucket; CloudWatch Logs may use it only for this monitor's log groups;
     - ``<name>-logs``: the function's log group, encrypted, with retention;
     - ``<name>-role`` (+ ``-policy``): assumable only by Lambda for this account, allowed
-      exactly what the code calls: list certificates (and their things, if enabled), publish
+      exactly what the code calls: list certificates (and their things, if enabled, or when
+      it starts rotation jobs: then also create jobs from the rotation template), publish
       to the topic and use its key, write the report prefix, invoke itself to continue, send
       to its dead-letter queue, write its logs, take, hand over, release and read its lease;
     - ``<name>-function``: python3.13 on arm64, 900 s timeout, packaged from
@@ -217,6 +225,7 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
             a["report_format"],
         )
         keep_report, thing_names = a["report_bucket"], a["thing_names"]
+        rotation_template = args.get("rotation_job_template_arn")
         numbers = a
         super().__init__("aisb:index:CertificateRotationMonitor", name, None, opts)
 
@@ -334,6 +343,8 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
                     # What the failure e-mail says comes next.
                     "RETRY_ATTEMPTS": str(RETRY_ATTEMPTS),
                     "SCAN_INTERVAL_DAYS": str(numbers["scan_interval_days"]),
+                    "ROTATION_JOB_TEMPLATE_ARN": rotation_template or "",
+                    "ROTATION_JOB_BUDGET": str(a["rotation_job_budget"]),
                 }
             },
             tags=tags,
@@ -343,7 +354,7 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
             f"{name}-role-policy",
             role=role.id,
             policy=policy_json(
-                lambda fn, logs, topic, topic_key, queue, bucket, report_key, table: (
+                lambda fn, logs, topic, topic_key, queue, bucket, report_key, table, template: (
                     iam.cert_rotation_policy(
                         function_arn=fn,
                         log_group_arn=logs,
@@ -355,6 +366,7 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
                         report_prefix=REPORT_PREFIX,
                         report_key_arn=report_key,
                         thing_names=thing_names,
+                        rotation_job_template_arn=template,
                     )
                 ),
                 function.arn,
@@ -365,6 +377,7 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
                 report_bucket.arn if report_bucket else None,
                 key.arn if report_bucket else None,
                 lock.arn,
+                rotation_template,
             ),
             opts=child(self),
         )

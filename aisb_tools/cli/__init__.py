@@ -499,6 +499,11 @@ def fleet_shards(inventory: InventoryOption = Path("fleet.yaml")) -> None:
     sys.stdout.write(fleet.shards(_inventory(inventory)) + "\n")
 
 
+from aisb_tools.cli.rotate import rotate as _rotate  # noqa: E402 - light: typer only
+
+app.command(name="rotate")(_rotate)
+
+
 def main() -> None:
     """The console script."""
     app()

@@ -63,7 +63,11 @@ even when nothing is due), ``MAX_LISTED`` (oldest due certificates in the e-mail
 ``RESERVE_SECONDS`` (default 60), ``LOCK_TABLE`` (the lease table; without it a scan must
 finish in one invocation), ``LEASE_MARGIN_SECONDS`` (default 30), ``HANDOVER_SECONDS``
 (default 21600), ``RETRY_ATTEMPTS`` and ``SCAN_INTERVAL_DAYS`` (what the failure e-mail says
-comes next; defaults 2 and 30, the component sets both).
+comes next; defaults 2 and 30, the component sets both), ``ROTATION_JOB_TEMPLATE_ARN`` (when
+set, the things of every due certificate get a rotation job from that template, 100 things to
+a job; their names cost one ``ListPrincipalThings`` call per due certificate) and
+``ROTATION_JOB_BUDGET`` (at most that many jobs a run, default 100; the e-mail says how many
+things were left for the next run).
 """
 
 from __future__ import annotations
@@ -108,6 +112,12 @@ REPORT_FIELDS = (
     "things",
 )
 
+# A job takes at most 100 targets ("The total number of targets associated with a job must
+# not exceed 100", https://docs.aws.amazon.com/iot/latest/apireference/API_AssociateTargetsWithJob.html),
+# so the things of due certificates are started 100 to a job, from the rotation job template.
+ROTATION_TARGETS = 100
+ROTATION_JOB_PREFIX = "aisb-rotation-"
+
 # Adaptive mode rate-limits on the client side once AWS starts throttling.
 BOTO_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10})
 
@@ -132,6 +142,8 @@ class Options:
     handover_seconds: int = 6 * 3600
     retry_attempts: int = 2
     scan_interval_days: int = 30
+    rotation_job_template_arn: str | None = None
+    rotation_job_budget: int = 100
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Options:
@@ -178,6 +190,8 @@ class Options:
             handover_seconds=number("HANDOVER_SECONDS", 6 * 3600, 60),
             retry_attempts=number("RETRY_ATTEMPTS", 2, 0),
             scan_interval_days=number("SCAN_INTERVAL_DAYS", 30, 1),
+            rotation_job_template_arn=env.get("ROTATION_JOB_TEMPLATE_ARN") or None,
+            rotation_job_budget=number("ROTATION_JOB_BUDGET", 100, 1),
         )
         if options.rotation_days < 1 or not 0 <= options.warning_days < options.rotation_days:
             raise ValueError(
@@ -227,6 +241,12 @@ class ScanState:
     """Heap of [-created_epoch, certificate_id, age_days]: the ``max_listed`` oldest due."""
     report_objects: list[str] = field(default_factory=list)
     report_rows: int = 0
+    rotation_pending: list[str] = field(default_factory=list)
+    """Thing ARNs of due certificates waiting for the next rotation job (fewer than
+    ``ROTATION_TARGETS``)."""
+    rotation_jobs: list[str] = field(default_factory=list)
+    rotation_things: int = 0
+    rotation_skipped: int = 0
 
     @classmethod
     def start(cls, now: datetime) -> ScanState:
@@ -659,6 +679,8 @@ class Scanner:
                 self._close(writer, state)
                 return self._hand_over(state, function_arn, fence)
             self._close(writer, state)
+            if self.options.rotation_job_template_arn:
+                self._start_rotation(state)
             return self._report(state)
         except Exception as error:
             if writer is not None:
@@ -688,6 +710,11 @@ class Scanner:
         verdict = "due" if created <= due_at else "due_soon"
         age_days = (now - created).days
         things = self.things_of(cert["certificateArn"], state) if writer is not None else ""
+        rotate = (
+            self._rotation_things(cert["certificateArn"])
+            if verdict == "due" and self.options.rotation_job_template_arn
+            else []
+        )
         state.scanned += 1
         state.considered += 1
         if verdict == "due":
@@ -699,6 +726,10 @@ class Scanner:
                 heapq.heapreplace(state.oldest, entry)
         else:
             state.due_soon += 1
+        for thing_arn in rotate:
+            state.rotation_pending.append(thing_arn)
+            if len(state.rotation_pending) >= ROTATION_TARGETS:
+                self._start_rotation(state)
         if writer is not None:
             writer.row(
                 (
@@ -711,6 +742,59 @@ class Scanner:
                     things,
                 )
             )
+
+    def _rotation_things(self, cert_arn: str) -> list[str]:
+        """The ARNs of the things a due certificate is attached to (one or more
+        ListPrincipalThings calls; out of time raises ``OutOfTime`` before anything counts)."""
+        prefix = cert_arn.split(":cert/", 1)[0]
+        arns: list[str] = []
+        token: str | None = None
+        while True:
+            if self._overruns(0):
+                raise OutOfTime
+            kwargs: dict[str, Any] = {"principal": cert_arn, "maxResults": 250}
+            if token:
+                kwargs["nextToken"] = token
+            page = call_with_backoff(
+                self.iot.list_principal_things,
+                sleep=self.sleep,
+                overruns=self._overruns,
+                **kwargs,
+            )
+            arns += [f"{prefix}:thing/{name}" for name in page.get("things", [])]
+            token = page.get("nextToken")
+            if not token:
+                return arns
+
+    def _start_rotation(self, state: ScanState) -> None:
+        """One rotation job from the template for the pending things (at most
+        ``ROTATION_TARGETS``); its id is the run's and the job's number, so a retried
+        invocation finds the job it already made instead of making another."""
+        targets = sorted(set(state.rotation_pending))
+        state.rotation_pending = []
+        if not targets:
+            return
+        if len(state.rotation_jobs) >= self.options.rotation_job_budget:
+            state.rotation_skipped += len(targets)
+            return
+        job_id = f"{ROTATION_JOB_PREFIX}{state.run_id}-{len(state.rotation_jobs) + 1}"[:64]
+        try:
+            call_with_backoff(
+                self.iot.create_job,
+                sleep=self.sleep,
+                overruns=self._overruns,
+                jobId=job_id,
+                targets=targets,
+                jobTemplateArn=self.options.rotation_job_template_arn,
+                targetSelection="SNAPSHOT",
+                description=f"aisb: rotate certificates due in run {state.run_id}",
+            )
+        except ClientError as e:
+            if _code(e) != "ResourceAlreadyExistsException":
+                raise
+        state.rotation_jobs.append(job_id)
+        state.rotation_things += len(targets)
+        LOG.info("rotation job %s started for %d things", job_id, len(targets))
 
     def _close(self, writer: ReportWriter | None, state: ScanState) -> None:
         if writer is None:
@@ -803,6 +887,7 @@ def _counts(state: ScanState) -> dict[str, Any]:
         "considered": state.considered,
         "due": state.due,
         "due_soon": state.due_soon,
+        "rotation_jobs": len(state.rotation_jobs),
     }
 
 
@@ -840,6 +925,16 @@ def render_report(options: Options, state: ScanState) -> tuple[str, str]:
             )
     else:
         tail.append("No full report is kept: enable the report bucket (aisb:certReportBucket).")
+    if options.rotation_job_template_arn:
+        tail.append(
+            f"Rotation jobs started: {len(state.rotation_jobs)} for {state.rotation_things} "
+            "things" + (f" ({', '.join(state.rotation_jobs[:20])})" if state.rotation_jobs else "")
+        )
+        if state.rotation_skipped:
+            tail.append(
+                f"Not started for {state.rotation_skipped} things: the budget of "
+                f"{options.rotation_job_budget} jobs per run was spent."
+            )
     tail.append(
         "Expiry dates are not part of this scan: the Device Defender audit's "
         "DEVICE_CERTIFICATE_EXPIRING_CHECK reports certificates close to expiry."

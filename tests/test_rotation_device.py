@@ -1,0 +1,478 @@
+"""``device/rotate-certificate.py`` end to end against a real mosquitto on 127.0.0.1 (TLS,
+client certificates from a test CA, ``require_certificate``, ``use_identity_as_username``),
+with a bridge playing AWS IoT's rules and Jobs: it routes create/commit to the functions (under
+moto) with the connection's principal, read from the broker's log, and their replies back."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from aisb.functions.cert_rotator import handler as rotator
+from aisb.handlers import ROTATE_CERTIFICATE, device_handler
+from tests.harness.rotation import Cloud, Device, TestCa, cloud
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+spec = importlib.util.spec_from_file_location(
+    "rotate_certificate", device_handler(ROTATE_CERTIFICATE)
+)
+assert spec and spec.loader
+agent: Any = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(agent)
+
+
+def _key_file(path: Path, key: Any) -> None:
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    path.chmod(0o600)
+
+
+class Broker:
+    """mosquitto on a free port, trusting only the test CA."""
+
+    def __init__(self, ca: TestCa, folder: Path) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        (folder / "ca.pem").write_text(ca.pem)
+        key = ec.generate_private_key(ec.SECP256R1())
+        _key_file(folder / "server.key", key)
+        (folder / "server.pem").write_text(ca.sign(key.public_key(), "localhost", server=True))
+        self.log = folder / "mosquitto.log"
+        (folder / "mosquitto.conf").write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            f"cafile {folder / 'ca.pem'}\ncertfile {folder / 'server.pem'}\n"
+            f"keyfile {folder / 'server.key'}\nrequire_certificate true\n"
+            "use_identity_as_username true\nallow_anonymous false\nuser root\n"
+            f"log_dest file {self.log}\nlog_type all\npersistence false\n"
+        )
+        self.process = subprocess.Popen(
+            [MOSQUITTO, "-c", str(folder / "mosquitto.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        ready = threading.Event()
+        for _ in range(500):
+            if self.log.exists() and "running" in self.log.read_text():
+                break
+            ready.wait(0.01)
+        else:
+            raise RuntimeError("mosquitto did not start: " + self.process.stderr.read().decode())
+
+    def publisher(self, topic: str) -> tuple[str, str]:
+        """(client id, username) of the connection that last published to ``topic``."""
+        lines = self.log.read_text().splitlines()
+        mark = f"'{topic}',"
+        for i in range(len(lines) - 1, -1, -1):
+            if "Received PUBLISH from" in lines[i] and mark in lines[i]:
+                client = lines[i].split("Received PUBLISH from ", 1)[1].split(" (", 1)[0]
+                for j in range(i, -1, -1):
+                    m = re.search(
+                        rf"connected from \S+ as {re.escape(client)} \(.*u'([^']*)'\)", lines[j]
+                    )
+                    if m:
+                        return client, m.group(1)
+        raise AssertionError(f"no publish to {topic} in the broker's log")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+class Bridge:
+    """Plays the IoT rules (create, commit, job events) and the Jobs MQTT API."""
+
+    def __init__(self, broker: Broker, aws: Cloud, folder: Path) -> None:
+        self.broker, self.aws = broker, aws
+        self.seen: list[tuple[str, bytes]] = []
+        self.drop_in: Counter[str] = Counter()
+        """Requests on these topics are lost (this many times) before the rule sees them."""
+        self.drop_out: Counter[str] = Counter()
+        """Replies on these topics are lost (this many times) after the function sent them."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        _key_file(folder / "bridge.key", key)
+        (folder / "bridge.pem").write_text(aws.ca.sign(key.public_key(), "bridge"))
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bridge")
+        self.client.tls_set(
+            ca_certs=str(folder / "ca.pem"),
+            certfile=str(folder / "bridge.pem"),
+            keyfile=str(folder / "bridge.key"),
+        )
+        self.client.on_message = self.on_message
+        subscribed = threading.Semaphore(0)
+        self.client.on_subscribe = lambda *a: subscribed.release()
+        self.client.connect("127.0.0.1", broker.port)
+        self.client.loop_start()
+        # "#" does not match topics that start with "$" (MQTT 3.1.1, section 4.7.2).
+        for topic in ("#", "$aws/#"):
+            self.client.subscribe(topic, qos=1)
+            assert subscribed.acquire(timeout=10)
+        aws.clients.iot_data = self  # the functions' replies go to the broker
+
+    def publish(self, topic: str, qos: int, payload: str) -> None:
+        if self.drop_out[topic] > 0:
+            self.drop_out[topic] -= 1
+            return
+        self.client.publish(topic, payload, qos=1)
+
+    def on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        self.seen.append((message.topic, bytes(message.payload)))
+        if self.drop_in[message.topic] > 0:
+            self.drop_in[message.topic] -= 1
+            return
+        parts = message.topic.split("/")
+        try:
+            body = json.loads(message.payload or b"{}")
+        except ValueError:
+            return
+        if parts[:2] == ["aisb", "rotation"] and len(parts) == 4:
+            client_id, username = self.broker.publisher(message.topic)
+            event = {
+                **{k: body.get(k) for k in ("jobId", "csr")},
+                "thingName": parts[2],
+                "clientId": client_id,
+                "principal": self.aws.ca.principals.get(username, username),
+            }
+            run = rotator.create if parts[3] == "create" else rotator.commit
+            run(event, **self.aws.kw())
+        elif parts[:1] == ["$aws"] and parts[3:] == ["jobs", "get"]:
+            thing = parts[2]
+            jobs = [
+                {"jobId": j}
+                for (j, t), e in self.aws.backend.job_executions.items()
+                if t == thing and e.status == "IN_PROGRESS"
+            ]
+            self.publish(message.topic + "/accepted", 1, json.dumps({"inProgressJobs": jobs}))
+        elif parts[:1] == ["$aws"] and len(parts) == 6 and parts[5] == "update":
+            thing, job = parts[2], parts[4]
+            if self.aws.execution(job, thing) != "IN_PROGRESS":
+                self.publish(
+                    message.topic + "/rejected", 1, json.dumps({"code": "InvalidStateTransition"})
+                )
+                return
+            self.aws.set_execution(job, thing, body["status"])
+            self.publish(message.topic + "/accepted", 1, "{}")
+            # The job execution event the events rule passes on.
+            rotator.job_event(
+                {
+                    "jobId": job,
+                    "status": body["status"],
+                    "statusDetails": body.get("statusDetails"),
+                    "thingArn": f"arn:aws:iot:us-east-1:123456789012:thing/{thing}",
+                },
+                **self.aws.kw(),
+            )
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class PowerLoss(BaseException):
+    """The device loses power at a step: nothing after it runs."""
+
+
+class Rig:
+    def __init__(self, aws: Cloud, broker: Broker, bridge: Bridge, folder: Path) -> None:
+        self.aws, self.broker, self.bridge, self.folder = aws, broker, bridge, folder
+        self.services: list[str] = []
+
+    def device(self, thing: str = "pump-1") -> tuple[Device, Path]:
+        device = self.aws.add_device(thing)
+        home = self.folder / thing
+        home.mkdir()
+        (home / "cert.pem").write_text(device.cert_pem)
+        (home / "key.pem").write_text(device.key_pem)
+        (home / "key.pem").chmod(0o600)
+        config = {
+            "endpoint": "127.0.0.1",
+            "port": self.broker.port,
+            "thing-name": thing,
+            "cert": str(home / "cert.pem"),
+            "key": str(home / "key.pem"),
+            "root-ca": str(self.folder / "ca.pem"),
+        }
+        (home / agent.CONFIG_FILE).write_text(json.dumps(config))
+        return device, home
+
+    def run(
+        self,
+        home: Path,
+        algorithm: str = "EC-P256",
+        crash_at: str | None = None,
+        timeout: float = 10,
+    ) -> str:
+        state = agent.State(str(home / agent.STATE_FILE))
+        if not state.data:
+            state.set(phase="START", keyAlgorithm=algorithm)
+
+        def checkpoint(phase: str) -> None:
+            if phase == crash_at:
+                raise PowerLoss(phase)
+
+        rotation = agent.Rotation(
+            agent.device_identity(str(home / agent.CONFIG_FILE)),
+            state,
+            timeout=timeout,
+            service=self.services.append,
+            checkpoint=checkpoint,
+        )
+        return str(rotation.run())
+
+    def check(self, device: Device, home: Path) -> None:
+        """One active certificate; the device's keys never crossed the broker or its folder."""
+        assert len(self.aws.active(device.thing)) == 1
+        keys = [p.read_bytes() for p in home.iterdir() if b"PRIVATE KEY" in p.read_bytes()]
+        assert keys
+        for topic, payload in self.bridge.seen:
+            assert b"PRIVATE KEY" not in payload, topic
+            for key in [*keys, device.key_pem.encode()]:
+                body = b"".join(key.splitlines()[1:-1])
+                assert body not in payload.replace(b"\\n", b"").replace(b"\n", b"")
+        strays = [
+            p
+            for p in self.folder.rglob("*")
+            if p.is_file()
+            and p.parent != home
+            and p.parent != self.folder
+            and b"PRIVATE KEY" in p.read_bytes()
+        ]
+        assert strays == []
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    os.chmod(tmp_path, 0o755)
+    with cloud() as aws:
+        broker = Broker(aws.ca, tmp_path)
+        bridge = Bridge(broker, aws, tmp_path)
+        try:
+            yield Rig(aws, broker, bridge, tmp_path)
+        finally:
+            bridge.stop()
+            broker.stop()
+
+
+def _cert_id(rig: Rig, home: Path) -> str:
+    from tests.harness.rotation import _label
+
+    return rig.aws.ca.principals[_label((home / "cert.pem").read_text())]
+
+
+def test_a_device_rotates_and_its_old_certificate_is_retired_after_the_grace(rig: Rig) -> None:
+    device, home = rig.device()
+    job = rig.aws.start_job(["pump-1"])
+    assert rig.run(home) == "SUCCEEDED"
+    new = _cert_id(rig, home)
+    assert new != device.cert_id
+    assert rig.aws.execution(job, "pump-1") == "SUCCEEDED"
+    assert rig.aws.certificates("pump-1") == {device.cert_id: "INACTIVE", new: "ACTIVE"}
+    assert sorted(p.name for p in home.iterdir()) == [agent.CONFIG_FILE, "cert.pem", "key.pem"]
+    assert rig.services == ["stop", "start"]
+    rig.check(device, home)
+    rig.aws.clock[0] += 8 * 86400
+    rotator.sweep(**rig.aws.kw())
+    assert rig.aws.certificates("pump-1") == {new: "ACTIVE"}
+    # Day 2: the rotated device rotates again.
+    rig.aws.start_job(["pump-1"])
+    assert rig.run(home) == "SUCCEEDED"
+    assert _cert_id(rig, home) not in (new, device.cert_id)
+    rig.check(device, home)
+
+
+def test_a_key_algorithm_the_job_did_not_ask_for_fails_the_job(rig: Rig) -> None:
+    device, home = rig.device()
+    job = rig.aws.start_job(["pump-1"], algorithm="RSA-2048")
+    before = (home / "key.pem").read_bytes()
+    assert rig.run(home, algorithm="EC-P256") == "FAILED"
+    assert rig.aws.execution(job, "pump-1") == "FAILED"
+    assert (home / "key.pem").read_bytes() == before
+    assert "KeyAlgorithmRefused" in rig.aws.alerts()[-1]
+    assert rig.aws.active("pump-1") == [device.cert_id]
+    rig.check(device, home)
+
+
+def test_a_thing_without_an_in_progress_job_gets_nothing(rig: Rig) -> None:
+    device, home = rig.device()
+    assert rig.run(home) == "FAILED"
+    assert rig.aws.certificates("pump-1") == {device.cert_id: "ACTIVE"}
+    assert not (home / "key.pem.new").exists()
+    rig.check(device, home)
+
+
+def test_a_commit_over_the_old_certificate_is_refused(rig: Rig) -> None:
+    device, home = rig.device()
+    job = rig.aws.start_job(["pump-1"])
+    with pytest.raises(PowerLoss):
+        rig.run(home, crash_at="ISSUED")
+    identity = agent.device_identity(str(home / agent.CONFIG_FILE))
+    old = agent.Connection(identity, identity["cert"], identity["key"], timeout=10)
+    with pytest.raises(agent.RotationFailed, match="NotTheNewCertificate"):
+        old.request("aisb/rotation/pump-1/commit", {"jobId": job})
+    old.close()
+    assert rig.run(home) == "SUCCEEDED"  # resumes from the issued certificate
+    rig.check(device, home)
+
+
+def test_power_loss_after_install_before_commit_resumes(rig: Rig) -> None:
+    device, home = rig.device()
+    job = rig.aws.start_job(["pump-1"])
+    with pytest.raises(PowerLoss):
+        rig.run(home, crash_at="INSTALLED")
+    assert (home / "cert.pem.old").exists() and (home / "key.pem.old").exists()
+    assert rig.run(home) == "SUCCEEDED"
+    assert rig.aws.execution(job, "pump-1") == "SUCCEEDED"
+    assert not (home / "cert.pem.old").exists()
+    rig.check(device, home)
+
+
+def test_a_new_certificate_that_cannot_connect_rolls_back(rig: Rig) -> None:
+    device, home = rig.device()
+    job = rig.aws.start_job(["pump-1"])
+    trusted, rig.aws.ca.key = rig.aws.ca.key, ec.generate_private_key(ec.SECP256R1())
+    try:  # the CA signs with a key the broker does not trust
+        assert rig.run(home) == "FAILED"
+    finally:
+        rig.aws.ca.key = trusted
+    assert (home / "cert.pem").read_text() == device.cert_pem
+    assert rig.aws.execution(job, "pump-1") == "FAILED"
+    assert rig.aws.certificates("pump-1") == {device.cert_id: "ACTIVE"}
+    rig.check(device, home)
+
+
+def test_a_job_that_times_out_is_rolled_back_by_the_cloud(rig: Rig) -> None:
+    device, home = rig.device()
+    job = rig.aws.start_job(["pump-1"])
+    with pytest.raises(PowerLoss):
+        rig.run(home, crash_at="ISSUED")
+    rig.aws.set_execution(job, "pump-1", "TIMED_OUT")
+    event = {
+        "jobId": job,
+        "status": "TIMED_OUT",
+        "thingArn": "arn:aws:iot:us-east-1:123456789012:thing/pump-1",
+    }
+    assert rotator.job_event(event, **rig.aws.kw())["outcome"] == "rolled-back"
+    assert rig.aws.certificates("pump-1") == {device.cert_id: "ACTIVE"}
+    # The device comes back: its commit is refused and it returns to its old files.
+    assert rig.run(home) == "FAILED"
+    assert (home / "cert.pem").read_text() == device.cert_pem
+    rig.check(device, home)
+
+
+class FakeToken(agent.Pkcs11Token):  # type: ignore[misc,name-defined]
+    """A token that keeps its keys to itself: only references ever leave it."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, Any] = {}
+
+    def generate(self, algorithm: str, label: str) -> str:
+        assert algorithm == "EC-P256"
+        self.keys[f"pkcs11:object={label}"] = ec.generate_private_key(ec.SECP256R1())
+        return f"pkcs11:object={label}"
+
+    def csr(self, reference: str, common_name: str) -> str:
+        from tests.harness.rotation import csr_for
+
+        return csr_for(self.keys[reference], common_name)
+
+
+def test_a_key_in_a_pkcs11_token_is_requested_by_reference(rig: Rig) -> None:
+    from cryptography import x509
+
+    _, home = rig.device()
+    rig.aws.start_job(["pump-1"])
+    token = FakeToken()
+    state = agent.State(str(home / agent.STATE_FILE))
+    state.set(phase="START", keyAlgorithm="EC-P256")
+
+    def stop(phase: str) -> None:
+        if phase == "ISSUED":
+            raise PowerLoss(phase)
+
+    rotation = agent.Rotation(
+        agent.device_identity(str(home / agent.CONFIG_FILE)),
+        state,
+        timeout=10,
+        checkpoint=stop,
+        token=token,
+    )
+    with pytest.raises(PowerLoss):
+        rotation.run()
+    (reference,) = token.keys
+    assert (home / "key.pem.new").read_text() == reference  # no key material on disk
+    issued = x509.load_pem_x509_certificate((home / "cert.pem.new").read_bytes())
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    assert issued.public_key().public_bytes(serialization.Encoding.DER, spki) == (
+        token.keys[reference].public_key().public_bytes(serialization.Encoding.DER, spki)
+    )
+
+
+def test_start_hands_the_work_to_a_worker_outside_device_client(tmp_path: Path) -> None:
+    config = tmp_path / agent.CONFIG_FILE
+    config.write_text("{}")
+    spawned: list[list[str]] = []
+    waited: list[float] = []
+    code = agent.main(
+        ["start", "--key-algorithm", "RSA-2048", "--config", str(config), "--timeout", "5"],
+        spawn=lambda argv, **kw: spawned.append(argv),
+        wait=waited.append,
+    )
+    # Device Client reports the handler's exit: it only returns if Device Client was not
+    # stopped by the worker, and then as a failure.
+    assert code == 1 and waited == [20.0]
+    (argv,) = spawned
+    assert argv[:4] == ["systemd-run", "--unit", "aisb-rotate-certificate", "--collect"]
+    assert argv[-5:] == [
+        "run",
+        "--config",
+        str(config),
+        "--state",
+        str(tmp_path / agent.STATE_FILE),
+    ]
+    state = json.loads((tmp_path / agent.STATE_FILE).read_text())
+    assert state == {"phase": "START", "keyAlgorithm": "RSA-2048"}
+
+
+def test_a_commit_nobody_answers_stays_pending_and_resumes(rig: Rig) -> None:
+    device, home = rig.device()
+    job = rig.aws.start_job(["pump-1"])
+    rig.bridge.drop_in["aisb/rotation/pump-1/commit"] = agent.COMMIT_ATTEMPTS
+    assert rig.run(home, timeout=2) == "PENDING"
+    assert (home / "cert.pem.old").exists()  # nothing rolled back: the cloud may have committed
+    assert json.loads((home / agent.STATE_FILE).read_text())["phase"] == "INSTALLED"
+    assert rig.run(home) == "SUCCEEDED"
+    assert rig.aws.execution(job, "pump-1") == "SUCCEEDED"
+    rig.check(device, home)
+
+
+def test_a_commit_whose_answer_is_lost_never_strands_the_device(rig: Rig) -> None:
+    """The cloud committed (the old certificate is INACTIVE) but its answer never arrived:
+    rolling back now would leave the device with a certificate that cannot connect."""
+    device, home = rig.device()
+    rig.aws.start_job(["pump-1"])
+    rig.bridge.drop_out["aisb/rotation/pump-1/commit/accepted"] = agent.COMMIT_ATTEMPTS
+    assert rig.run(home, timeout=2) == "PENDING"
+    assert rig.aws.certificates("pump-1")[device.cert_id] == "INACTIVE"
+    assert (home / "cert.pem").read_text() != device.cert_pem  # the new files stay
+    assert rig.run(home) == "SUCCEEDED"  # the repeated commit is accepted
+    rig.check(device, home)
