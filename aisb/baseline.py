@@ -570,6 +570,7 @@ class IotSecurityBaseline(pulumi.ComponentResource):
                 f"{name}-rotation",
                 {
                     **ROTATION.passed(a),
+                    **bounded,
                     "account_id": self.account_id,
                     "region": self.region,
                     "partition": self.partition,

@@ -512,15 +512,36 @@ STATEMENTS: tuple[Statement, ...] = (
         (_arn("iot", "thinggroup/*"),),
     ),
     # Account-wide IoT settings and listings: AWS IoT authorises them on no resource.
+    # Certificate rotation's IoT rules (aisb:certRotationJobs). Rule names take no hyphens
+    # (CreateTopicRule's ruleName pattern in botocore's iot model): the baseline's name and an
+    # underscore.
+    Statement(
+        "TopicRules",
+        (
+            "iot:CreateTopicRule",
+            "iot:DeleteTopicRule",
+            "iot:GetTopicRule",
+            "iot:ListTagsForResource",
+            "iot:ReplaceTopicRule",
+            "iot:TagResource",
+            "iot:UntagResource",
+        ),
+        (_arn("iot", f"rule/{BASELINE_NAME}_*"),),
+    ),
     Statement(
         "IotAccountSettings",
         (
             "iot:DeleteAccountAuditConfiguration",
             "iot:DescribeAccountAuditConfiguration",
+            # Job execution events, which certificate rotation follows (account-wide).
+            "iot:DescribeEventConfigurations",
             "iot:GetV2LoggingOptions",
             "iot:ListAttachedPolicies",
+            # The Terraform provider finds a rule by listing them first (topic_rule.go).
+            "iot:ListTopicRules",
             "iot:SetV2LoggingOptions",
             "iot:UpdateAccountAuditConfiguration",
+            "iot:UpdateEventConfigurations",
         ),
         ("*",),
     ),
@@ -631,10 +652,23 @@ BOUNDARY: tuple[Statement, ...] = (
     Statement(
         "WhatTheBaselineRolesDo",
         (
+            # Certificate rotation's functions with a Private CA (aisb:certRotationJobs).
+            "acm-pca:GetCertificate",
+            "acm-pca:IssueCertificate",
+            "dynamodb:DeleteItem",
             "dynamodb:GetItem",
             "dynamodb:PutItem",
+            "dynamodb:Scan",
             "dynamodb:UpdateItem",
             "iot:AddThingToThingGroup",
+            # Certificate rotation: issue, attach, retire; the monitor starts rotation jobs.
+            "iot:AttachThingPrincipal",
+            "iot:CreateCertificateFromCsr",
+            "iot:CreateJob",
+            "iot:DeleteCertificate",
+            "iot:DetachThingPrincipal",
+            "iot:Publish",
+            "iot:RegisterCertificateWithoutCA",
             "iot:UpdateCertificate",
             "kms:Decrypt",
             "kms:GenerateDataKey",
@@ -650,6 +684,15 @@ BOUNDARY: tuple[Statement, ...] = (
             "sqs:SendMessage",
         ),
         ("*",),
+    ),
+    # Certificate rotation gives a device's new certificate the IoT policies of its old one:
+    # AWS IoT policies (what a device may do over MQTT), on certificates only, never on thing
+    # groups and never IAM. The Service Authorization Reference files these as permissions
+    # management; they are the only such actions the boundary holds.
+    Statement(
+        "CarryDevicePoliciesToNewCertificates",
+        ("iot:AttachPolicy", "iot:DetachPolicy"),
+        (_arn("iot", "cert/*"),),
     ),
     Statement(
         "WhatTheAuditReads",

@@ -54,6 +54,8 @@ ALL_ON = {
     "aisb:certReportBucket": "true",
     "aisb:mitigationActions": "true",
     "aisb:securityHub": "true",
+    "aisb:certRotationJobs": "true",
+    "aisb:certRotationJobsAutomatic": "true",
 }
 EXTRA = {
     "aisb:customMetrics": json.dumps(
@@ -329,6 +331,8 @@ def test_named_resources_are_the_baseline_s() -> None:
             assert (
                 "aisb-" in name
                 or name.startswith(("log-group:/aisb/", "log-group:AWSIotLogsV2"))
+                # IoT rule names take no hyphens: the baseline's name and an underscore.
+                or name.startswith("rule/aisb_")
                 or "Condition" in statement
                 or resource == SELF
             ), (statement["Sid"], resource)
@@ -443,14 +447,22 @@ def test_the_boundary_holds_what_the_baseline_s_roles_do_and_no_permission_manag
         for reg in _program(stack).of_type("aws:iam/rolePolicy:RolePolicy"):
             for statement in json.loads(reg.inputs["policy"])["Statement"]:
                 actions = statement["Action"]
+                resources = statement.get("Resource", "*")
                 for action in actions if isinstance(actions, list) else [actions]:
-                    checked += 1
-                    assert evaluate(boundary, Request(action, "*")).allowed, (reg.name, action)
+                    for resource in resources if isinstance(resources, list) else [resources]:
+                        checked += 1
+                        request = Request(action, resource)
+                        assert evaluate(boundary, request).allowed, (reg.name, action, resource)
     assert checked > 20
     from tests.harness.provider_calls import _sar
 
     for statement in boundary:
         assert statement["Effect"] == "Allow"
+        if statement["Sid"] == "CarryDevicePoliciesToNewCertificates":
+            # AWS IoT policies onto certificates only: no thing group, nothing of IAM.
+            assert statement["Action"] == ["iot:AttachPolicy", "iot:DetachPolicy"]
+            assert statement["Resource"].endswith(":cert/*"), statement["Resource"]
+            continue
         for pattern in statement["Action"]:
             for action in _expand(pattern):
                 prefix, name = action.split(":")
@@ -660,6 +672,8 @@ def test_own_arns_cover_every_type_a_request_names() -> None:
     singletons = {
         "aws:iot/loggingOptions:LoggingOptions",
         "aws-native:iot:AccountAuditConfiguration",
+        # The account's event settings: UpdateEventConfigurations takes no resource.
+        "aws:iot/eventConfigurations:EventConfigurations",
     }
     for stack in STACKS:
         rec = _program(stack)

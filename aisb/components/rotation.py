@@ -14,6 +14,7 @@ from aisb import iam
 from aisb import validation as v
 from aisb.choices import KeyAlgorithm
 from aisb.components._util import (
+    BOUNDARY,
     CLOUDWATCH,
     EVENT_RULE,
     IAM_ROLE,
@@ -104,6 +105,9 @@ class CertificateRotationArgs(TypedDict, total=False):
     """Validity of certificates from the Private CA (1-3650, default 365)."""
     log_retention_days: int
     """Retention of the functions' log groups (default 365)."""
+    permissions_boundary: pulumi.Input[str]
+    """The ARN of an IAM managed policy set as the permissions boundary of every role this
+    component creates (the deploy role's ``aisb-role-boundary`` where deploys run as it)."""
     tags: Mapping[str, str]
     """Tags for every taggable child."""
 
@@ -121,6 +125,7 @@ OPTIONS = {
     "private_ca_arn": Option(None),
     "private_ca_validity_days": Option(365, v.in_range(1, 3650)),
     "log_retention_days": Option(365, v.log_retention),
+    "permissions_boundary": BOUNDARY,
     "tags": Option(MappingProxyType({}), v.tags),
 }
 
@@ -295,6 +300,7 @@ class CertificateRotation(pulumi.ComponentResource):
                 account_id=account_id,
                 description=f"aisb: the certificate rotation {role_name} function",
                 tags=tags,
+                permissions_boundary=a["permissions_boundary"],
             ).role
             function = aws.lambda_.Function(
                 f"{name}-{role_name}-function",

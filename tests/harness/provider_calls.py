@@ -500,6 +500,31 @@ PROVIDER_CALLS: tuple[Calls, ...] = (
         update=("iot:UpdateDomainConfiguration",),
     ),
     Calls(
+        "aws:iot/topicRule:TopicRule",
+        f"{TF}iot/topic_rule.go",
+        # Create passes the tags in the request; findTopicRuleByName lists the rules, then
+        # GetTopicRule; tags are read by the transparent tagging; update is ReplaceTopicRule.
+        create=(
+            "iot:CreateTopicRule",
+            "iot:TagResource@request",
+            "iot:ListTopicRules",
+            "iot:GetTopicRule",
+            "iot:ListTagsForResource",
+        ),
+        read=("iot:ListTopicRules", "iot:GetTopicRule", "iot:ListTagsForResource"),
+        update=("iot:ReplaceTopicRule", "iot:TagResource", "iot:UntagResource"),
+        delete=("iot:DeleteTopicRule",),
+    ),
+    Calls(
+        "aws:iot/eventConfigurations:EventConfigurations",
+        f"{TF}iot/event_configurations.go",
+        # resourceEventConfigurationsPut for create and update (UpdateEventConfigurations,
+        # then DescribeEventConfigurations); delete is a no-op.
+        create=("iot:UpdateEventConfigurations", "iot:DescribeEventConfigurations"),
+        read=("iot:DescribeEventConfigurations",),
+        update=("iot:UpdateEventConfigurations", "iot:DescribeEventConfigurations"),
+    ),
+    Calls(
         "aws:iot/loggingOptions:LoggingOptions",
         f"{TF}iot/logging_options.go",
         # resourceLoggingOptionsPut: SetV2LoggingOptions with the role; delete is a no-op.
