@@ -591,25 +591,19 @@ class IotSecurityBaseline(pulumi.ComponentResource):
             )
         self.cert_rotation_function_arn: pulumi.Output[str | None] = pulumi.Output.from_input(None)
         if cert_rotation:
-            monitor = CertificateRotationMonitor(
-                f"{name}-cert-rotation",
-                {
-                    **CERTS.passed(a),
-                    **bounded,
-                    "account_id": self.account_id,
-                    "region": self.region,
-                    "partition": self.partition,
-                    "alert_topic_arn": alerts.topic_arn,
-                    "alert_topic_kms_key_arn": alerts.kms_key_arn,
-                    **(
-                        {"rotation_job_template_arn": rotation_template}
-                        if rotation_template is not None
-                        else {}
-                    ),
-                    "tags": tags,
-                },
-                opts=child,
-            )
+            monitor_args: CertificateRotationMonitorArgs = {
+                **CERTS.passed(a),
+                **bounded,
+                "account_id": self.account_id,
+                "region": self.region,
+                "partition": self.partition,
+                "alert_topic_arn": alerts.topic_arn,
+                "alert_topic_kms_key_arn": alerts.kms_key_arn,
+                "tags": tags,
+            }
+            if rotation_template is not None:
+                monitor_args["rotation_job_template_arn"] = rotation_template
+            monitor = CertificateRotationMonitor(f"{name}-cert-rotation", monitor_args, opts=child)
             self.cert_rotation_function_arn = monitor.function_arn
         common: DetectMitigationsArgs = {
             **bounded,

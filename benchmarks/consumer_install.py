@@ -23,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.machine import print_header  # noqa: E402
+from machine import print_header  # noqa: E402
+
 from tests.harness.consumer import build_wheel, closure, size_mb, wheel_requirements  # noqa: E402
 
 BEFORE = "f3fa624"

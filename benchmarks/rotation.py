@@ -35,6 +35,7 @@ import json
 import math
 import time
 from collections import Counter
+from typing import Any
 
 import boto3
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -74,7 +75,7 @@ def simulate(rotations: int) -> tuple[Counter[str], float, float, int]:
                 sns=aws.clients.sns,
             )
             _count(counting, calls)
-            kw = {"options": aws.options, "clients": counting, "now": aws.now}
+            kw: dict[str, Any] = {"options": aws.options, "clients": counting, "now": aws.now}
             csrs = [csr_for(ec.generate_private_key(ec.SECP256R1()), d.thing) for d in devices]
             for device, pem in zip(devices, csrs, strict=True):
                 started = time.perf_counter()

@@ -77,7 +77,8 @@ class Broker:
                 break
             ready.wait(0.01)
         else:
-            raise RuntimeError("mosquitto did not start: " + self.process.stderr.read().decode())
+            errors = self.process.stderr.read().decode() if self.process.stderr else ""
+            raise RuntimeError("mosquitto did not start: " + errors)
 
     def publisher(self, topic: str) -> tuple[str, str]:
         """(client id, username) of the connection that last published to ``topic``."""
@@ -379,7 +380,7 @@ def test_a_job_that_times_out_is_rolled_back_by_the_cloud(rig: Rig) -> None:
     rig.check(device, home)
 
 
-class FakeToken(agent.Pkcs11Token):  # type: ignore[misc,name-defined]
+class FakeToken(agent.Pkcs11Token):
     """A token that keeps its keys to itself: only references ever leave it."""
 
     def __init__(self) -> None:

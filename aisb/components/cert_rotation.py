@@ -325,7 +325,7 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
             reserved_concurrent_executions=numbers.get("reserved_concurrency"),
             logging_config={"log_format": "Text", "log_group": log_group.name},
             environment={
-                "variables": {
+                "variables": {  # every value a string (Lambda's environment)
                     "TOPIC_ARN": topic_arn,
                     "ROTATION_DAYS": str(rotation),
                     "WARNING_DAYS": str(numbers["warning_days"]),
@@ -343,7 +343,9 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
                     # What the failure e-mail says comes next.
                     "RETRY_ATTEMPTS": str(RETRY_ATTEMPTS),
                     "SCAN_INTERVAL_DAYS": str(numbers["scan_interval_days"]),
-                    "ROTATION_JOB_TEMPLATE_ARN": rotation_template or "",
+                    "ROTATION_JOB_TEMPLATE_ARN": pulumi.Output.from_input(rotation_template).apply(
+                        lambda arn: arn or ""
+                    ),
                     "ROTATION_JOB_BUDGET": str(a["rotation_job_budget"]),
                 }
             },

@@ -272,12 +272,12 @@ class CertificateRotation(pulumi.ComponentResource):
             what="aisb: a certificate rotation step could not run (AISB #6)",
             tags=tags,
         ).queue
-        environment = {
+        environment: dict[str, pulumi.Input[str]] = {
             "STATE_TABLE": table.name,
             "ALERT_TOPIC_ARN": topic_arn,
             "GRACE_DAYS": str(a["grace_days"]),
             "IOT_DATA_ENDPOINT": args["data_endpoint"],
-            "PCA_CA_ARN": private_ca or "",
+            "PCA_CA_ARN": pulumi.Output.from_input(private_ca).apply(lambda arn: arn or ""),
             "PCA_VALIDITY_DAYS": str(a["private_ca_validity_days"]),
         }
         code = pulumi.AssetArchive(

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from tests.harness.mocks import Recording
 
 
-class _Paths(list):  # type: ignore[type-arg]
+class _Paths(list[str]):
     """A loader's search paths: boto3 appends its own on every new session; once is enough."""
 
     def append(self, path: Any) -> None:

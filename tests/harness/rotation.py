@@ -150,12 +150,15 @@ def patched_moto(ca: TestCa) -> Iterator[None]:
     try:
         yield
     finally:
-        (
-            backend_cls.create_certificate_from_csr,
-            responses_cls.attach_thing_principal,
-            responses_cls.list_thing_principals_v2,
-            backend_cls.detach_thing_principal,
-        ) = saved  # type: ignore[method-assign]
+        owners = (backend_cls, responses_cls, responses_cls, backend_cls)
+        names = (
+            "create_certificate_from_csr",
+            "attach_thing_principal",
+            "list_thing_principals_v2",
+            "detach_thing_principal",
+        )
+        for owner, attribute, original in zip(owners, names, saved, strict=True):
+            setattr(owner, attribute, original)
         _EXCLUSIVE.clear()
 
 
