@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import urllib.request
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -66,3 +66,32 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     out tests in this order, so a test of several seconds never starts last and ends the run
     alone on one core."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.fixture(autouse=True)
+def _one_rsa_key_per_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's CreateKeysAndCertificate makes a 2048-bit RSA key for every certificate (tens of
+    milliseconds each; a fleet of 200 in a test is seconds). Its certificates stay distinct with
+    one key: each has a random serial number (moto/iot/models.py, _generate_certificate_pem).
+    Keys made by the code under test (CSRs, device keys) do not come through here."""
+    from moto.iot import models
+
+    real = models.rsa
+    made: dict[tuple[int, int], Any] = {}
+
+    class _MotosRsa:
+        """moto's view of the rsa module only: everything else keeps the real one."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        @staticmethod
+        def generate_private_key(public_exponent: int, key_size: int, backend: Any = None) -> Any:
+            key = (public_exponent, key_size)
+            if key not in made:
+                made[key] = real.generate_private_key(
+                    public_exponent=public_exponent, key_size=key_size
+                )
+            return made[key]
+
+    monkeypatch.setattr(models, "rsa", _MotosRsa())
