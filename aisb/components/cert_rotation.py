@@ -321,7 +321,8 @@ class CertificateRotationMonitor(pulumi.ComponentResource):
             timeout=FUNCTION_TIMEOUT,
             memory_size=256,
             # One scan at a time comes from the lease in the lock table, not from a
-            # reservation, which new accounts (quota 10) refuse; see reserved_concurrency.
+            # reservation, which accounts with a quota of 100 or less refuse (Lambda keeps
+            # 100 unreserved); see reserved_concurrency.
             reserved_concurrent_executions=numbers.get("reserved_concurrency"),
             logging_config={"log_format": "Text", "log_group": log_group.name},
             environment={
