@@ -19,10 +19,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from aisb.functions.cert_rotation import handler as cr
+from tests.harness.aws import moto_in_process
 
 REGION = "eu-west-1"
 FUNCTION = f"arn:aws:lambda:{REGION}:{DEFAULT_ACCOUNT_ID}:function:cert-rotation"
@@ -92,13 +92,7 @@ class LambdaTimeout(BaseException):
 
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Any:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
+    with moto_in_process(monkeypatch, REGION):
         yield World(monkeypatch)
 
 

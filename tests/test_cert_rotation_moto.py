@@ -11,11 +11,11 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iot.models import iot_backends
 
 from aisb.functions.cert_rotation import handler as cr
+from tests.harness.aws import moto_in_process
 
 REGION = "eu-west-1"
 
@@ -29,13 +29,7 @@ class Context:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Any:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
+    with moto_in_process(monkeypatch, REGION):
         yield
 
 

@@ -11,13 +11,13 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iot.models import iot_backends
 from typer.testing import CliRunner
 
 from aisb_tools.cli import app
 from tests.harness import copy_project
+from tests.harness.aws import moto_in_process
 
 REGION = "us-east-1"
 TEMPLATE = f"arn:aws:iot:{REGION}:{DEFAULT_ACCOUNT_ID}:jobtemplate/aisb-rotation-rotate"
@@ -35,13 +35,7 @@ def _project(tmp_path: Path, jobs: bool = True) -> Path:
 
 @pytest.fixture
 def iot(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
+    with moto_in_process(monkeypatch, REGION):
         yield boto3.client("iot", region_name=REGION)
 
 

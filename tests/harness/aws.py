@@ -1,15 +1,30 @@
 """Real boto3 clients answered by botocore's Stubber (which also checks every request against
-the AWS service models), for the ``aisb`` command's checks."""
+the AWS service models), for the ``aisb`` command's checks; and moto in the test's process,
+for the Lambda functions' tests."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
+import pytest
 from botocore.stub import Stubber
+from moto import mock_aws
 
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+@contextmanager
+def moto_in_process(monkeypatch: pytest.MonkeyPatch, region: str) -> Iterator[None]:
+    """moto answering every boto3 client of this process, which finds test credentials and
+    ``region`` in its environment as a Lambda function finds its own."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", CREDENTIALS["aws_access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", CREDENTIALS["aws_secret_access_key"])
+    monkeypatch.setenv("AWS_DEFAULT_REGION", region)
+    with mock_aws():
+        yield
 
 
 class StubbedClients:
