@@ -189,6 +189,33 @@ def document(value: Any) -> Mapping[str, Any] | Unknown | None:
     return value
 
 
+def effective_statements(
+    doc: Any,
+) -> tuple[list[tuple[int, Mapping[str, Any], str]], list[str]]:
+    """A policy document's statements whose Effect is known, as ``(number from 1, statement,
+    Allow or Deny)``, and what of the document could not be judged yet. No document gives
+    nothing; an Effect other than Allow or Deny is ``Unreadable``."""
+    parsed = document(doc)
+    if parsed is None:
+        return [], []
+    if isinstance(parsed, Unknown):
+        return [], [f"its {parsed}"]
+    known: list[tuple[int, Mapping[str, Any], str]] = []
+    unknown: list[str] = []
+    for n, statement in enumerate(statements(parsed), 1):
+        if isinstance(statement, Unknown):
+            unknown.append(f"statement {n}")
+            continue
+        effect = statement.get("Effect")
+        if isinstance(effect, Unknown):
+            unknown.append(f"statement {n}'s Effect")
+            continue
+        if effect not in ("Allow", "Deny"):
+            raise Unreadable(f"has a statement {n} whose Effect is neither Allow nor Deny")
+        known.append((n, statement, str(effect)))
+    return known, unknown
+
+
 def statements(doc: Mapping[str, Any]) -> list[Mapping[str, Any] | Unknown]:
     """The statements of a policy document (one statement may be given bare)."""
     given = doc.get("Statement")

@@ -17,10 +17,9 @@ from aisb_guard._rule import (
     Unknown,
     Unreadable,
     Verdict,
-    document,
+    effective_statements,
     known_strings,
     resource_rule,
-    statements,
     strings,
 )
 
@@ -101,23 +100,9 @@ def _statement(n: int, statement: Mapping[str, Any]) -> tuple[list[str], list[st
 def findings(doc: Any) -> tuple[list[str], list[str]]:
     """What an IoT policy document allows too broadly, one line each, and what of it could
     not be judged (``Unreadable`` when it cannot be parsed)."""
-    parsed = document(doc)
-    if parsed is None:
-        return [], []
-    if isinstance(parsed, Unknown):
-        return [], [f"its {parsed}"]
+    known, unknown = effective_statements(doc)
     found: list[str] = []
-    unknown: list[str] = []
-    for n, statement in enumerate(statements(parsed), 1):
-        if isinstance(statement, Unknown):
-            unknown.append(f"statement {n}")
-            continue
-        effect = statement.get("Effect")
-        if isinstance(effect, Unknown):
-            unknown.append(f"statement {n}'s Effect")
-            continue
-        if effect not in ("Allow", "Deny"):
-            raise Unreadable(f"has a statement {n} whose Effect is neither Allow nor Deny")
+    for n, statement, effect in known:
         if effect == "Allow":
             more, not_known = _statement(n, statement)
             found += more

@@ -31,13 +31,12 @@ from aisb_guard._rule import (
     Unknown,
     Unreadable,
     Verdict,
-    document,
+    effective_statements,
     glob,
     items,
     known_strings,
     read,
     stack_rule,
-    statements,
 )
 
 ABOUT = About(
@@ -151,23 +150,9 @@ def _action(action: str, statement: Mapping[str, Any]) -> list[str]:
 def action_findings(doc: Any) -> tuple[list[str], list[str]]:
     """What a role's policy document allows beyond what devices need, and what of it is not
     known yet (``Unreadable`` when it cannot be parsed)."""
-    parsed = document(doc)
-    if parsed is None:
-        return [], []
-    if isinstance(parsed, Unknown):
-        return [], [f"its {parsed}"]
+    known, unknown = effective_statements(doc)
     found: list[str] = []
-    unknown: list[str] = []
-    for n, statement in enumerate(statements(parsed), 1):
-        if isinstance(statement, Unknown):
-            unknown.append(f"statement {n}")
-            continue
-        effect = statement.get("Effect")
-        if isinstance(effect, Unknown):
-            unknown.append(f"statement {n}'s Effect")
-            continue
-        if effect not in ("Allow", "Deny"):
-            raise Unreadable(f"has a statement {n} whose Effect is neither Allow nor Deny")
+    for n, statement, effect in known:
         if effect != "Allow":
             continue
         if "NotAction" in statement:
