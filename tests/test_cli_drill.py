@@ -542,9 +542,10 @@ def test_a_path_or_the_inbox_breaking_with_any_error_is_reported_and_cleaned_up(
 
 
 def test_the_command_says_what_an_interrupted_drill_left(monkeypatch: pytest.MonkeyPatch) -> None:
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     import aisb_tools.cli as cli
+    import aisb_tools.cli.run as run
     from aisb_tools.cli import preflight_checks as pf
     from tests.harness import ROOT
 
@@ -552,7 +553,7 @@ def test_the_command_says_what_an_interrupted_drill_left(monkeypatch: pytest.Mon
         raise dc.Interrupted(["queue aisb-drill-d1 (InternalError: boom)"])
 
     identity = {"Arn": "arn:aws:iam::123456789012:user/ana", "Account": "123456789012"}
-    monkeypatch.setattr(cli, "_connect", lambda *a, **k: ({}, identity))
+    monkeypatch.setattr(run, "connect", lambda *a, **k: ({}, identity))
     monkeypatch.setattr(dc, "drill", interrupted)
     done = CliRunner().invoke(
         cli.app, ["drill", "--stack", "dev-us-west-2", "--project", str(ROOT)]

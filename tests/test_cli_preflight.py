@@ -752,15 +752,16 @@ def test_exit_codes_of_the_commands(
     flags: tuple[str, ...],
     expected: int,
 ) -> None:
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     import aisb_tools.cli as cli
+    import aisb_tools.cli.run as run
     from aisb_tools.cli import check_checks, drill_checks
     from aisb_tools.cli.results import Result
 
     fixed = [Result(f"c{i}", None, s, "d") for i, s in enumerate(statuses)]
     identity = {"Arn": "arn:aws:iam::123456789012:user/ana", "Account": "123456789012"}
-    monkeypatch.setattr(cli, "_connect", lambda *a, **k: ({}, identity))
+    monkeypatch.setattr(run, "connect", lambda *a, **k: ({}, identity))
     monkeypatch.setattr(pf, "preflight", lambda *a, **k: list(fixed))
     monkeypatch.setattr(pf, "stack_state", lambda *a, **k: pf.NO_STATE)
     monkeypatch.setattr(check_checks, "check_all", lambda *a, **k: list(fixed))

@@ -10,7 +10,19 @@ import pytest
 
 from tests.harness import ROOT
 
-HEAVY = ("pulumi", "pulumi_aws", "pulumi_aws_native", "pulumiverse_time", "boto3", "rich")
+HEAVY = (
+    "pulumi",
+    "pulumi_aws",
+    "pulumi_aws_native",
+    "pulumiverse_time",
+    "boto3",
+    "rich",
+    "pathlib",
+    "json",
+    # What the commands do: declared in aisb_tools.cli, loaded only when one runs.
+    "aisb_tools.cli.run",
+    "aisb_tools.cli.rotation",
+)
 
 
 def _loaded_after(code: str) -> set[str]:

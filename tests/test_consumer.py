@@ -13,7 +13,7 @@ from tests.harness import ROOT
 from tests.harness.consumer import build_wheel, install, run, wheel_requirements
 
 LIBRARY = {"pulumi", "pulumi-aws", "pulumi-aws-native", "pulumiverse-time"}
-TOOLING = {"aisb_tools", "typer", "rich", "click", "boto3", "botocore", "pulumi_pulumiservice"}
+TOOLING = {"aisb_tools", "rich", "click", "boto3", "botocore", "pulumi_pulumiservice"}
 
 
 @pytest.fixture(scope="module")

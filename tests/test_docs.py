@@ -13,9 +13,8 @@ import tomllib
 from importlib.util import find_spec
 from pathlib import Path
 
+import click
 import pytest
-import typer
-import typer.main
 import yaml
 
 from aisb_tools.cli import app
@@ -104,8 +103,9 @@ ALL = [
 def _aisb(args: list[str]) -> None:
     """Parse ``aisb ARGS`` as the command does, without running it: the (sub)command names
     down to the command, then its options and arguments."""
-    command, name, rest = typer.main.get_command(app), "aisb", list(args)
-    while hasattr(command, "get_command") and rest and not rest[0].startswith("-"):
+    command: click.Command = app
+    name, rest = "aisb", list(args)
+    while isinstance(command, click.Group) and rest and not rest[0].startswith("-"):
         with command.make_context(name, [], resilient_parsing=True) as ctx:
             sub = command.get_command(ctx, rest[0])
         assert sub is not None, f"{name} has no command {rest[0]!r}"
@@ -130,9 +130,9 @@ def test_every_aisb_command_in_the_docs_parses(page: Path, words: list[str]) -> 
     """Every `uv run aisb ...` of the docs names a command and options the CLI has."""
     try:
         _aisb(words[3:])
-    except typer.Exit:
+    except click.exceptions.Exit:
         assert "--help" in words  # only --help stops the parse early
-    except Exception as error:  # the CLI's usage errors (typer vendors click's)
+    except Exception as error:  # the CLI's usage errors (click's UsageError)
         pytest.fail(f"{page.relative_to(ROOT)}: `{' '.join(words)}`: {error}")
 
 

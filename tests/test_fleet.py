@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from aisb_tools import fleet
 from aisb_tools.cli import app

@@ -34,12 +34,12 @@ def test_the_command_in_process_answers_as_in_a_fresh_interpreter(tmp_path: Path
 def test_an_exception_nothing_catches_shows_as_the_interpreter_shows_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import aisb_tools.cli
+    import aisb_tools.cli.run
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(aisb_tools.cli, "_project_problem", broken)
+    monkeypatch.setattr(aisb_tools.cli.run, "project_problem", broken)
     done = cli.in_process(["stacks", "--project", "."])
     assert done.returncode == 1
     assert "Traceback (most recent call last):" in done.stderr

@@ -15,7 +15,6 @@ from tests.harness import ROOT
 
 TOOLING = {
     "aisb_tools",
-    "typer",
     "rich",
     "click",
     "yaml",

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from aisb_tools.cli import PREVIEW_ROLE_KEY, app
 from tests.harness import ROOT, copy_project, stack_config, stack_files, stack_name

@@ -2,7 +2,7 @@
 without a real Pulumi CLI, run either in a fresh interpreter (``python -m aisb_tools.cli``, for the
 few end-to-end tests) or in the test's own process.
 
-In the test's process it is the same ``typer`` application the console script runs
+In the test's process it is the same ``click`` application the console script runs
 (``aisb_tools.cli.main`` is ``app()``), with the same arguments, the same environment
 (``os.environ`` is swapped for the call), stdout and stderr apart, and the exit code; an
 exception that would have ended the interpreter with a traceback is shown on stderr the way
@@ -72,7 +72,7 @@ def in_process(
     args: Sequence[str], env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """``aisb <args>`` run in this process, answered as :func:`in_subprocess` answers."""
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     import aisb_tools.cli
 

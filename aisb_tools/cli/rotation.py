@@ -16,9 +16,9 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
+import click
 
 MAX_TARGETS = 100
 TEMPLATE_SUFFIX = "-rotation-rotate"
@@ -67,40 +67,29 @@ def plan_jobs(targets: list[str], template: str, stamp: str) -> list[dict[str, A
 
 
 def rotate(
-    stack: Annotated[str, typer.Option("--stack", help="The stack: stacks/Pulumi.<stack>.yaml.")],
-    things: Annotated[
-        str | None, typer.Option("--things", help="Comma-separated thing names.")
-    ] = None,
-    group: Annotated[str | None, typer.Option("--group", help="A thing group's name.")] = None,
-    due: Annotated[
-        bool, typer.Option("--due", help="The things of certificates due for rotation.")
-    ] = False,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the jobs; create nothing.")
-    ] = False,
-    root: Annotated[
-        Path, typer.Option("--project", help="The aisb project folder (with Pulumi.yaml).")
-    ] = Path("."),
+    stack: str,
+    things: str | None,
+    group: str | None,
+    due: bool,
+    dry_run: bool,
+    root: Path,
 ) -> None:
     """Start a certificate rotation job for things, a thing group or the due certificates."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from aisb_tools.cli import _connect, _load
     from aisb_tools.cli.results import aws_error
+    from aisb_tools.cli.run import connect, fail, leave, load
 
     chosen = [bool(things), bool(group), due]
     if sum(chosen) != 1:
-        typer.echo("aisb rotate: give exactly one of --things, --group or --due", err=True)
-        raise typer.Exit(2)
-    settings, config, _ = _load(stack, root, False)
+        fail("aisb rotate: give exactly one of --things, --group or --due")
+    settings, config, _ = load(stack, root, False)
     if not settings.cert_rotation_jobs:
-        typer.echo(
+        fail(
             f"aisb rotate: aisb:certRotationJobs is off in stacks/Pulumi.{stack}.yaml: the "
-            "stack has no rotation job template",
-            err=True,
+            "stack has no rotation job template"
         )
-        raise typer.Exit(2)
-    clients, identity = _connect(stack, settings, config, ("iot",), False)
+    clients, identity = connect(stack, settings, config, ("iot",), False)
     iot = clients["iot"]
     partition = identity["Arn"].split(":")[1]
     template = template_arn(partition, settings.region, identity["Account"])
@@ -113,8 +102,8 @@ def rotate(
         else:
             targets = due_things(iot, settings.cert_max_age_days, datetime.now(UTC))
         if not targets:
-            typer.echo("aisb rotate: nothing to rotate")
-            raise typer.Exit(1)
+            click.echo("aisb rotate: nothing to rotate")
+            leave(1)
         jobs = plan_jobs(targets, template, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
         for job in jobs:
             if not dry_run:
@@ -122,5 +111,4 @@ def rotate(
                 job["jobArn"] = made["jobArn"]
             sys.stdout.write(json.dumps({**job, "dryRun": dry_run}) + "\n")
     except (BotoCoreError, ClientError) as error:
-        typer.echo(f"aisb rotate: {aws_error(error)}", err=True)
-        raise typer.Exit(2) from None
+        fail(f"aisb rotate: {aws_error(error)}")
