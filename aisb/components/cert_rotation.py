@@ -38,7 +38,15 @@ FUNCTION_DIR = Path(__file__).resolve().parent.parent / "functions" / "cert_rota
 REPORT_PREFIX = "certificate-rotation/"
 MAX_LISTED_RANGE = (1, 1000)
 THING_NAME_BUDGET_RANGE = (1, 100_000)
-RESERVED_CONCURRENCY_RANGE = (1, 10)
+# A reservation is both the function's floor and its ceiling ("Reserved concurrency acts as both
+# a lower and upper bound": https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html),
+# so 0 would stop every run; botocore's model gives PutFunctionConcurrency's
+# ReservedConcurrentExecutions only "min": 0 (an API integer: 32 bits). The ceiling that matters
+# is the account's: Lambda refuses a reservation that leaves fewer than 100 unreserved
+# executions ("as long as you leave at least 100 simultaneous executions unreserved",
+# https://docs.aws.amazon.com/lambda/latest/api/API_PutFunctionConcurrency.html), checked by
+# Lambda at deploy against the account's quota, which no preview can know.
+RESERVED_CONCURRENCY_RANGE = (1, 2**31 - 1)
 FUNCTION_TIMEOUT = 900  # seconds: the most Lambda allows
 # Lambda retries a failed asynchronous invocation twice, a minute and then two minutes later,
 # and keeps an event it cannot deliver yet (throttled) for up to MAXIMUM_EVENT_AGE:
@@ -90,12 +98,12 @@ class CertificateRotationMonitorArgs(TypedDict, total=False):
     log_retention_days: int
     """Retention of the function's log group (default 365)."""
     reserved_concurrency: int
-    """Reserve this many concurrent executions for the function (1-10; default: none).
-    Scans never overlap without it (a lease in the lock table). Lambda refuses a reservation
-    that would leave the account fewer than 100 unreserved executions ("reserve up to the
-    Unreserved account concurrency value minus 100"), so the account's quota must be at least
-    100 plus every reservation: one with a quota of 100 or less (new accounts often have 10)
-    is refused any."""
+    """Reserve this many concurrent executions for the function (at least 1; default: none).
+    Scans never overlap without it (a lease in the lock table), and one run at a time is all
+    the function uses, so 1 is enough. Lambda refuses, at deploy, a reservation that would leave
+    the account fewer than 100 unreserved executions ("reserve up to the Unreserved account
+    concurrency value minus 100"), so the account's quota must be at least 100 plus every
+    reservation: one with a quota of 100 or less (new accounts often have 10) is refused any."""
     permissions_boundary: pulumi.Input[str]
     """The ARN of an IAM managed policy set as the permissions boundary of every role this
     component creates (the deploy role's ``aisb-role-boundary`` where deploys run as it)."""
