@@ -66,6 +66,8 @@ class Registration:
     """For each input, the URNs of the resources its value comes from."""
     import_id: str = ""
     """The id of an existing resource the program adopts (the ``import`` option)."""
+    ignore_changes: list[str] = field(default_factory=list)
+    """The inputs an update leaves as they are (the ``ignore_changes`` option)."""
 
 
 @dataclass
@@ -308,6 +310,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             providers=dict(request.providers),
             retain_on_delete=bool(request.retainOnDelete),
             import_id=str(request.importId),
+            ignore_changes=list(request.ignoreChanges),
             dependencies=list(request.dependencies),
             delete_before_replace=bool(request.deleteBeforeReplace),
             aliases=[a.spec.name or a.urn.rsplit("::", 1)[-1] for a in request.aliases]

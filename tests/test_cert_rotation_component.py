@@ -124,9 +124,9 @@ def test_the_lease_grants_are_the_calls_the_function_makes() -> None:
 def test_reserved_concurrency_only_when_asked_for() -> None:
     """Issue 18 (5): no cap of aisb's own below what Lambda takes; 0 (no run) and what the API's
     32-bit integer cannot carry are refused."""
-    assert "reservedConcurrentExecutions" not in _monitor().one(
-        "aws:lambda/function:Function"
-    ).inputs
+    assert (
+        "reservedConcurrentExecutions" not in _monitor().one("aws:lambda/function:Function").inputs
+    )
     for good in (1, 2, 11, 900):
         fn = _monitor(reserved_concurrency=good).one("aws:lambda/function:Function")
         assert fn.inputs["reservedConcurrentExecutions"] == good

@@ -4,6 +4,7 @@ and the command end to end against a moto server."""
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -414,3 +415,33 @@ def test_no_old_certificate_passes_and_a_disabled_detector_fails(aws: Stubs) -> 
     ]
     aws.ok("guardduty", "list_detectors", {"DetectorIds": []})
     assert _status(cc.guardduty(aws.clients, on)) == [("guardduty", FAIL)]
+
+
+def _event_configurations(job_execution: bool) -> dict[str, Any]:
+    others = ("THING", "THING_GROUP", "JOB", "POLICY", "CERTIFICATE", "CA_CERTIFICATE")
+    return {
+        "eventConfigurations": {
+            "JOB_EXECUTION": {"Enabled": job_execution},
+            **{name: {"Enabled": False} for name in others},
+        }
+    }
+
+
+def test_rotation_job_events_are_checked_only_with_rotation_jobs(aws: Stubs) -> None:
+    """The program leaves the account's event settings alone after creating them, so check is
+    what notices job execution events turned off (``pulumi up`` would not turn them on)."""
+    assert cc.rotation_job_events(aws.clients, _settings()) == []
+    jobs = _settings(certRotationJobs="true")
+    aws.ok("iot", "describe_event_configurations", _event_configurations(True))
+    assert _status(cc.rotation_job_events(aws.clients, jobs)) == [("rotation-job-events", PASS)]
+    aws.ok("iot", "describe_event_configurations", _event_configurations(False))
+    (off,) = cc.rotation_job_events(aws.clients, jobs)
+    assert off.status == FAIL
+    assert off.fix is not None
+    words = shlex.split(off.fix)  # the fix is a command to paste into a shell
+    assert words[:4] == ["aws", "iot", "update-event-configurations", "--event-configurations"]
+    assert json.loads(words[4]) == {"JOB_EXECUTION": {"Enabled": True}}
+    aws.error("iot", "describe_event_configurations", "AccessDeniedException")
+    assert _status(cc.rotation_job_events(aws.clients, jobs)) == [
+        ("rotation-job-events", "unknown")
+    ]

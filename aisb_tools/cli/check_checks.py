@@ -501,6 +501,29 @@ def _findings_delivery(clients: Clients) -> list[Result]:
     ]
 
 
+def rotation_job_events(clients: Clients, settings: Settings) -> list[Result]:
+    """With rotation jobs on: the account's job execution events are on. The rotation hears of
+    each job's outcome only through them, and ``pulumi up`` does not turn them back on (the
+    program leaves the setting alone after creating it: ``aisb.components.rotation``)."""
+    if not settings.cert_rotation_jobs:
+        return []
+
+    def check() -> Result:
+        configs = clients["iot"].describe_event_configurations()["eventConfigurations"]
+        if configs["JOB_EXECUTION"]["Enabled"] is True:
+            return Result("rotation-job-events", "AISB-6", PASS, "job execution events are on")
+        return Result(
+            "rotation-job-events",
+            "AISB-6",
+            FAIL,
+            "job execution events are off: rotation jobs' outcomes never reach the rotation",
+            "aws iot update-event-configurations --event-configurations "
+            """'{"JOB_EXECUTION":{"Enabled":true}}'""",
+        )
+
+    return guarded("rotation-job-events", "AISB-6", check)
+
+
 def access_analyzer(clients: Clients, settings: Settings) -> list[Result]:
     """The stack's Access Analyzer exists, carries its aisb:control tag and is active."""
     if not settings.access_analyzer:
@@ -547,6 +570,7 @@ CHECKS: tuple[Check, ...] = (
     security_profiles,
     subscriptions,
     certificate_monitor,
+    rotation_job_events,
     trail,
     guardduty,
     access_analyzer,
@@ -577,6 +601,7 @@ OPERATIONS = (
     "sqs:GetQueueUrl",
     "sqs:GetQueueAttributes",
     "iot:ListCertificates",
+    "iot:DescribeEventConfigurations",
     "cloudtrail:GetTrailStatus",
     "guardduty:ListDetectors",
     "guardduty:GetDetector",
