@@ -343,7 +343,19 @@ def test_a_failing_inventory_fails_the_deploy_targets(tmp_path: Path) -> None:
     assert code == 2 and output == ""
 
 
-CODEOWNED = (".github/", "__main__.py", "aisb/", "fleet/", "policy/", "deploy-role/")
+CODEOWNED = (
+    ".github/",
+    "__main__.py",
+    "aisb/",
+    # The command, the deploy role's generator and the plan comment's renderer (run by the
+    # workflows with their tokens), and what runs on devices.
+    "aisb_tools/",
+    "device/",
+    "fleet/",
+    "policy/",
+    "provider/",
+    "deploy-role/",
+)
 
 
 def test_code_owners_review_what_deploys() -> None:
