@@ -8,11 +8,23 @@ DEVICE_CERTIFICATE_KEY_QUALITY_CHECK flags weak keys of registered certificates
 (https://docs.aws.amazon.com/iot-device-defender/latest/devguide/audit-chk-device-cert-key-quality.html).
 A key the rule cannot read (DSA, Ed25519, explicit EC parameters, no PEM at all) is reported,
 never passed.
+
+Of the audit's two CVEs, it tests ROCA (CVE-2017-15361) by the fingerprint its paper gives: the
+primes of the vulnerable library's RSA keys are ``k * M + (65537 ** a mod M)``, M the product of
+the primes up to 167, so the modulus is a power of 65537 modulo M. A random modulus is one with
+a probability of about 2^-155 (the order of 65537 modulo M over Euler's totient of M)
+(Nemec, Sys, Svenda, Klinec, Matyas, "The Return of Coppersmith's Attack: Practical
+Factorization of Widely Used RSA Moduli", ACM CCS 2017:
+https://crocs.fi.muni.cz/public/papers/rsa_ccs17). Debian's predictable keys (CVE-2008-0166)
+are found only against lists of every key those builds could make, which the pack does not
+carry.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import combinations
+from math import gcd
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -26,7 +38,8 @@ ABOUT = About(
     description=(
         "Keys of AWS IoT device certificates must be RSA of at least 2048 bits or EC on the "
         "named NIST P-256, P-384 or P-521 curves, when the CSR or certificate is in the "
-        "program; DSA, Ed25519, explicit-parameter EC and unreadable PEMs are refused."
+        "program; DSA, Ed25519, explicit-parameter EC, RSA keys with the ROCA fingerprint "
+        "(CVE-2017-15361) and unreadable PEMs are refused."
     ),
     anticipates="DEVICE_CERTIFICATE_KEY_QUALITY_CHECK",
     enforcement=MANDATORY,
@@ -34,8 +47,8 @@ ABOUT = About(
     url="https://docs.aws.amazon.com/iot-device-defender/latest/devguide/audit-chk-device-cert-key-quality.html",
     stricter=(
         "Refuses what AWS IoT would not accept in a CSR (DSA, Ed25519, explicit-parameter EC) "
-        "and PEMs it cannot read; it does not test the audit's two CVEs (CVE-2008-0166, "
-        "CVE-2017-15361)."
+        "and PEMs it cannot read. Of the audit's two CVEs it tests ROCA (CVE-2017-15361), by "
+        "the modulus's fingerprint, not Debian's predictable keys (CVE-2008-0166)."
     ),
     cannot_judge=(
         "A CSR or certificate computed at preview; certificates registered outside the program."
@@ -51,6 +64,22 @@ TYPES = {
     "aws:iot/certificate:Certificate": ("csr", "certificatePem"),
     "aws-native:iot:Certificate": ("certificateSigningRequest", "certificatePem"),
 }
+ROCA_PRIMES: tuple[int, ...] = tuple(n for n in range(3, 168) if all(n % d for d in range(2, n)))
+"""The odd primes up to 167, the fingerprint's (with 2, their product is the paper's M)."""
+ROCA_GENERATOR = 65537
+
+
+def _logarithms(prime: int) -> dict[int, int]:
+    """Each power of 65537 modulo ``prime``, with its exponent (below the generator's order)."""
+    logs: dict[int, int] = {}
+    power = 1
+    while power not in logs:
+        logs[power] = len(logs)
+        power = power * ROCA_GENERATOR % prime
+    return logs
+
+
+_LOGS = {p: _logarithms(p) for p in ROCA_PRIMES}
 
 
 def _tlv(data: bytes, at: int) -> tuple[int, int, int]:
@@ -88,6 +117,24 @@ def _explicit_curve(tbs: bytes, certificate: bool) -> bool:
     return oid == _EC_PUBLIC_KEY and len(parts) > 1 and parts[1][0] == 0x30
 
 
+def roca_fingerprint(modulus: int) -> bool:
+    """Whether an RSA modulus has the ROCA fingerprint (CVE-2017-15361): it is ``65537 ** a``
+    modulo the product of ``ROCA_PRIMES`` for one exponent ``a``. Modulo each prime it must be
+    a power of 65537, ``65537 ** k`` with ``k`` known modulo the generator's order there; one
+    ``a`` meets all those congruences exactly when each two agree modulo the greatest common
+    divisor of their orders (the Chinese remainder theorem for moduli that share factors)."""
+    exponents = []
+    for prime in ROCA_PRIMES:
+        k = _LOGS[prime].get(modulus % prime)
+        if k is None:
+            return False
+        exponents.append((k, len(_LOGS[prime])))
+    return all(
+        (k1 - k2) % gcd(order1, order2) == 0
+        for (k1, order1), (k2, order2) in combinations(exponents, 2)
+    )
+
+
 def weakness(pem: str) -> str | None:
     """What is weak or unreadable about the key of a PEM CSR or certificate; None when the key
     is one AWS IoT accepts."""
@@ -111,6 +158,12 @@ def weakness(pem: str) -> str | None:
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < MIN_RSA_BITS:
             return f"an RSA key of {key.key_size} bits (at least {MIN_RSA_BITS})"
+        if roca_fingerprint(key.public_numbers().n):
+            return (
+                "an RSA key with the ROCA fingerprint (CVE-2017-15361): its modulus can be "
+                "factored; replace the device's key (and update the firmware or secure element "
+                "that made it)"
+            )
         return None
     if isinstance(key, ec.EllipticCurvePublicKey):
         if key.curve.name not in CURVES:

@@ -23,6 +23,7 @@ from cryptography.x509.oid import NameOID
 from pulumi.runtime.proto import analyzer_pb2_grpc
 
 from tests.engine import UNKNOWN, Diagnostic, Resource, analyze, configured, secret
+from tests.roca import roca_key
 
 PERMISSIVE = (
     "https://docs.aws.amazon.com/iot-device-defender/latest/devguide/"
@@ -900,6 +901,7 @@ def keys() -> dict[str, str]:
         "-----END CERTIFICATE REQUEST-----\n",
         "p256": _csr(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256()),
         "rsa2048": _csr(rsa.generate_private_key(65537, 2048), hashes.SHA256()),
+        "roca": _csr(roca_key(2048), hashes.SHA256()),
     }
 
 
@@ -912,6 +914,7 @@ def keys() -> dict[str, str]:
         ("k256", "secp256k1"),
         ("explicit", "explicit curve parameters"),
         ("garbage", "the rule can read"),
+        ("roca", "ROCA fingerprint (CVE-2017-15361)"),
         ("p256", ""),
         ("rsa2048", ""),
     ],

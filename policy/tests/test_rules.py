@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
 import pytest
@@ -30,6 +31,7 @@ from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from tests.harness import resource, resource_args, stack_args, violations
+from tests.roca import M, roca_key
 
 ARN = "arn:aws:iot:eu-west-1:123456789012"
 
@@ -328,6 +330,7 @@ def csrs() -> dict[str, str]:
         "rsa2048": _csr(rsa.generate_private_key(public_exponent=65537, key_size=2048)),
         "p256": _csr(ec.generate_private_key(ec.SECP256R1())),
         "k256": _csr(ec.generate_private_key(ec.SECP256K1())),
+        "roca": _csr(roca_key(2048)),
     }
 
 
@@ -344,10 +347,39 @@ def test_weak_keys_are_refused_strong_ones_pass(csrs: dict[str, str], type_: str
     assert "an RSA key of 1024 bits" in weak_rsa
     (weak_curve,) = violations(policy, resource_args(type_, {key: csrs["k256"]}))
     assert "secp256k1" in weak_curve
+    (roca,) = violations(policy, resource_args(type_, {key: csrs["roca"]}))
+    assert "ROCA fingerprint (CVE-2017-15361)" in roca
     for strong in ("rsa2048", "p256"):
         assert violations(policy, resource_args(type_, {key: csrs[strong]})) == []
     (unreadable,) = violations(policy, resource_args(type_, {key: "not a pem"}))
     assert "no PEM certificate signing request or certificate the rule can read" in unreadable
+
+
+def test_the_roca_fingerprint_is_one_exponent_modulo_the_primorial() -> None:
+    """CVE-2017-15361: a modulus of two primes of the vulnerable form is found; a modulus that
+    is a power of 65537 modulo each small prime, but not with one exponent for all, is not
+    (that test alone would flag about one random modulus in 2^28); random moduli are not."""
+    fingerprint = certificate_key_quality.roca_fingerprint
+    rng = random.Random(15361)
+    for bits, seed in ((2048, 1), (3072, 2), (1024, 3)):
+        key = roca_key(bits, seed)
+        assert key.key_size == bits
+        assert fingerprint(key.public_key().public_numbers().n)
+    # A residue modulo each prime, each a power of 65537 with its own random exponent, put
+    # together by the Chinese remainder theorem: no one exponent fits them all.
+    residues = {p: pow(65537, rng.randrange(p - 1), p) for p in certificate_key_quality.ROCA_PRIMES}
+    modulus = sum(r * (M // 2 // p) * pow(M // 2 // p, -1, p) for p, r in residues.items())
+    mixed = modulus % (M // 2) + (M // 2) * rng.getrandbits(1800)
+    assert all(mixed % p == r for p, r in residues.items())
+    assert not fingerprint(mixed)
+    # One exponent for all: the same construction is found.
+    a = rng.getrandbits(62)
+    assert fingerprint(pow(65537, a, M // 2) + (M // 2) * rng.getrandbits(1800))
+    assert not any(fingerprint(rng.getrandbits(2048) | 1) for _ in range(2000))
+    assert not any(
+        fingerprint(rsa.generate_private_key(65537, 2048).public_key().public_numbers().n)
+        for _ in range(3)
+    )
 
 
 def test_a_weak_registered_certificate_is_refused() -> None:
