@@ -324,6 +324,21 @@ def kms_logs_prefix_statement(
     return statement
 
 
+def rule_error_queue_policy(queue_arn: str) -> PolicyDocument:
+    """What AWS IoT needs to put a rule's failed message in a queue (the rule's SQS error
+    action: "An IAM role that AWS IoT can assume to perform the sqs:SendMessage operation",
+    https://docs.aws.amazon.com/iot/latest/developerguide/sqs-rule-action.html). The queue is
+    encrypted with SQS-managed keys, so no KMS grant is needed."""
+    return document(
+        {
+            "Sid": "DeadLetterFailedRuleActions",
+            "Effect": "Allow",
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+        }
+    )
+
+
 def events_to_queue_policy(queue_arn: str, rule_arns: Sequence[str]) -> PolicyDocument:
     """A dead-letter queue policy: only the named EventBridge rules may send to it."""
     return document(

@@ -57,6 +57,9 @@ def built() -> dict[str, Any]:
         "bucket_policy": iam.bucket_policy(
             BUCKET, *iam.cloudtrail_bucket_statements(BUCKET, ACCT, TRAIL)
         ),
+        "rule_error_queue_policy": iam.rule_error_queue_policy(
+            f"arn:aws-cn:sqs:cn-north-1:{ACCT}:rotation-dlq"
+        ),
         "events_to_queue_policy": iam.events_to_queue_policy(
             f"arn:aws-cn:sqs:cn-north-1:{ACCT}:dlq", [RULE]
         ),

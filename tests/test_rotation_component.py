@@ -108,6 +108,31 @@ def test_rules_route_the_prefix_and_the_rotation_jobs_events_to_their_functions(
     assert events.ignore_changes == ["eventConfigurations"]
 
 
+def test_a_message_a_rule_fails_to_deliver_goes_to_the_dead_letter_queue(rec: Recording) -> None:
+    """The rules engine does not retry a failed action; each rule's error action puts the
+    message in the rotation's dead-letter queue (whose alarm tells the topic), as a role only
+    AWS IoT of this account may assume, allowed to send to that queue and nothing else."""
+    dlq = rec.by_name("aisb-rotation-dlq")
+    role = rec.by_name("aisb-rotation-rule-errors-role")
+    for rule in rec.of_type("aws:iot/topicRule:TopicRule"):
+        sqs = rule.inputs["errorAction"]["sqs"]
+        assert sqs["queueUrl"] == dlq.state["url"], rule.name
+        assert sqs["roleArn"] == role.state["arn"], rule.name
+        assert sqs["useBase64"] is False
+        assert role.urn in rule.property_dependencies["errorAction"]
+        assert rec.by_name("aisb-rotation-rule-errors-role-policy").urn in rule.dependencies
+    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert [s["Principal"] for s in trust] == [{"Service": "iot.amazonaws.com"}]
+    assert set(trust[0]["Condition"]) == {"StringEquals", "ArnLike"}
+    # Bounded as the functions' roles are (the deploy-role test renders with a boundary).
+    create_role = rec.by_name("aisb-rotation-create-role")
+    assert role.inputs.get("permissionsBoundary") == create_role.inputs.get("permissionsBoundary")
+    grants = _policy(rec, "aisb-rotation-rule-errors-role-policy")["Statement"]
+    assert [(g["Action"], g["Resource"]) for g in grants] == [("sqs:SendMessage", dlq.state["arn"])]
+    alarm = rec.by_name("aisb-rotation-dlq-alarm").inputs
+    assert alarm["dimensions"] == {"QueueName": dlq.state["name"]}
+
+
 def test_each_function_gets_exactly_its_own_grants(rec: Recording) -> None:
     create = _policy(rec, "aisb-rotation-create-role-policy")
     commit = _policy(rec, "aisb-rotation-commit-role-policy")

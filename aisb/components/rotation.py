@@ -25,6 +25,7 @@ from aisb.components._util import (
     child,
     customer_key,
     dead_letter_queue,
+    iot_source_arn,
     merge_tags,
     policy_json,
     require_args,
@@ -210,6 +211,7 @@ class CertificateRotation(pulumi.ComponentResource):
         {
             **{f"-{f}-role": IAM_ROLE for f in FUNCTIONS},
             **{f"-{f}-function": LAMBDA_FUNCTION for f in FUNCTIONS},
+            "-rule-errors-role": IAM_ROLE,
             "-dlq": SQS_QUEUE,
             "-sweep-schedule": EVENT_RULE,
             # The job template's id, at most 64 characters (AWS::IoT::JobTemplate).
@@ -382,6 +384,20 @@ class CertificateRotation(pulumi.ComponentResource):
             event_configurations={"JOB_EXECUTION": True},
             opts=child(self, ignore_changes=["eventConfigurations"]),
         )
+        # The rules engine does not retry an action that fails; it hands the message to the
+        # rule's error action (https://docs.aws.amazon.com/iot/latest/developerguide/rule-error-handling.html):
+        # here the dead-letter queue, whose alarm tells the topic.
+        rule_errors = service_role(
+            self,
+            f"{name}-rule-errors-role",
+            service="iot.amazonaws.com",
+            account_id=account_id,
+            description="aisb: AWS IoT keeps what a certificate rotation rule failed to deliver",
+            policy=policy_json(iam.rule_error_queue_policy, dlq.arn),
+            source_arn=iot_source_arn(partition, region, account_id),
+            tags=tags,
+            permissions_boundary=a["permissions_boundary"],
+        )
         for role_name, sql in (
             ("create", rule_sql("create")),
             ("commit", rule_sql("commit")),
@@ -397,8 +413,15 @@ class CertificateRotation(pulumi.ComponentResource):
                 sql=sql,
                 sql_version="2016-03-23",
                 lambdas=[{"function_arn": functions[role_name].arn}],
+                error_action={
+                    "sqs": {
+                        "queue_url": dlq.url,
+                        "role_arn": rule_errors.role.arn,
+                        "use_base64": False,
+                    }
+                },
                 tags=tags,
-                opts=child(self),
+                opts=child(self, depends_on=rule_errors.grants),
             )
             # Only this rule of this account may invoke it: "If you add a permission for an
             # AWS IoT principal without providing the source-arn or source-account, any AWS
