@@ -259,7 +259,8 @@ def subscriptions(clients: Clients, settings: Settings) -> list[Result]:
 
 
 def certificate_monitor(clients: Clients, settings: Settings) -> list[Result]:
-    """The certificate monitor's last runs did not fail, and nothing waits in its queue."""
+    """The certificate monitor's last runs did not fail, and nothing waits in the dead-letter
+    queues of the monitor and, with rotation jobs, of the rotation."""
     if not settings.cert_rotation:
         return []
 
@@ -292,7 +293,7 @@ def certificate_monitor(clients: Clients, settings: Settings) -> list[Result]:
                     "cert-monitor-dead-letters",
                     "AISB-6",
                     FAIL if waiting else PASS,
-                    f"{waiting} undelivered scans wait in {arn.rsplit(':', 1)[-1]}",
+                    f"{waiting} undelivered messages wait in {arn.rsplit(':', 1)[-1]}",
                     "read the messages, then purge the queue" if waiting else None,
                 )
             )
