@@ -24,6 +24,14 @@ def _shared_botocore_loader() -> None:
     share_botocore_loader()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_source_positions() -> None:
+    """Renders without the stack trace the mock engine drops (tests.harness.caches)."""
+    from tests.harness.caches import skip_source_positions
+
+    skip_source_positions()
+
+
 @pytest.fixture(scope="session")
 def stack_recordings() -> dict[str, Recording]:
     """Every stack file in stacks/, run once through the real program."""
