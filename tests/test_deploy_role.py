@@ -146,6 +146,26 @@ def test_each_stack_and_boundary_is_rendered_once_however_it_is_asked_for() -> N
     assert _program(stack, False) is not _program(stack)
 
 
+def test_the_evaluator_s_wildcards_are_iam_s() -> None:
+    from tests.harness.iam_eval import _glob
+
+    for pattern, value, case, expected in [
+        ("iot:CreateThing", "iot:CreateThing", True, True),
+        ("iot:creatething", "iot:CreateThing", False, True),
+        ("iot:creatething", "iot:CreateThing", True, False),
+        ("iot:Create*", "iot:CreateThingGroup", True, True),
+        ("iot:*Thing", "iot:CreateThingGroup", True, False),
+        ("iot:?reateThing", "iot:CreateThing", True, True),
+        ("arn:aws:s3:::aisb-*/*", "arn:aws:s3:::aisb-logs/a/b", True, True),
+        ("arn:aws:s3:::aisb-*", "arn:aws:s3:::other", True, False),
+        # [ and ] are characters, not a class: IAM knows * and ? only.
+        ("log-group:[ab]", "log-group:a", True, False),
+        ("log-group:[ab]*", "log-group:[ab]x", True, True),
+        ("a*", "a\nb", True, True),
+    ]:
+        assert _glob(pattern, value, case) is expected, (pattern, value, case)
+
+
 # --- the template ---------------------------------------------------------------------------
 
 
@@ -536,9 +556,10 @@ class _Clients(dict[str, Any]):
         return client
 
 
-def _preflight_calls() -> list[tuple[str, dict[str, Any]]]:
+@cache
+def _preflight_calls() -> tuple[tuple[str, dict[str, Any]], ...]:
     """Every operation the current preflight makes, every check switched on, against moto with
-    the caller being the deploy role."""
+    the caller being the deploy role (run once per worker)."""
     settings = parse(
         {
             **MINIMAL_CONFIG,
@@ -574,7 +595,7 @@ def _preflight_calls() -> list[tuple[str, dict[str, Any]]]:
             # What was asked is recorded before the answer, whatever moto answers.
             with contextlib.suppress(ClientError, BotoCoreError, NotImplementedError):
                 check(clients, settings, target, pf.NO_STATE)
-    return calls
+    return tuple(calls)
 
 
 @cache
