@@ -110,6 +110,30 @@ def test_the_rules_loaded_once_find_what_a_fresh_load_finds() -> None:
     assert found(cfn_lint(text, regions=["us-east-1"])) == fresh
 
 
+@pytest.mark.xdist_group("cfn-lint")
+def test_the_rules_are_loaded_once_and_not_for_each_template(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cfnlint.rules import Rules
+
+    from tests.harness.linters import cfn_lint
+
+    cfn_lint(json.dumps(HOURLY), regions=["us-east-1"])
+    loads: list[object] = []
+    real = Rules.create_from_directory
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        loads.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(Rules, "create_from_directory", staticmethod(counted))
+    for frequency in ("HOURLY", "DAILY"):
+        template = json.loads(json.dumps(HOURLY))
+        template["Resources"]["Audit"]["Properties"]["Frequency"] = frequency
+        cfn_lint(json.dumps(template), regions=["us-east-1", "eu-west-1"])
+    assert loads == []
+
+
 # --- renders, once per configuration -----------------------------------------------------------
 
 
