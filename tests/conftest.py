@@ -103,3 +103,12 @@ def _one_rsa_key_per_size(monkeypatch: pytest.MonkeyPatch) -> None:
             return made[key]
 
     monkeypatch.setattr(models, "rsa", _MotosRsa())
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Nothing is collected after the session: the interpreter's collections at exit would walk
+    every object the session made again (seconds, for a worker that keeps hundreds of renders),
+    so the survivors are frozen out of them (``gc.freeze``)."""
+    import gc
+
+    gc.freeze()
