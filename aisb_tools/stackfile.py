@@ -8,6 +8,8 @@ load every stack in ``stacks/`` through the same code.
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import re
 from pathlib import Path
@@ -22,9 +24,21 @@ class StackFileError(Exception):
     """What the Pulumi CLI itself refuses before it runs the program."""
 
 
+@functools.lru_cache(maxsize=32)
+def _parsed(text: str) -> Any:
+    return yaml.safe_load(text)
+
+
+def _yaml(text: str) -> Any:
+    """``yaml.safe_load(text)``, parsed once per text: ``Pulumi.yaml`` is read again for every
+    stack (tens of milliseconds a parse, most of a stack's config). Each caller gets its own
+    copy; a text that does not parse raises each time."""
+    return copy.deepcopy(_parsed(text))
+
+
 def project_file(root: Path = ROOT) -> dict[str, Any]:
     """The project's ``Pulumi.yaml``."""
-    project: dict[str, Any] = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    project: dict[str, Any] = _yaml((root / "Pulumi.yaml").read_text())
     return project
 
 
@@ -92,7 +106,7 @@ def is_secure(value: Any) -> bool:
 def stack_values(path: Path, root: Path = ROOT) -> dict[str, Any]:
     """A stack file's config values as written, keys with their namespace."""
     namespace = project_file(root)["name"]
-    values = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+    values = (_yaml(path.read_text()) or {}).get("config") or {}
     return {(k if ":" in k else f"{namespace}:{k}"): v for k, v in values.items()}
 
 

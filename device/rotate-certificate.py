@@ -222,19 +222,53 @@ class Connection:
         self.timeout = timeout
         self.replies: Dict[str, Any] = {}
         self.arrived = threading.Condition()
+        self.accepted: Optional[bool] = None
+        """Whether the broker accepted the connection (its CONNACK); None until it answers."""
         kwargs: Dict[str, Any] = {"client_id": identity["thing"], "protocol": mqtt.MQTTv311}
         if hasattr(mqtt, "CallbackAPIVersion"):
             kwargs["callback_api_version"] = mqtt.CallbackAPIVersion.VERSION2
-        self.client = mqtt.Client(**kwargs)
+        try:
+            # A lost connection is not taken up again in the background: each request is
+            # answered on the connection that sent it, and a connection that keeps coming back
+            # with the thing's client id would take it from Device Client.
+            self.client = mqtt.Client(reconnect_on_failure=False, **kwargs)
+        except TypeError:  # paho-mqtt before 1.6
+            self.client = mqtt.Client(**kwargs)
         context = ssl.create_default_context(cafile=identity["root-ca"])
         context.load_cert_chain(cert, key)
         self.client.tls_set_context(context)
         self.client.on_message = self._on_message
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
         try:
             self.client.connect(identity["endpoint"], identity["port"], keepalive=30)
         except (OSError, ssl.SSLError) as e:
             raise CannotConnect(f"cannot connect with {cert}: {e}") from None
         self.client.loop_start()
+        # With TLS 1.3 "client-side certificates are also no longer verified during the initial
+        # handshake" (https://docs.python.org/3/library/ssl.html#tls-1-3): a refused certificate
+        # shows as the connection closing, not as an error of connect(). Only the broker's
+        # CONNACK says the connection was accepted.
+        deadline = time.monotonic() + self.timeout
+        with self.arrived:
+            while self.accepted is None and time.monotonic() < deadline:
+                self.arrived.wait(deadline - time.monotonic())
+            accepted = self.accepted
+        if not accepted:
+            self.close()
+            why = "closed the connection" if accepted is False else f"sent no CONNACK in {timeout}s"
+            raise CannotConnect(f"cannot connect with {cert}: the broker {why}")
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, code: Any, *rest: Any) -> None:
+        with self.arrived:
+            self.accepted = code == 0  # an int before paho-mqtt 2, a ReasonCode since
+            self.arrived.notify_all()
+
+    def _on_disconnect(self, client: Any, userdata: Any, *rest: Any) -> None:
+        with self.arrived:
+            if self.accepted is None:
+                self.accepted = False
+            self.arrived.notify_all()
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
         with self.arrived:

@@ -24,6 +24,14 @@ def _shared_botocore_loader() -> None:
     share_botocore_loader()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_source_positions() -> None:
+    """Renders without the stack trace the mock engine drops (tests.harness.caches)."""
+    from tests.harness.caches import skip_source_positions
+
+    skip_source_positions()
+
+
 @pytest.fixture(scope="session")
 def stack_recordings() -> dict[str, Recording]:
     """Every stack file in stacks/, run once through the real program."""
@@ -95,3 +103,12 @@ def _one_rsa_key_per_size(monkeypatch: pytest.MonkeyPatch) -> None:
             return made[key]
 
     monkeypatch.setattr(models, "rsa", _MotosRsa())
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Nothing is collected after the session: the interpreter's collections at exit would walk
+    every object the session made again (seconds, for a worker that keeps hundreds of renders),
+    so the survivors are frozen out of them (``gc.freeze``)."""
+    import gc
+
+    gc.freeze()

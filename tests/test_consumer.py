@@ -40,6 +40,7 @@ def test_the_wheel_requires_only_what_the_components_need_in_ranges(wheel: Path)
     assert "pulumi-pulumiservice" not in {r.name for r in requirements}
 
 
+@pytest.mark.slow
 def test_a_consumer_composes_the_baseline_and_components_without_the_tooling(
     site: Path, tmp_path: Path
 ) -> None:

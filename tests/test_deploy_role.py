@@ -96,10 +96,15 @@ def _boundary() -> list[dict[str, Any]]:
     return statements
 
 
-@cache
 def _program(path_name: str, boundary: bool = True) -> Any:
     """The stack with every optional control on, deployed as the fleet renders it: its roles
-    under the deploy role's boundary (``boundary=False``: as a stack file that leaves it out)."""
+    under the deploy role's boundary (``boundary=False``: as a stack file that leaves it out).
+    Rendered once per worker for each stack and boundary, however the caller names them."""
+    return _render(path_name, boundary)
+
+
+@cache
+def _render(path_name: str, boundary: bool) -> Any:
     path = next(p for p in stack_files() if p.name == path_name)
     config = {**stack_config(path), **ALL_ON}
     for key, value in EXTRA.items():
@@ -112,16 +117,53 @@ def _program(path_name: str, boundary: bool = True) -> Any:
 
 
 STACKS = [p.name for p in stack_files()]
+# The tests that render the stacks run on one xdist worker (``xdist_group``): each render and
+# the request model's sources are loaded once for the run, not once on each worker.
+
+
+def _needs(path_name: str, boundary: bool = True) -> tuple[Need, ...]:
+    return _requests(path_name, boundary)
 
 
 @cache
-def _needs(path_name: str, boundary: bool = True) -> tuple[Need, ...]:
+def _requests(path_name: str, boundary: bool) -> tuple[Need, ...]:
     return tuple(
         needs(
             path_name.removeprefix("Pulumi.").removesuffix(".yaml"),
             _program(path_name, boundary),
         )
     )
+
+
+@pytest.mark.xdist_group("deploy-role")
+def test_each_stack_and_boundary_is_rendered_once_however_it_is_asked_for() -> None:
+    # functools.cache keys on how the arguments are written: _program(s), _program(s, True)
+    # and _program(s, boundary=True) were three renders of one program.
+    stack = STACKS[0]
+    assert _program(stack) is _program(stack, True) is _program(stack, boundary=True)
+    assert _needs(stack) is _needs(stack, True) is _needs(stack, boundary=True)
+    assert _program(stack, False) is _program(stack, boundary=False)
+    assert _program(stack, False) is not _program(stack)
+
+
+def test_the_evaluator_s_wildcards_are_iam_s() -> None:
+    from tests.harness.iam_eval import _glob
+
+    for pattern, value, case, expected in [
+        ("iot:CreateThing", "iot:CreateThing", True, True),
+        ("iot:creatething", "iot:CreateThing", False, True),
+        ("iot:creatething", "iot:CreateThing", True, False),
+        ("iot:Create*", "iot:CreateThingGroup", True, True),
+        ("iot:*Thing", "iot:CreateThingGroup", True, False),
+        ("iot:?reateThing", "iot:CreateThing", True, True),
+        ("arn:aws:s3:::aisb-*/*", "arn:aws:s3:::aisb-logs/a/b", True, True),
+        ("arn:aws:s3:::aisb-*", "arn:aws:s3:::other", True, False),
+        # [ and ] are characters, not a class: IAM knows * and ? only.
+        ("log-group:[ab]", "log-group:a", True, False),
+        ("log-group:[ab]*", "log-group:[ab]x", True, True),
+        ("a*", "a\nb", True, True),
+    ]:
+        assert _glob(pattern, value, case) is expected, (pattern, value, case)
 
 
 # --- the template ---------------------------------------------------------------------------
@@ -198,6 +240,7 @@ def test_parliament_finds_only_what_a_deploy_role_must_do() -> None:
 # --- what a deploy needs, from the sources ---------------------------------------------------
 
 
+@pytest.mark.xdist_group("deploy-role")
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_request_a_deploy_makes_is_allowed(stack: str) -> None:
     found = _needs(stack)
@@ -222,6 +265,7 @@ def test_every_request_a_deploy_makes_is_allowed(stack: str) -> None:
     assert denied == [], "\n".join(denied)
 
 
+@pytest.mark.xdist_group("deploy-role")
 @pytest.mark.parametrize("stack", STACKS)
 def test_role_writes_are_allowed_inside_the_boundary_and_refused_outside_it(stack: str) -> None:
     """The program's roles must carry the template's boundary (``aisb:rolePermissionsBoundary``,
@@ -274,6 +318,7 @@ def test_every_aws_type_has_one_row_citing_its_provider_file() -> None:
 NEXT_PREFLIGHT = {"iot:ListThingGroups", "tag:GetResources"}
 
 
+@pytest.mark.xdist_group("deploy-role")
 def test_what_is_never_called_is_not_granted() -> None:
     """Every action the role allows is one a deploy (any stack, every control on) or preflight
     makes: nothing left over from guesses."""
@@ -440,6 +485,7 @@ def _expand(action: str) -> list[str]:
     return [f"{prefix}:{n}" for n in names if re.fullmatch(name.replace("*", ".*"), n)]
 
 
+@pytest.mark.xdist_group("deploy-role")
 def test_the_boundary_holds_what_the_baseline_s_roles_do_and_no_permission_management() -> None:
     boundary = _boundary()
     checked = 0
@@ -510,9 +556,10 @@ class _Clients(dict[str, Any]):
         return client
 
 
-def _preflight_calls() -> list[tuple[str, dict[str, Any]]]:
+@cache
+def _preflight_calls() -> tuple[tuple[str, dict[str, Any]], ...]:
     """Every operation the current preflight makes, every check switched on, against moto with
-    the caller being the deploy role."""
+    the caller being the deploy role (run once per worker)."""
     settings = parse(
         {
             **MINIMAL_CONFIG,
@@ -548,7 +595,7 @@ def _preflight_calls() -> list[tuple[str, dict[str, Any]]]:
             # What was asked is recorded before the answer, whatever moto answers.
             with contextlib.suppress(ClientError, BotoCoreError, NotImplementedError):
                 check(clients, settings, target, pf.NO_STATE)
-    return calls
+    return tuple(calls)
 
 
 @cache
@@ -667,6 +714,7 @@ def test_the_github_trust_is_this_repository_s_deploy_environment() -> None:
     }
 
 
+@pytest.mark.xdist_group("deploy-role")
 def test_own_arns_cover_every_type_a_request_names() -> None:
     # The request model gives every registration of a non-singleton type an ARN to authorise.
     singletons = {

@@ -69,6 +69,8 @@ def service_grant_problems(recording: Recording) -> list[str]:
 
 @pytest.fixture(scope="module")
 def all_on_recordings() -> dict[str, Recording]:
+    """Every stack with every optional control on, rendered once for the tests below (one
+    xdist group: on one worker, not once on each)."""
     out = {}
     for path in stack_files():
         config = {**stack_config(path), **ALL_OPTIONAL}
@@ -76,6 +78,7 @@ def all_on_recordings() -> dict[str, Recording]:
     return out
 
 
+@pytest.mark.xdist_group("all-on-grants")
 def test_every_grant_in_every_stack_uses_only_keys_the_service_sends(
     stack_recordings: dict[str, Recording], all_on_recordings: dict[str, Recording]
 ) -> None:
@@ -87,6 +90,7 @@ def test_every_grant_in_every_stack_uses_only_keys_the_service_sends(
     assert checked == 2 * len(stack_files())
 
 
+@pytest.mark.xdist_group("all-on-grants")
 def test_the_check_fails_on_a_key_the_service_does_not_send(
     all_on_recordings: dict[str, Recording],
 ) -> None:

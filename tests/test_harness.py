@@ -14,7 +14,7 @@ from botocore.exceptions import ParamValidationError
 from botocore.stub import Stubber
 
 from tests.harness import MINIMAL_CONFIG, Recording, cli
-from tests.harness.caches import rendered, share_botocore_loader
+from tests.harness.caches import rendered, share_botocore_loader, skip_source_positions
 
 # --- the command in the test's process ---------------------------------------------------------
 
@@ -110,6 +110,30 @@ def test_the_rules_loaded_once_find_what_a_fresh_load_finds() -> None:
     assert found(cfn_lint(text, regions=["us-east-1"])) == fresh
 
 
+@pytest.mark.xdist_group("cfn-lint")
+def test_the_rules_are_loaded_once_and_not_for_each_template(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cfnlint.rules import Rules
+
+    from tests.harness.linters import cfn_lint
+
+    cfn_lint(json.dumps(HOURLY), regions=["us-east-1"])
+    loads: list[object] = []
+    real = Rules.create_from_directory
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        loads.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(Rules, "create_from_directory", staticmethod(counted))
+    for frequency in ("HOURLY", "DAILY"):
+        template = json.loads(json.dumps(HOURLY))
+        template["Resources"]["Audit"]["Properties"]["Frequency"] = frequency
+        cfn_lint(json.dumps(template), regions=["us-east-1", "eu-west-1"])
+    assert loads == []
+
+
 # --- renders, once per configuration -----------------------------------------------------------
 
 
@@ -135,3 +159,38 @@ def test_a_shared_render_is_the_programs_and_each_caller_gets_its_own_copy() -> 
     other = rendered({**MINIMAL_CONFIG, "aisb:guardDuty": "true"})
     assert len(other.of_type("aws:guardduty/detector:Detector")) == 1
     assert second.of_type("aws:guardduty/detector:Detector") == []
+
+
+def test_renders_without_source_positions_record_what_renders_with_them() -> None:
+    from pulumi.runtime import resource
+
+    from tests.harness import run_main
+
+    skip_source_positions()
+    skipped = resource._get_stack_trace
+    assert getattr(skipped, "skipped", False) and list(skipped().frames) == []
+    config = {**MINIMAL_CONFIG, "aisb:certRotationJobs": "true", "aisb:guardDuty": "true"}
+    without = run_main(dict(config))
+    taken: list[Any] = []
+
+    def take() -> Any:
+        taken.append(skipped.taken())  # type: ignore[attr-defined]
+        return taken[-1]
+
+    resource._get_stack_trace = take
+    try:
+        with_them = run_main(dict(config))
+    finally:
+        resource._get_stack_trace = skipped
+    # The SDK took a trace for every registration, with the program's frames in it.
+    assert len(taken) >= len(with_them.resources) and all(t.frames for t in taken)
+    assert without.resources and _everything(without) == _everything(with_them)
+
+
+def _everything(rec: Recording) -> list[str]:
+    """Every field of every registration, read and invoke, in an order of its own (a render
+    registers in an order asyncio chooses; assets compare by their type)."""
+    return sorted(
+        _json({**r.__dict__, "dependencies": sorted(r.dependencies)})
+        for r in [*rec.resources, *rec.reads]
+    ) + sorted(_json(call) for call in rec.calls)

@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -100,11 +101,71 @@ class Broker:
         self.process.wait(10)
 
 
+class Deadlines:
+    """The device's clock, moved by the bridge: when the bridge loses a request or its reply
+    (``drop_in``, ``drop_out``) no answer can come, so the device's wait for that answer ends
+    at once, its ``time.monotonic`` moved past the deadline, instead of seconds later. The
+    device still decides by its own deadline (``Connection.request``) that the answer is
+    late; where nothing is lost, it waits in real time as on a device."""
+
+    def __init__(self) -> None:
+        self.skipped = 0.0
+        self.lost = 0
+        """Answers lost that no wait of the device has waited out yet."""
+        self.lock = threading.Lock()
+        self.waits: list[threading.Condition] = []
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.skipped
+
+    def condition(self) -> threading.Condition:
+        deadlines = self
+
+        class Wait(threading.Condition):
+            def wait(self, timeout: float | None = None) -> bool:
+                if not deadlines.take():
+                    woken = super().wait(timeout)
+                    if not deadlines.take():
+                        return woken
+                with deadlines.lock:
+                    deadlines.skipped += timeout or 0.0
+                return False
+
+        wait = Wait()
+        self.waits.append(wait)
+        return wait
+
+    def take(self) -> bool:
+        with self.lock:
+            if self.lost:
+                self.lost -= 1
+                return True
+            return False
+
+    def lose(self) -> None:
+        """An answer the device waits for is lost: wake its wait."""
+        with self.lock:
+            self.lost += 1
+        for wait in list(self.waits):
+            with wait:
+                wait.notify_all()
+
+
+class _Delegate:
+    """A module of the device's, with some of its functions replaced for the device only."""
+
+    def __init__(self, module: Any, **replaced: Any) -> None:
+        self.module, self.replaced = module, replaced
+
+    def __getattr__(self, name: str) -> Any:
+        return self.replaced[name] if name in self.replaced else getattr(self.module, name)
+
+
 class Bridge:
     """Plays the IoT rules (create, commit, job events) and the Jobs MQTT API."""
 
-    def __init__(self, broker: Broker, aws: Cloud, folder: Path) -> None:
-        self.broker, self.aws = broker, aws
+    def __init__(self, broker: Broker, aws: Cloud, folder: Path, deadlines: Deadlines) -> None:
+        self.broker, self.aws, self.deadlines = broker, aws, deadlines
         self.seen: list[tuple[str, bytes]] = []
         self.drop_in: Counter[str] = Counter()
         """Requests on these topics are lost (this many times) before the rule sees them."""
@@ -133,6 +194,7 @@ class Bridge:
     def publish(self, topic: str, qos: int, payload: str) -> None:
         if self.drop_out[topic] > 0:
             self.drop_out[topic] -= 1
+            self.deadlines.lose()
             return
         self.client.publish(topic, payload, qos=1)
 
@@ -140,6 +202,7 @@ class Bridge:
         self.seen.append((message.topic, bytes(message.payload)))
         if self.drop_in[message.topic] > 0:
             self.drop_in[message.topic] -= 1
+            self.deadlines.lose()
             return
         parts = message.topic.split("/")
         try:
@@ -196,6 +259,7 @@ class PowerLoss(BaseException):
 class Rig:
     def __init__(self, aws: Cloud, broker: Broker, bridge: Bridge, folder: Path) -> None:
         self.aws, self.broker, self.bridge, self.folder = aws, broker, bridge, folder
+        self.deadlines = bridge.deadlines
         self.services: list[str] = []
 
     def device(self, thing: str = "pump-1") -> tuple[Device, Path]:
@@ -262,11 +326,14 @@ class Rig:
 
 
 @pytest.fixture
-def rig(tmp_path: Path) -> Iterator[Rig]:
+def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
     os.chmod(tmp_path, 0o755)
+    deadlines = Deadlines()
+    monkeypatch.setattr(agent, "time", _Delegate(time, monotonic=deadlines.monotonic))
+    monkeypatch.setattr(agent, "threading", _Delegate(threading, Condition=deadlines.condition))
     with cloud() as aws:
         broker = Broker(aws.ca, tmp_path)
-        bridge = Bridge(broker, aws, tmp_path)
+        bridge = Bridge(broker, aws, tmp_path, deadlines)
         try:
             yield Rig(aws, broker, bridge, tmp_path)
         finally:
@@ -359,6 +426,24 @@ def test_a_new_certificate_that_cannot_connect_rolls_back(rig: Rig) -> None:
     assert rig.aws.execution(job, "pump-1") == "FAILED"
     assert rig.aws.certificates("pump-1") == {device.cert_id: "ACTIVE"}
     rig.check(device, home)
+
+
+def test_a_certificate_the_broker_refuses_is_refused_at_connect(rig: Rig) -> None:
+    """With TLS 1.3 the client's side of the handshake ends before the broker has checked its
+    certificate (https://docs.python.org/3/library/ssl.html#tls-1-3): the refusal arrives as
+    the connection closing. The device waits for the broker's CONNACK, so the refusal is a
+    ``CannotConnect`` at once, never a request that goes unanswered (which left the commit of
+    a certificate that cannot connect waiting out its timeouts)."""
+    _, home = rig.device()
+    key = ec.generate_private_key(ec.SECP256R1())
+    _key_file(home / "stranger.key", key)
+    (home / "stranger.pem").write_text(TestCa().sign(key.public_key(), "pump-1"))
+    identity = agent.device_identity(str(home / agent.CONFIG_FILE))
+    with pytest.raises(agent.CannotConnect, match="the broker closed the connection"):
+        agent.Connection(identity, str(home / "stranger.pem"), str(home / "stranger.key"), 10)
+    trusted = agent.Connection(identity, identity["cert"], identity["key"], timeout=10)
+    assert trusted.accepted is True
+    trusted.close()
 
 
 def test_a_job_that_times_out_is_rolled_back_by_the_cloud(rig: Rig) -> None:
@@ -458,7 +543,13 @@ def test_a_commit_nobody_answers_stays_pending_and_resumes(rig: Rig) -> None:
     device, home = rig.device()
     job = rig.aws.start_job(["pump-1"])
     rig.bridge.drop_in["aisb/rotation/pump-1/commit"] = agent.COMMIT_ATTEMPTS
-    assert rig.run(home, timeout=2) == "PENDING"
+    start = agent.time.monotonic()
+    assert rig.run(home, timeout=10) == "PENDING"
+    # Each commit was sent and waited out its whole timeout by the device's clock.
+    assert agent.time.monotonic() - start >= agent.COMMIT_ATTEMPTS * 10
+    assert rig.deadlines.lost == 0
+    commits = [topic for topic, _ in rig.bridge.seen if topic == "aisb/rotation/pump-1/commit"]
+    assert len(commits) == agent.COMMIT_ATTEMPTS
     assert (home / "cert.pem.old").exists()  # nothing rolled back: the cloud may have committed
     assert json.loads((home / agent.STATE_FILE).read_text())["phase"] == "INSTALLED"
     assert rig.run(home) == "SUCCEEDED"
@@ -472,7 +563,10 @@ def test_a_commit_whose_answer_is_lost_never_strands_the_device(rig: Rig) -> Non
     device, home = rig.device()
     rig.aws.start_job(["pump-1"])
     rig.bridge.drop_out["aisb/rotation/pump-1/commit/accepted"] = agent.COMMIT_ATTEMPTS
-    assert rig.run(home, timeout=2) == "PENDING"
+    start = agent.time.monotonic()
+    assert rig.run(home, timeout=10) == "PENDING"
+    assert agent.time.monotonic() - start >= agent.COMMIT_ATTEMPTS * 10
+    assert rig.deadlines.lost == 0
     assert rig.aws.certificates("pump-1")[device.cert_id] == "INACTIVE"
     assert (home / "cert.pem").read_text() != device.cert_pem  # the new files stay
     assert rig.run(home) == "SUCCEEDED"  # the repeated commit is accepted

@@ -46,6 +46,32 @@ def test_the_cli_checks_are_emulated(tmp_path: Path) -> None:
         stack_config(minimal)
 
 
+def test_a_project_file_is_parsed_once_per_content_and_each_caller_gets_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    from aisb_tools import stackfile
+
+    parsed: list[str] = []
+    real = yaml.safe_load
+    monkeypatch.setattr(yaml, "safe_load", lambda text: parsed.append(text) or real(text))
+    project = tmp_path / "Pulumi.yaml"
+    project.write_text(f"name: aisb\nruntime: python\ndescription: {tmp_path.name}\n")
+    first = stackfile.project_file(tmp_path)
+    first["name"] = "changed by a caller"
+    assert stackfile.project_file(tmp_path)["name"] == "aisb"
+    assert len(parsed) == 1
+    # A changed file is read anew, and one that does not parse fails every time.
+    project.write_text(f"name: other\nruntime: python\ndescription: {tmp_path.name}\n")
+    assert stackfile.project_file(tmp_path)["name"] == "other"
+    assert len(parsed) == 2
+    project.write_text(f"name: [{tmp_path.name}\n")
+    for _ in range(2):
+        with pytest.raises(yaml.YAMLError):
+            stackfile.project_file(tmp_path)
+
+
 @pytest.mark.parametrize(
     ("line", "key", "kind"),
     [

@@ -9,7 +9,8 @@ of the process the one loader per data path: the same objects a single session s
 its clients (botocore treats them as read-only), so clients behave exactly as before.
 
 :func:`rendered` runs the real program once per configuration and process, for the tests that
-render the same configuration (``stack_recordings`` does the same for the stack files).
+render the same configuration (``stack_recordings`` does the same for the stack files), and
+:func:`skip_source_positions` leaves out of every render the stack trace the mock engine drops.
 """
 
 from __future__ import annotations
@@ -55,6 +56,29 @@ def share_botocore_loader() -> None:
 
     create_loader.shared = True  # type: ignore[attr-defined]
     botocore.session.create_loader = create_loader
+
+
+def skip_source_positions() -> None:
+    """Register resources without the stack trace Pulumi's SDK takes for each registration (the
+    source position a real engine shows in its messages; idempotent). Taking it is a fifth of a
+    render under mocks (``traceback.extract_stack`` and a file URI for every frame:
+    ``_get_stack_trace`` in pulumi/runtime/resource.py, called by ``register_resource`` and
+    ``read_resource``), and the mock monitor drops it unread (pulumi/runtime/mocks.py never
+    reads ``stackTrace`` or ``sourcePosition``). An empty trace is what the SDK itself sends
+    when it finds no user frame."""
+    from pulumi.runtime import resource
+    from pulumi.runtime.proto import source_pb2
+
+    taken = resource._get_stack_trace  # an AttributeError here: the SDK moved it
+    if getattr(taken, "skipped", False):
+        return
+
+    def no_stack_trace() -> Any:
+        return source_pb2.StackTrace()
+
+    no_stack_trace.skipped = True  # type: ignore[attr-defined]
+    no_stack_trace.taken = taken  # type: ignore[attr-defined]
+    resource._get_stack_trace = no_stack_trace
 
 
 _RENDERS: dict[tuple[Any, ...], Any] = {}

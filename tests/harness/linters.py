@@ -54,11 +54,21 @@ def _cfn_lint_rules() -> Any:
 
 
 def cfn_lint(template: str, regions: list[str]) -> list[Any]:
-    """cfn-lint's matches for a template (JSON or YAML text) in ``regions``: ``cfnlint.api.lint``
-    with the default rules, loaded once."""
-    from cfnlint.api import lint
+    """cfn-lint's matches for a template (JSON or YAML text) in ``regions``: what
+    ``cfnlint.api.lint`` answers, with the default rules loaded once. (``lint`` takes its
+    ``rules`` only when they are the legacy ``RulesCollection``, and the runner's are ``Rules``
+    (cfnlint/api.py, ``isinstance(rules, RulesCollection)``, in cfn-lint 1.x): handed them, it
+    loads every rule again. So this does what its branch for given rules does.)"""
+    from cfnlint.config import ConfigMixIn
+    from cfnlint.decode.decode import decode_str
+    from cfnlint.runner import run_template_by_data
 
-    return lint(template, rules=_cfn_lint_rules(), regions=regions)
+    parsed, errors = decode_str(template)
+    if errors:
+        return list(errors)
+    if parsed is None:
+        return []
+    return list(run_template_by_data(parsed, ConfigMixIn(regions=regions), _cfn_lint_rules()))
 
 
 def cfn_lint_errors(recording: Recording) -> list[str]:
