@@ -375,7 +375,9 @@ class CertificateRotation(pulumi.ComponentResource):
         # whole map, every event type (terraform-provider-aws
         # internal/service/iot/event_configurations.go, resourceEventConfigurationsRead; its
         # acceptance test expects all 11 keys in state), so a map of one key would show as an
-        # update in every later preview: later updates leave the map alone. Deleting the resource
+        # update in every later preview: later updates leave the map alone (the bridge drops
+        # every attribute diff under an ignored attribute: pulumi-terraform-bridge
+        # pkg/tfshim/sdk-v2/provider2.go, processIgnoreChanges). Deleting the resource
         # changes nothing in AWS (DeleteWithoutTimeout: schema.NoopContext), and nor does an
         # update put back events someone turned off: `aisb check` reports that
         # (rotation-job-events).
