@@ -504,15 +504,21 @@ PROVIDER_CALLS: tuple[Calls, ...] = (
         f"{TF}iot/topic_rule.go",
         # Create passes the tags in the request; findTopicRuleByName lists the rules, then
         # GetTopicRule; tags are read by the transparent tagging; update is ReplaceTopicRule.
+        # A rule whose action or error action names a role hands it to the rules engine:
+        # "When creating or replacing a rule you are, in effect, passing a role to the rules
+        # engine. The iam:PassRole permission is required"
+        # (https://docs.aws.amazon.com/iot/latest/developerguide/pass-role.html; a Lambda
+        # action passes none).
         create=(
             "iot:CreateTopicRule",
+            "iam:PassRole@request",
             "iot:TagResource@request",
             "iot:ListTopicRules",
             "iot:GetTopicRule",
             "iot:ListTagsForResource",
         ),
         read=("iot:ListTopicRules", "iot:GetTopicRule", "iot:ListTagsForResource"),
-        update=("iot:ReplaceTopicRule", "iot:TagResource", "iot:UntagResource"),
+        update=("iot:ReplaceTopicRule", "iam:PassRole", "iot:TagResource", "iot:UntagResource"),
         delete=("iot:DeleteTopicRule",),
     ),
     Calls(
@@ -619,6 +625,11 @@ NOT_CALLED: dict[tuple[str, str], tuple[str, Any]] = {
     ("aws-native:iot:JobTemplate", "iam:PassRole"): (
         "the handler passes a role only for a presigned-URL or retry configuration that names "
         "one; aisb's job template names no role",
+        lambda r: not any(":role/" in a for a in _walk(r.inputs)),
+    ),
+    ("aws:iot/topicRule:TopicRule", "iam:PassRole"): (
+        "a rule passes a role only when an action or its error action names one (a Lambda "
+        "action uses the function's resource policy)",
         lambda r: not any(":role/" in a for a in _walk(r.inputs)),
     ),
     ("aws-native:iot:JobTemplate", "s3:GetObject"): (
