@@ -45,7 +45,10 @@ GRANTS: tuple[Grant, ...] = (
         _keys("aws:SourceAccount", "aws:SourceArn"),
         f"{DOCS}/iot-device-defender/latest/devguide/dd-cross-service-confused-deputy-prevention.html",
         "AWS IoT and Device Defender (audit, alerts, mitigation actions, logging) present both "
-        "keys when they assume a role; SourceArn is arn:<partition>:iot:<region>:<account>:*",
+        "keys when they assume a role; SourceArn is arn:<partition>:iot:<region>:<account>:*. "
+        "The rules engine, assuming a rule's role, presents the rule's ARN, "
+        "arn:<partition>:iot:<region>:<account>:rule/<rule name> ("
+        f"{DOCS}/iot/latest/developerguide/iot-create-role.html)",
     ),
     Grant(
         r"lambda\.amazonaws\.com",

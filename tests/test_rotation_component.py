@@ -123,7 +123,11 @@ def test_a_message_a_rule_fails_to_deliver_goes_to_the_dead_letter_queue(rec: Re
         assert rec.by_name("aisb-rotation-rule-errors-role-policy").urn in rule.dependencies
     trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
     assert [s["Principal"] for s in trust] == [{"Service": "iot.amazonaws.com"}]
-    assert set(trust[0]["Condition"]) == {"StringEquals", "ArnLike"}
+    assert trust[0]["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": "123456789012"},
+        # Only the component's own rules (aisb_rotation_create, _commit, _events).
+        "ArnLike": {"aws:SourceArn": "arn:aws:iot:us-east-1:123456789012:rule/aisb_rotation_*"},
+    }
     # Bounded as the functions' roles are (the deploy-role test renders with a boundary).
     create_role = rec.by_name("aisb-rotation-create-role")
     assert role.inputs.get("permissionsBoundary") == create_role.inputs.get("permissionsBoundary")

@@ -25,9 +25,9 @@ from aisb.components._util import (
     child,
     customer_key,
     dead_letter_queue,
-    iot_source_arn,
     merge_tags,
     policy_json,
+    regional_arn,
     require_args,
     require_publishers,
     service_role,
@@ -389,6 +389,7 @@ class CertificateRotation(pulumi.ComponentResource):
         # The rules engine does not retry an action that fails; it hands the message to the
         # rule's error action (https://docs.aws.amazon.com/iot/latest/developerguide/rule-error-handling.html):
         # here the dead-letter queue, whose alarm tells the topic.
+        rule_prefix = name.replace("-", "_")
         rule_errors = service_role(
             self,
             f"{name}-rule-errors-role",
@@ -396,7 +397,10 @@ class CertificateRotation(pulumi.ComponentResource):
             account_id=account_id,
             description="aisb: AWS IoT keeps what a certificate rotation rule failed to deliver",
             policy=policy_json(iam.rule_error_queue_policy, dlq.arn),
-            source_arn=iot_source_arn(partition, region, account_id),
+            # The rules engine names the rule as aws:SourceArn (arn:...:rule/<rule name>:
+            # https://docs.aws.amazon.com/iot/latest/developerguide/iot-create-role.html): only
+            # this component's three rules may use the role.
+            source_arn=regional_arn(partition, "iot", region, account_id, f"rule/{rule_prefix}_*"),
             tags=tags,
             permissions_boundary=a["permissions_boundary"],
         )
@@ -409,7 +413,7 @@ class CertificateRotation(pulumi.ComponentResource):
                 f"{name}-{role_name}-rule",
                 # Rule names take only letters, digits and underscores (CreateTopicRule's
                 # ruleName pattern ^[a-zA-Z0-9_]+$ in botocore's iot model): no auto-name.
-                name=f"{name}_{role_name}".replace("-", "_"),
+                name=f"{rule_prefix}_{role_name}",
                 description=f"aisb: certificate rotation, {role_name} (AISB #6)",
                 enabled=True,
                 sql=sql,
