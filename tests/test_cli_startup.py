@@ -62,3 +62,22 @@ def test_the_library_still_exports_every_component_lazily() -> None:
     for name in aisb.__all__:
         assert getattr(aisb, name).__name__ == name
     assert set(aisb.__all__) <= set(dir(aisb))
+
+
+def test_help_lists_the_commands_in_the_order_of_the_work() -> None:
+    """Before, during and after a deploy, then the tools: not the alphabet."""
+    from click.testing import CliRunner
+
+    from aisb_tools.cli import app
+
+    done = CliRunner().invoke(app, ["--help"])
+    assert done.exit_code == 0
+    listed = done.output.split("Commands:\n", 1)[1].strip().splitlines()
+    names = [line.split()[0] for line in listed]
+    assert names == ["preflight", "check", "drill", "plan", "stacks", "rotate", "fleet"]
+    fleet = CliRunner().invoke(app, ["fleet", "--help"]).output.split("Commands:\n", 1)[1]
+    assert [line.split()[0] for line in fleet.strip().splitlines()] == [
+        "render",
+        "matrix",
+        "shards",
+    ]

@@ -27,8 +27,17 @@ EXIT_ERROR = 2
 CONTEXT = {"show_default": True}
 
 
+class InOrder(click.Group):
+    """A group whose help lists its commands in the order they are declared: the order of the
+    work (preflight, check, drill, ...), not the alphabet."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
 @click.group(
     name="aisb",
+    cls=InOrder,
     context_settings=CONTEXT,
     help="Check an AWS account before and after deploying the AWS IoT Security Baseline.",
 )
@@ -125,7 +134,12 @@ def drill(stack: str, as_json: bool, root: str, timeout: int, allow_unknown: boo
     help="Print, as Markdown, what changed from the plans in BASE to those in HEAD.",
 )
 @root_option
-@click.option("--produced-by", default="", help="With --compare: a line naming the code used.")
+@click.option(
+    "--produced-by",
+    default="",
+    show_default=False,
+    help="With --compare: a line naming the code used.",
+)
 def plan(
     out: str | None,
     stacks: tuple[str, ...],
@@ -176,7 +190,7 @@ def rotate(
     run.rotate(stack, things, group, due, dry_run, run.Path(root))
 
 
-@app.group(name="fleet")
+@app.group(name="fleet", cls=InOrder)
 def fleet_app() -> None:
     """Roll the baseline out to every account and region of an inventory (fleet.yaml)."""
 
