@@ -1,6 +1,7 @@
 """RSA keys made the way the library behind ROCA (CVE-2017-15361) made them, for the tests of
 ``aisb-certificate-key-quality``: each prime is ``k * M + (65537 ** a mod M)``, M the product of
-the primes up to 167 (Nemec et al., ACM CCS 2017)."""
+the primes up to 167, or of more primes for larger keys (up to 701 for 1984 to 3936 bits), each
+a multiple of the first (Nemec et al., ACM CCS 2017)."""
 
 from __future__ import annotations
 
@@ -36,20 +37,28 @@ def probably_prime(n: int, rng: random.Random, rounds: int = 32) -> bool:
     return True
 
 
-def roca_prime(bits: int, rng: random.Random) -> int:
-    """A prime of ``bits`` bits of the vulnerable form, usable with the exponent 65537."""
+def primorial(largest: int) -> int:
+    """The product of the primes up to ``largest``."""
+    return prod(n for n in range(2, largest + 1) if all(n % d for d in range(2, isqrt(n) + 1)))
+
+
+def roca_prime(bits: int, rng: random.Random, m: int = M) -> int:
+    """A prime of ``bits`` bits of the vulnerable form for the primorial ``m``, usable with the
+    exponent 65537."""
     low = isqrt(1 << (2 * bits - 1)) + 1  # two primes of at least this make 2 * bits bits
     while True:
-        k = rng.randrange(low // M + 1, (1 << bits) // M)
-        p = k * M + pow(ROCA_GENERATOR, rng.getrandbits(62), M)
+        k = rng.randrange(low // m + 1, (1 << bits) // m)
+        p = k * m + pow(ROCA_GENERATOR, rng.getrandbits(62), m)
         if low <= p < 1 << bits and gcd(p - 1, E) == 1 and probably_prime(p, rng):
             return p
 
 
-def roca_key(bits: int = 2048, seed: int = 2017) -> rsa.RSAPrivateKey:
-    """An RSA key of ``bits`` bits whose two primes are of the vulnerable form."""
+def roca_key(bits: int = 2048, seed: int = 2017, largest: int = 167) -> rsa.RSAPrivateKey:
+    """An RSA key of ``bits`` bits whose two primes are of the vulnerable form for the product
+    of the primes up to ``largest``."""
     rng = random.Random(seed)
-    p, q = roca_prime(bits // 2, rng), roca_prime(bits // 2, rng)
+    m = primorial(largest)
+    p, q = roca_prime(bits // 2, rng, m), roca_prime(bits // 2, rng, m)
     d = pow(E, -1, (p - 1) * (q - 1) // gcd(p - 1, q - 1))
     return rsa.RSAPrivateNumbers(
         p,
