@@ -163,6 +163,66 @@ def test_certificate_monitor_runs_and_dead_letters(aws: Stubs) -> None:
         ]
 
 
+def test_the_monitor_and_the_rotation_functions_are_told_apart(aws: Stubs) -> None:
+    """Both carry aisb:control=AISB-6: the monitor's runs are read from the monitor, and with
+    rotation jobs on, each rotation function's failures of the last day are reported."""
+    prefix = "arn:aws:lambda:us-east-1:123456789012:function:"
+    monitor = f"{prefix}aisb-cert-rotation-function-44e3c58b"
+    rotation = [f"{prefix}aisb-a-rotation-{f}-function-1" for f in ("commit", "create")]
+    both = _settings(certRotationJobs="true")
+    for failures, status in (((0, 0), PASS), ((0, 3), FAIL)):
+        aws.tagged("AISB-6", "lambda:function", sorted([monitor, *rotation]))
+        aws.tagged("AISB-6", "sqs", [])
+        aws.ok(
+            "cloudwatch",
+            "get_metric_statistics",
+            {"Datapoints": []},
+            {
+                "Namespace": "AWS/Lambda",
+                "MetricName": "Errors",
+                "Dimensions": [{"Name": "FunctionName", "Value": monitor.rsplit(":", 1)[-1]}],
+                "StartTime": ANY,
+                "EndTime": ANY,
+                "Period": ANY,
+                "Statistics": ["Sum"],
+            },
+        )
+        for arn, n in zip(rotation, failures, strict=True):
+            aws.ok(
+                "cloudwatch",
+                "get_metric_statistics",
+                {"Datapoints": [{"Sum": float(n)}] if n else []},
+                {
+                    "Namespace": "AWS/Lambda",
+                    "MetricName": "Errors",
+                    "Dimensions": [{"Name": "FunctionName", "Value": arn.rsplit(":", 1)[-1]}],
+                    "StartTime": ANY,
+                    "EndTime": ANY,
+                    "Period": 86400,
+                    "Statistics": ["Sum"],
+                },
+            )
+        results = {r.id: r for r in cc.certificate_monitor(aws.clients, both)}
+        assert results["cert-monitor-runs"].status == PASS
+        assert "aisb-cert-rotation-function-44e3c58b" in results["cert-monitor-runs"].detail
+        assert results["rotation-runs"].status == status
+    assert "3 of aisb-a-rotation-create-function-1" in results["rotation-runs"].detail
+    # Rotation jobs without the monitor: the rotation's functions are still checked.
+    aws.tagged("AISB-6", "lambda:function", [monitor])
+    aws.tagged("AISB-6", "sqs", [])
+    jobs_only = _settings(certRotationJobs="true", certRotation="false")
+    assert _status(cc.certificate_monitor(aws.clients, jobs_only)) == [("rotation-runs", FAIL)]
+
+
+def test_the_monitor_s_name_is_the_one_the_program_gives() -> None:
+    from tests.harness import run_main
+
+    rec = run_main({**MINIMAL_CONFIG, "aisb:certRotationJobs": "true"})
+    names = {f.name: f.state["arn"] for f in rec.of_type("aws:lambda/function:Function")}
+    assert [n for n, arn in names.items() if cc.is_monitor(arn)] == ["aisb-cert-rotation-function"]
+    assert sum(n.startswith("aisb-rotation-") for n in names) == 4
+
+
 def test_certificate_ages_stream_every_page(aws: Stubs) -> None:
     now = datetime.now(UTC)
 

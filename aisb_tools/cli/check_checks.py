@@ -60,6 +60,18 @@ def tagged(clients: Clients, control: str, resource_type: str) -> list[str]:
     return sorted(arns)
 
 
+MONITOR_FUNCTION = f"{BASELINE_NAME}-cert-rotation-function-"
+"""How the certificate monitor's function name starts: the baseline's monitor is
+``<baseline>-cert-rotation`` (``aisb.baseline``), its function ``<monitor>-function``
+(``aisb.components.cert_rotation``), and Pulumi adds a random suffix. The rotation's functions
+carry the same ``aisb:control`` tag (AISB-6)."""
+
+
+def is_monitor(function_arn: str) -> bool:
+    """Whether a function tagged AISB-6 is the certificate monitor (not one of the rotation's)."""
+    return function_arn.rsplit(":", 1)[-1].startswith(MONITOR_FUNCTION)
+
+
 def _metric_sum(
     clients: Clients, namespace: str, metric: str, dimension: dict[str, str], since: timedelta
 ) -> float:
@@ -259,28 +271,65 @@ def subscriptions(clients: Clients, settings: Settings) -> list[Result]:
 
 
 def certificate_monitor(clients: Clients, settings: Settings) -> list[Result]:
-    """The certificate monitor's last runs did not fail, and nothing waits in the dead-letter
-    queues of the monitor and, with rotation jobs, of the rotation."""
-    if not settings.cert_rotation:
+    """The certificate monitor's last runs did not fail, nor, with rotation jobs, the
+    rotation's functions in the last day; nothing waits in the dead-letter queues of either."""
+    if not (settings.cert_rotation or settings.cert_rotation_jobs):
         return []
+
+    def errors_of(function_arn: str, since: timedelta) -> int:
+        name = function_arn.rsplit(":", 1)[-1]
+        return int(_metric_sum(clients, "AWS/Lambda", "Errors", {"FunctionName": name}, since))
 
     def check() -> list[Result]:
         functions = tagged(clients, "AISB-6", "lambda:function")
         queues = tagged(clients, "AISB-6", "sqs")
-        if not functions:
-            return [Result("cert-monitor", "AISB-6", FAIL, "no certificate monitor", "pulumi up")]
-        name = functions[0].rsplit(":", 1)[-1]
-        since = timedelta(days=settings.cert_scan_interval_days) + LOOKBACK
-        errors = _metric_sum(clients, "AWS/Lambda", "Errors", {"FunctionName": name}, since)
-        results = [
-            Result(
-                "cert-monitor-runs",
-                "AISB-6",
-                FAIL if errors else PASS,
-                f"{int(errors)} failed runs of {name} in the last {since.days} days",
-                "read the function's log group" if errors else None,
+        results = []
+        if settings.cert_rotation:
+            monitor = [f for f in functions if is_monitor(f)]
+            if not monitor:
+                return [
+                    Result("cert-monitor", "AISB-6", FAIL, "no certificate monitor", "pulumi up")
+                ]
+            name = monitor[0].rsplit(":", 1)[-1]
+            since = timedelta(days=settings.cert_scan_interval_days) + LOOKBACK
+            errors = errors_of(monitor[0], since)
+            results.append(
+                Result(
+                    "cert-monitor-runs",
+                    "AISB-6",
+                    FAIL if errors else PASS,
+                    f"{errors} failed runs of {name} in the last {since.days} days",
+                    "read the function's log group" if errors else None,
+                )
             )
-        ]
+        if settings.cert_rotation_jobs:
+            rotation = [f for f in functions if not is_monitor(f)]
+            if not rotation:
+                results.append(
+                    Result(
+                        "rotation-runs",
+                        "AISB-6",
+                        FAIL,
+                        "no certificate rotation functions",
+                        "pulumi up",
+                    )
+                )
+            else:
+                failed = {f.rsplit(":", 1)[-1]: errors_of(f, LOOKBACK) for f in rotation}
+                bad = {name: n for name, n in failed.items() if n}
+                detail = ", ".join(f"{n} of {name}" for name, n in sorted(bad.items()))
+                results.append(
+                    Result(
+                        "rotation-runs",
+                        "AISB-6",
+                        FAIL if bad else PASS,
+                        f"failed runs in the last day: {detail}"
+                        if bad
+                        else f"no failed runs of the {len(rotation)} rotation functions in the "
+                        "last day",
+                        "read the functions' log groups" if bad else None,
+                    )
+                )
         for arn in queues:
             url = clients["sqs"].get_queue_url(QueueName=arn.rsplit(":", 1)[-1])["QueueUrl"]
             waiting = int(

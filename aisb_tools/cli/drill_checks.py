@@ -37,7 +37,7 @@ from botocore.exceptions import ClientError
 
 from aisb.catalog import AUDIT_CHECKS
 from aisb.settings import BASELINE_NAME, Settings
-from aisb_tools.cli.check_checks import TAG, tagged
+from aisb_tools.cli.check_checks import MONITOR_FUNCTION, TAG, is_monitor, tagged
 from aisb_tools.cli.results import AWS_ERRORS, FAIL, PASS, UNKNOWN, Result, aws_error
 
 Clients = Mapping[str, Any]
@@ -342,9 +342,14 @@ def start_paths(clients: Clients, settings: Settings, drill_id: str, topic_arn: 
         )
 
         def invoke() -> str:
-            functions = tagged(clients, "AISB-6", "lambda:function")
+            # Of the functions tagged AISB-6, the monitor's: never one of the rotation's, which
+            # would take the drill's event for a device's request.
+            functions = [f for f in tagged(clients, "AISB-6", "lambda:function") if is_monitor(f)]
             if not functions:
-                raise DrillError("no certificate monitor is deployed (no function tagged AISB-6)")
+                raise DrillError(
+                    "no certificate monitor is deployed (no function tagged AISB-6 named "
+                    f"{MONITOR_FUNCTION}*)"
+                )
             clients["lambda"].invoke(
                 FunctionName=functions[0],
                 InvocationType="Event",
