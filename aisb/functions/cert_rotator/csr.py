@@ -12,6 +12,16 @@ certificate, so the function checks the signature itself, as RFC 2986 section 3 
 ("signature ... of the certification request information ... with the subject's private
 key"): RSASSA-PKCS1-v1_5 (RFC 8017 section 8.2.2) and ECDSA over P-256 (FIPS 186-5 section 6.4.2,
 SEC 1 section 4.1.4), with SHA-256, SHA-384 or SHA-512.
+
+What a device may ask for is its key and its name, nothing more: the subject must be one common
+name and the request must carry no attributes (no extensionRequest). AWS Private CA's templates
+copy the subject and the SANs from the request
+(https://docs.aws.amazon.com/privateca/latest/userguide/template-order-of-operations.html), so a
+request naming another subject or a SAN (a server's DNS name) would have the organisation's CA
+sign it. An RSA key's public exponent must be "an odd positive integer such that 2^16 < e <
+2^256" (FIPS 186-4 appendix B.3.1, which NIST SP 800-89 section 5.3.3 cites for public-key
+validation): with e = 1 the "signature" proves nothing. Anything the reader
+cannot read is a ``CsrError``, never another exception.
 """
 
 from __future__ import annotations
@@ -140,7 +150,18 @@ def pem_to_der(pem: str) -> bytes:
 
 
 def parse(pem: str) -> Csr:
-    """Read and verify a PEM certificate signing request; ``CsrError`` when malformed."""
+    """Read and verify a PEM certificate signing request; ``CsrError`` when malformed or when
+    it asks for more than a key and a common name."""
+    try:
+        return _parse(pem)
+    except CsrError:
+        raise
+    except (IndexError, ValueError, TypeError, OverflowError) as error:
+        # A structure the reader does not expect (an empty sequence, a missing element).
+        raise CsrError(f"a malformed request ({type(error).__name__})") from None
+
+
+def _parse(pem: str) -> Csr:
     der = pem_to_der(pem)
     tag, start, end, total = _read(der, 0)
     _expect(tag, 0x30, "CertificationRequest")
@@ -161,7 +182,17 @@ def parse(pem: str) -> Csr:
     info = _children(der, info_start, info_end)
     if len(info) < 3:
         raise CsrError("CertificationRequestInfo is incomplete")
+    if len(info) > 4:
+        raise CsrError("CertificationRequestInfo has more than its four fields")
     version, subject, spki = info[0], info[1], info[2]
+    if len(info) == 4:
+        attributes = info[3]
+        _expect(attributes[0], 0xA0, "attributes")
+        if attributes[2] != attributes[1]:
+            raise CsrError(
+                "the request carries attributes (an extensionRequest asks for names or uses "
+                "aisb does not give): a device asks for its key and its common name only"
+            )
     _expect(version[0], 0x02, "version")
     if der[version[1] : version[2]] != b"\x00":
         raise CsrError("only version 1 requests are accepted")
@@ -197,12 +228,12 @@ def _common_name(der: bytes, start: int, end: int) -> str | None:
         _expect(rdn[0], 0x31, "RelativeDistinguishedName")
         for attr in _children(der, rdn[1], rdn[2]):
             pair = _children(der, attr[1], attr[2])
-            if (
-                len(pair) == 2
-                and pair[0][0] == 0x06
-                and _oid(der[pair[0][1] : pair[0][2]]) == COMMON_NAME
-            ):
-                names.append(der[pair[1][1] : pair[1][2]].decode("utf-8", "replace"))
+            if len(pair) != 2 or pair[0][0] != 0x06:
+                raise CsrError("a subject attribute is not a type and a value")
+            kind = _oid(der[pair[0][1] : pair[0][2]])
+            if kind != COMMON_NAME:
+                raise CsrError(f"the subject names {kind}: only a common name is accepted")
+            names.append(der[pair[1][1] : pair[1][2]].decode("utf-8", "replace"))
     if len(names) > 1:
         raise CsrError("the subject has more than one common name")
     return names[0] if names else None
@@ -224,6 +255,8 @@ def _public_key(der: bytes, start: int, end: int) -> tuple[str, object]:
             raise CsrError("RSAPublicKey must have a modulus and an exponent")
         n = int.from_bytes(key[numbers[0][1] : numbers[0][2]], "big")
         exponent = int.from_bytes(key[numbers[1][1] : numbers[1][2]], "big")
+        if not (exponent % 2 and 2**16 < exponent < 2**256):
+            raise CsrError(f"the RSA public exponent {exponent} is not odd with 2^16 < e < 2^256")
         return f"RSA-{n.bit_length()}", (n, exponent)
     if oid == EC_PUBLIC_KEY:
         if len(alg) != 2 or alg[1][0] != 0x06:
