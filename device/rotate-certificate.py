@@ -466,6 +466,9 @@ class Rotation:
             if phase == "COMMITTED":
                 self.checkpoint("COMMITTED")
                 self._finish()
+            elif phase == "ROLLED_BACK":  # rolled back, but the job was not told yet
+                self._roll_back(str(data.get("reason") or "rolled back"))
+                return "FAILED"
             return "SUCCEEDED"
         except Pending as e:
             self.state.set(pending=str(e))
@@ -543,6 +546,8 @@ class Rotation:
     def _install(self) -> None:
         """Keep the current files as ``.old``, then put the new ones in their place."""
         self.state.set(phase="INSTALLING")
+        # The modes Device Client requires of a certificate and a key (aws-iot-device-client
+        # source/config/Config.h, struct Permissions: PUBLIC_CERT 644, PRIVATE_KEY 600).
         for path, mode in ((self.cert, 0o644), (self.key, 0o600)):
             if not os.path.exists(f"{path}.old"):
                 with open(path, "rb") as f:

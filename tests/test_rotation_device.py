@@ -914,3 +914,41 @@ def test_a_certificate_for_another_job_is_not_installed(rig: Rig) -> None:
     assert rig.aws.execution(job, "pump-1") == "FAILED"
     assert rig.aws.active("pump-1") == [device.cert_id]
     rig.check(device, home)
+
+
+def test_the_worker_runs_from_the_device_settings_alone(rig: Rig) -> None:
+    """``run`` (what ``start`` launches and the boot hook runs) takes no argument: Device
+    Client's configuration, the state file, the timeout and the commands that stop and start
+    Device Client are the device's settings."""
+    device, home = rig.device()
+    job = rig.aws.start_job(["pump-1"])
+    settings = _settings(
+        rig.folder,
+        deviceClientConfig=str(home / agent.CONFIG_FILE),
+        stateFile=str(home / "rotation.json"),
+        timeout=10,
+        stopCommand=["/usr/bin/touch", str(rig.folder / "stopped")],
+        startCommand=["/usr/bin/touch", str(rig.folder / "started")],
+    )
+    agent.State(str(home / "rotation.json")).set(phase="START", keyAlgorithm="EC-P256")
+    assert agent.main(["run"], settings_file=str(settings), settings_owner=os.getuid()) == 0
+    assert (rig.folder / "stopped").exists() and (rig.folder / "started").exists()
+    assert rig.aws.execution(job, "pump-1") == "SUCCEEDED"
+    assert not (home / "rotation.json").exists()
+    assert _connects(home)
+    rig.check(device, home)
+
+
+def test_a_rollback_the_job_was_not_told_of_is_reported_on_the_next_run(rig: Rig) -> None:
+    """A rollback whose FAILED report could not be sent (no network) stays in the state file;
+    the next run reports it instead of calling the rotation a success."""
+    device, home = rig.device()
+    job = rig.aws.start_job(["pump-1"])
+    agent.State(str(home / agent.STATE_FILE)).set(
+        phase="ROLLED_BACK", reason="create rejected: BadCsr", jobId=job, keyAlgorithm="EC-P256"
+    )
+    assert rig.run(home) == "FAILED"
+    assert rig.aws.execution(job, "pump-1") == "FAILED"
+    assert not (home / agent.STATE_FILE).exists()
+    assert (home / "cert.pem").read_text() == device.cert_pem
+    rig.check(device, home)
