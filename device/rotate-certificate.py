@@ -230,9 +230,10 @@ class State:
 
 
 class Pkcs11Token:
-    """The hook for a key in a PKCS #11 token (``--pkcs11-token MODULE:FACTORY``, a callable
-    returning one): ``generate`` makes the key inside the token under ``label`` and returns
-    its reference (an RFC 7512 ``pkcs11:`` URI), ``csr`` signs the request inside the token.
+    """The hook for a key in a PKCS #11 token (the setting ``pkcs11Token``: ``MODULE:FACTORY``,
+    a callable returning one): ``generate`` makes the key inside the token under ``label`` and
+    returns its reference (an RFC 7512 ``pkcs11:`` URI), ``csr`` signs the request inside the
+    token.
     The handler writes the reference where the key file goes (``<key>.new``, then ``<key>``),
     so the TLS stack that reads Device Client's ``key`` setting must take such a URI (an
     OpenSSL engine or provider); no key material is ever written."""
