@@ -171,6 +171,12 @@ class Bridge:
         """Requests on these topics are lost (this many times) before the rule sees them."""
         self.drop_out: Counter[str] = Counter()
         """Replies on these topics are lost (this many times) after the function sent them."""
+        self.rewrite: dict[str, list[Any]] = {}
+        """Replies on these topics are replaced, once per function in the list, by what the
+        function returns: ``(topic, body)`` from the body the function sent."""
+        self.refuse: dict[str, list[dict[str, Any]]] = {}
+        """Requests on these topics are answered on ``<topic>/rejected`` with these bodies,
+        one per request, without reaching the function."""
         key = ec.generate_private_key(ec.SECP256R1())
         _key_file(folder / "bridge.key", key)
         (folder / "bridge.pem").write_text(aws.ca.sign(key.public_key(), "bridge"))
@@ -196,6 +202,9 @@ class Bridge:
             self.drop_out[topic] -= 1
             self.deadlines.lose()
             return
+        if self.rewrite.get(topic):
+            topic, body = self.rewrite[topic].pop(0)(json.loads(payload))
+            payload = json.dumps(body)
         self.client.publish(topic, payload, qos=1)
 
     def on_message(self, client: Any, userdata: Any, message: Any) -> None:
@@ -208,6 +217,10 @@ class Bridge:
         try:
             body = json.loads(message.payload or b"{}")
         except ValueError:
+            return
+        if self.refuse.get(message.topic):
+            body = self.refuse[message.topic].pop(0)
+            self.client.publish(message.topic + "/rejected", json.dumps(body), qos=1)
             return
         if parts[:2] == ["aisb", "rotation"] and len(parts) == 4:
             client_id, username = self.broker.publisher(message.topic)
@@ -261,6 +274,8 @@ class Rig:
         self.aws, self.broker, self.bridge, self.folder = aws, broker, bridge, folder
         self.deadlines = bridge.deadlines
         self.services: list[str] = []
+        self.offline: set[str] = set()
+        """Certificate paths the device's connections find no network for."""
 
     def device(self, thing: str = "pump-1") -> tuple[Device, Path]:
         device = self.aws.add_device(thing)
@@ -325,6 +340,33 @@ class Rig:
         assert strays == []
 
 
+def _iot_core(aws: Cloud, offline: set[str]) -> Any:
+    """The device's ``Connection`` to a broker that, like AWS IoT Core, turns down a
+    certificate that is not ``ACTIVE`` (deactivated by a commit, deleted by a rollback):
+    "Devices cannot use a certificate that is not in the ACTIVE state to reconnect"
+    (https://docs.aws.amazon.com/iot/latest/apireference/API_UpdateCertificate.html).
+    mosquitto knows only the CA; certificates the cloud never issued go on to mosquitto.
+    ``offline`` holds certificate paths whose connection finds no network."""
+
+    class IotCore(agent.Connection):  # type: ignore[misc,name-defined]
+        def __init__(self, identity: dict[str, Any], cert: str, key: str, timeout: float):
+            from tests.harness.rotation import _label
+
+            if cert in offline:
+                raise agent.CannotConnect(f"cannot connect with {cert}: network unreachable")
+            cid = aws.ca.principals.get(_label(Path(cert).read_text()))
+            if cid is not None:
+                known = aws.backend.certificates.get(cid)
+                if known is None or known.status != "ACTIVE":
+                    raise agent.CannotConnect(
+                        f"cannot connect with {cert}: the broker closed the connection",
+                        refused=True,
+                    )
+            super().__init__(identity, cert, key, timeout)
+
+    return IotCore
+
+
 @pytest.fixture
 def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
     os.chmod(tmp_path, 0o755)
@@ -332,10 +374,14 @@ def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
     monkeypatch.setattr(agent, "time", _Delegate(time, monotonic=deadlines.monotonic))
     monkeypatch.setattr(agent, "threading", _Delegate(threading, Condition=deadlines.condition))
     with cloud() as aws:
+        offline: set[str] = set()
+        monkeypatch.setattr(agent, "Connection", _iot_core(aws, offline))
         broker = Broker(aws.ca, tmp_path)
         bridge = Bridge(broker, aws, tmp_path, deadlines)
         try:
-            yield Rig(aws, broker, bridge, tmp_path)
+            made = Rig(aws, broker, bridge, tmp_path)
+            made.offline = offline
+            yield made
         finally:
             bridge.stop()
             broker.stop()
@@ -513,30 +559,166 @@ def test_a_key_in_a_pkcs11_token_is_requested_by_reference(rig: Rig) -> None:
     )
 
 
-def test_start_hands_the_work_to_a_worker_outside_device_client(tmp_path: Path) -> None:
-    config = tmp_path / agent.CONFIG_FILE
-    config.write_text("{}")
+def _settings(folder: Path, **values: Any) -> Path:
+    """The device's ``rotate-certificate.json``, mode 0644 (the owner check is the test's
+    uid: see ``settings_owner``)."""
+    path = folder / "rotate-certificate.json"
+    path.write_text(json.dumps(values))
+    path.chmod(0o644)
+    return path
+
+
+def _start(
+    argv: list[str], settings: Path, owner: int | None = None
+) -> tuple[int, list[list[str]], list[float]]:
     spawned: list[list[str]] = []
     waited: list[float] = []
     code = agent.main(
-        ["start", "--key-algorithm", "RSA-2048", "--config", str(config), "--timeout", "5"],
+        argv,
         spawn=lambda argv, **kw: spawned.append(argv),
         wait=waited.append,
+        settings_file=str(settings),
+        settings_owner=os.getuid() if owner is None else owner,
     )
+    return code, spawned, waited
+
+
+def test_start_hands_the_work_to_a_worker_outside_device_client(tmp_path: Path) -> None:
+    config = tmp_path / agent.CONFIG_FILE
+    config.write_text("{}")
+    settings = _settings(tmp_path, deviceClientConfig=str(config), timeout=5)
+    # Device Client runs ``<handler> <runAsUser> <args...>`` (JobEngine.cpp, exec_cmd).
+    code, spawned, waited = _start(["root", "start", "--key-algorithm", "RSA-2048"], settings)
     # Device Client reports the handler's exit: it only returns if Device Client was not
     # stopped by the worker, and then as a failure.
     assert code == 1 and waited == [20.0]
     (argv,) = spawned
     assert argv[:4] == ["systemd-run", "--unit", "aisb-rotate-certificate", "--collect"]
-    assert argv[-5:] == [
-        "run",
-        "--config",
-        str(config),
-        "--state",
-        str(tmp_path / agent.STATE_FILE),
-    ]
+    assert argv[-2:] == [agent.HANDLER, "run"]  # the worker takes nothing from the job
     state = json.loads((tmp_path / agent.STATE_FILE).read_text())
     assert state == {"phase": "START", "keyAlgorithm": "RSA-2048"}
+
+
+def test_start_takes_the_job_id_and_the_commands_from_the_device(tmp_path: Path) -> None:
+    config = tmp_path / agent.CONFIG_FILE
+    config.write_text("{}")
+    settings = _settings(
+        tmp_path,
+        deviceClientConfig=str(config),
+        stateFile=str(tmp_path / "state.json"),
+        launcher=["/usr/bin/env", "--"],
+    )
+    code, spawned, _ = _start(
+        ["root", "start", "--key-algorithm", "EC-P256", "--job-id", "aisb-rotation-7"], settings
+    )
+    assert code == 1
+    assert spawned == [["/usr/bin/env", "--", agent.sys.executable, agent.HANDLER, "run"]]
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state == {"phase": "START", "keyAlgorithm": "EC-P256", "jobId": "aisb-rotation-7"}
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--launcher", "/bin/sh -c id"],
+        ["--start-command", "/bin/sh -c id"],
+        ["--stop-command=/bin/sh -c id"],
+        ["--pkcs11-token", "os:getcwd"],
+        ["--state", "/etc/cron.d/x"],
+        ["--config", "/tmp/evil.json"],
+        ["--timeout", "1"],
+        ["--job-id", "not-a-rotation"],
+        ["--key-algorithm", "DSA-1024"],
+        ["--key-alg", "EC-P256"],  # no abbreviations
+        ["also-this"],
+    ],
+)
+def test_a_job_chooses_nothing_but_the_key_algorithm_and_its_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str]
+) -> None:
+    """Device Client runs the handler as root with the document's arguments: a job passing a
+    command, a module, a path or a timeout fails, with the reason on standard output (the
+    execution's status details), and nothing runs."""
+    config = tmp_path / agent.CONFIG_FILE
+    config.write_text("{}")
+    settings = _settings(tmp_path, deviceClientConfig=str(config))
+    code, spawned, waited = _start(
+        ["root", "start", "--key-algorithm", "EC-P256", *extra], settings
+    )
+    assert (code, spawned, waited) == (1, [], [])
+    assert capsys.readouterr().out.startswith("rotation refused: ")
+    assert not (tmp_path / agent.STATE_FILE).exists()
+
+
+def test_settings_someone_else_could_write_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / agent.CONFIG_FILE
+    config.write_text("{}")
+    settings = _settings(tmp_path, deviceClientConfig=str(config), launcher=["/bin/true"])
+    argv = ["root", "start", "--key-algorithm", "EC-P256"]
+    assert _start(argv, settings, owner=os.getuid() + 1)[:2] == (1, [])
+    assert f"is owned by uid {os.getuid()}" in capsys.readouterr().out
+    settings.chmod(0o664)
+    assert _start(argv, settings)[:2] == (1, [])
+    assert "writable by its group or others" in capsys.readouterr().out
+    settings.chmod(0o644)
+    (tmp_path / "link.json").symlink_to(settings)
+    assert _start(argv, tmp_path / "link.json")[:2] == (1, [])
+    assert "without following links" in capsys.readouterr().out
+    settings.write_text(json.dumps({"launcher": "/bin/sh -c id"}))
+    assert _start(argv, settings)[:2] == (1, [])
+    assert "launcher must be a list" in capsys.readouterr().out
+    settings.write_text(json.dumps({"stopComand": []}))
+    assert _start(argv, settings)[:2] == (1, [])
+    assert "unknown keys stopComand" in capsys.readouterr().out
+    assert not (tmp_path / agent.STATE_FILE).exists()
+
+
+def test_without_a_settings_file_the_defaults_apply(tmp_path: Path) -> None:
+    defaults = agent.read_settings(str(tmp_path / "absent.json"))
+    assert defaults == agent.SETTINGS_DEFAULTS
+    assert defaults["stopCommand"] == ["systemctl", "stop", "aws-iot-device-client"]
+    assert defaults["pkcs11Token"] is None and defaults["timeout"] == 30.0
+
+
+def test_keys_are_written_through_a_fresh_file_never_a_planted_one(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_bytes(b"")
+    # A link where today's fixed temporary name would be, and a readable file at the target.
+    (home / "key.pem.tmp").symlink_to(elsewhere)
+    (home / "key.pem").write_bytes(b"old")
+    (home / "key.pem").chmod(0o644)
+    old_umask = os.umask(0)
+    try:
+        agent.write_atomic(str(home / "key.pem"), b"-----BEGIN PRIVATE KEY-----")
+    finally:
+        os.umask(old_umask)
+    assert elsewhere.read_bytes() == b""  # the link was not followed
+    assert (home / "key.pem").read_bytes() == b"-----BEGIN PRIVATE KEY-----"
+    assert (home / "key.pem").stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in home.iterdir()) == ["key.pem", "key.pem.tmp"]
+
+
+def test_keys_are_not_written_where_others_can_change_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    for mode in (0o775, 0o757, 0o1777):
+        shared.chmod(mode)
+        with pytest.raises(agent.RotationFailed, match="writable by its group or others"):
+            agent.write_atomic(str(shared / "key.pem"), b"key")
+    shared.chmod(0o755)
+    if os.getuid() == 0:
+        os.chown(shared, 65534, -1)
+    else:
+        monkeypatch.setattr(agent.os, "getuid", lambda: os.stat(shared).st_uid + 1)
+    with pytest.raises(agent.RotationFailed, match="not root or this user"):
+        agent.write_atomic(str(shared / "key.pem"), b"key")
+    assert list(shared.iterdir()) == []
 
 
 def test_a_commit_nobody_answers_stays_pending_and_resumes(rig: Rig) -> None:
@@ -570,4 +752,203 @@ def test_a_commit_whose_answer_is_lost_never_strands_the_device(rig: Rig) -> Non
     assert rig.aws.certificates("pump-1")[device.cert_id] == "INACTIVE"
     assert (home / "cert.pem").read_text() != device.cert_pem  # the new files stay
     assert rig.run(home) == "SUCCEEDED"  # the repeated commit is accepted
+    rig.check(device, home)
+
+
+def _connects(home: Path, suffix: str = "") -> bool:
+    """Whether the broker (refusing certificates that are not ACTIVE) takes these files."""
+    identity = agent.device_identity(str(home / agent.CONFIG_FILE))
+    try:
+        agent.Connection(
+            identity, identity["cert"] + suffix, identity["key"] + suffix, timeout=10
+        ).close()
+    except agent.CannotConnect:
+        return False
+    return True
+
+
+def _internal_error(topic: str, job: str, times: int) -> list[Any]:
+    body = {"jobId": job, "code": "InternalError", "reason": "try again"}
+    return [lambda sent: (topic, body)] * times
+
+
+def test_a_commit_answered_internal_error_after_it_committed_keeps_the_new_files(
+    rig: Rig,
+) -> None:
+    """The cloud committed (the old certificate is INACTIVE) but answered ``InternalError``
+    (try again): putting the old files back would leave the device with a certificate AWS
+    IoT refuses. The new files and the ``.old`` copies stay, the rotation stays pending, and
+    the next run's commit is accepted."""
+    device, home = rig.device()
+    job = rig.aws.start_job(["pump-1"])
+    accepted = "aisb/rotation/pump-1/commit/accepted"
+    rig.bridge.rewrite[accepted] = _internal_error(
+        "aisb/rotation/pump-1/commit/rejected", job, agent.COMMIT_ATTEMPTS
+    )
+    assert rig.run(home) == "PENDING"
+    assert rig.bridge.rewrite[accepted] == []  # each attempt was answered InternalError
+    assert rig.aws.certificates("pump-1")[device.cert_id] == "INACTIVE"
+    assert (home / "cert.pem").read_text() != device.cert_pem
+    assert (home / "cert.pem.old").read_text() == device.cert_pem
+    assert (home / "key.pem.old").read_text() == device.key_pem
+    state = json.loads((home / agent.STATE_FILE).read_text())
+    assert state["phase"] == "INSTALLED" and "InternalError" in state["pending"]
+    assert _connects(home)
+    # Day 2: the next run commits again and finishes.
+    assert rig.run(home) == "SUCCEEDED"
+    assert rig.aws.execution(job, "pump-1") == "SUCCEEDED"
+    assert sorted(p.name for p in home.iterdir()) == [agent.CONFIG_FILE, "cert.pem", "key.pem"]
+    assert _connects(home)
+    rig.check(device, home)
+
+
+def test_an_internal_error_then_an_answer_commits_in_the_same_run(rig: Rig) -> None:
+    device, home = rig.device()
+    job = rig.aws.start_job(["pump-1"])
+    rig.bridge.rewrite["aisb/rotation/pump-1/commit/accepted"] = _internal_error(
+        "aisb/rotation/pump-1/commit/rejected", job, 1
+    )
+    assert rig.run(home) == "SUCCEEDED"
+    assert rig.aws.execution(job, "pump-1") == "SUCCEEDED"
+    assert _connects(home)
+    rig.check(device, home)
+
+
+def test_a_refused_commit_after_a_lost_answer_keeps_the_certificate_that_works(
+    rig: Rig,
+) -> None:
+    """The commit's answers are lost, the device stays offline until its job times out, and
+    its next commit is refused (``JobNotInProgress``) although the cloud committed: the new
+    certificate connects and the old one is refused, so the device keeps the new one."""
+    device, home = rig.device()
+    job = rig.aws.start_job(["pump-1"])
+    rig.bridge.drop_out["aisb/rotation/pump-1/commit/accepted"] = agent.COMMIT_ATTEMPTS
+    assert rig.run(home) == "PENDING"
+    rig.aws.set_execution(job, "pump-1", "TIMED_OUT")
+    event = {
+        "jobId": job,
+        "status": "TIMED_OUT",
+        "thingArn": "arn:aws:iot:us-east-1:123456789012:thing/pump-1",
+    }
+    rotator.job_event(event, **rig.aws.kw())
+    new = _cert_id(rig, home)
+    assert rig.aws.certificates("pump-1") == {device.cert_id: "INACTIVE", new: "ACTIVE"}
+    rig.bridge.refuse["aisb/rotation/pump-1/commit"] = [
+        {"jobId": job, "code": "JobNotInProgress", "reason": "the job ended"}
+    ]
+    assert rig.run(home) == "SUCCEEDED"
+    assert rig.bridge.refuse["aisb/rotation/pump-1/commit"] == []
+    assert _cert_id(rig, home) == new
+    assert sorted(p.name for p in home.iterdir()) == [agent.CONFIG_FILE, "cert.pem", "key.pem"]
+    assert _connects(home)
+    rig.check(device, home)
+
+
+def test_a_final_refusal_rolls_back_only_to_an_old_certificate_that_connects(rig: Rig) -> None:
+    device, home = rig.device()
+    job = rig.aws.start_job(["pump-1"])
+    commit = "aisb/rotation/pump-1/commit"
+    refusal = {"jobId": job, "code": "NotTheNewCertificate", "reason": "no"}
+    # The old certificate cannot be reached (no network for it): nothing is put back.
+    rig.bridge.refuse[commit] = [refusal]
+    rig.offline.add(str(home / "cert.pem.old"))
+    assert rig.run(home) == "PENDING"
+    assert (home / "cert.pem.old").read_text() == device.cert_pem
+    assert (home / "cert.pem").read_text() != device.cert_pem
+    assert rig.aws.execution(job, "pump-1") == "IN_PROGRESS"
+    # The next run: refused again, and the old certificate connects: back to it.
+    rig.offline.clear()
+    rig.bridge.refuse[commit] = [refusal]
+    assert rig.run(home) == "FAILED"
+    assert (home / "cert.pem").read_text() == device.cert_pem
+    assert (home / "key.pem").read_text() == device.key_pem
+    assert rig.aws.execution(job, "pump-1") == "FAILED"
+    assert rig.aws.active("pump-1") == [device.cert_id]
+    assert _connects(home)
+    rig.check(device, home)
+
+
+def test_neither_certificate_connecting_puts_nothing_back(rig: Rig) -> None:
+    device, home = rig.device()
+    job = rig.aws.start_job(["pump-1"])
+    with pytest.raises(PowerLoss):
+        rig.run(home, crash_at="INSTALLED")
+    rig.offline.update({str(home / "cert.pem"), str(home / "cert.pem.old")})
+    assert rig.run(home) == "PENDING"
+    assert "cannot connect either" in json.loads((home / agent.STATE_FILE).read_text())["pending"]
+    assert (home / "cert.pem.old").read_text() == device.cert_pem
+    rig.offline.clear()
+    assert rig.run(home) == "SUCCEEDED"
+    assert rig.aws.execution(job, "pump-1") == "SUCCEEDED"
+    rig.check(device, home)
+
+
+def test_a_certificate_for_another_key_is_not_installed(rig: Rig) -> None:
+    device, home = rig.device()
+    job = rig.aws.start_job(["pump-1"])
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    other = rig.aws.ca.sign(stranger.public_key(), rig.aws.ca.label("pump-1"))
+    rig.bridge.rewrite["aisb/rotation/pump-1/create/accepted"] = [
+        lambda sent: ("aisb/rotation/pump-1/create/accepted", {**sent, "certificatePem": other})
+    ]
+    assert rig.run(home) == "FAILED"
+    assert (home / "cert.pem").read_text() == device.cert_pem
+    assert not (home / "cert.pem.new").exists() and not (home / "key.pem.new").exists()
+    assert rig.aws.execution(job, "pump-1") == "FAILED"
+    assert rig.aws.active("pump-1") == [device.cert_id]
+    rig.check(device, home)
+    # Day 2: the next rotation job, answered as it should be, rotates.
+    rig.aws.start_job(["pump-1"])
+    assert rig.run(home) == "SUCCEEDED"
+    assert _connects(home)
+
+
+def test_a_certificate_for_another_job_is_not_installed(rig: Rig) -> None:
+    device, home = rig.device()
+    job = rig.aws.start_job(["pump-1"])
+    rig.bridge.rewrite["aisb/rotation/pump-1/create/accepted"] = [
+        lambda sent: ("aisb/rotation/pump-1/create/accepted", {**sent, "jobId": "aisb-rotation-x"})
+    ]
+    assert rig.run(home) == "FAILED"
+    assert (home / "cert.pem").read_text() == device.cert_pem
+    assert rig.aws.execution(job, "pump-1") == "FAILED"
+    assert rig.aws.active("pump-1") == [device.cert_id]
+    rig.check(device, home)
+
+
+def test_the_worker_runs_from_the_device_settings_alone(rig: Rig) -> None:
+    """``run`` (what ``start`` launches and the boot hook runs) takes no argument: Device
+    Client's configuration, the state file, the timeout and the commands that stop and start
+    Device Client are the device's settings."""
+    device, home = rig.device()
+    job = rig.aws.start_job(["pump-1"])
+    settings = _settings(
+        rig.folder,
+        deviceClientConfig=str(home / agent.CONFIG_FILE),
+        stateFile=str(home / "rotation.json"),
+        timeout=10,
+        stopCommand=["/usr/bin/touch", str(rig.folder / "stopped")],
+        startCommand=["/usr/bin/touch", str(rig.folder / "started")],
+    )
+    agent.State(str(home / "rotation.json")).set(phase="START", keyAlgorithm="EC-P256")
+    assert agent.main(["run"], settings_file=str(settings), settings_owner=os.getuid()) == 0
+    assert (rig.folder / "stopped").exists() and (rig.folder / "started").exists()
+    assert rig.aws.execution(job, "pump-1") == "SUCCEEDED"
+    assert not (home / "rotation.json").exists()
+    assert _connects(home)
+    rig.check(device, home)
+
+
+def test_a_rollback_the_job_was_not_told_of_is_reported_on_the_next_run(rig: Rig) -> None:
+    """A rollback whose FAILED report could not be sent (no network) stays in the state file;
+    the next run reports it instead of calling the rotation a success."""
+    device, home = rig.device()
+    job = rig.aws.start_job(["pump-1"])
+    agent.State(str(home / agent.STATE_FILE)).set(
+        phase="ROLLED_BACK", reason="create rejected: BadCsr", jobId=job, keyAlgorithm="EC-P256"
+    )
+    assert rig.run(home) == "FAILED"
+    assert rig.aws.execution(job, "pump-1") == "FAILED"
+    assert not (home / agent.STATE_FILE).exists()
+    assert (home / "cert.pem").read_text() == device.cert_pem
     rig.check(device, home)
