@@ -64,7 +64,10 @@ from typing import Any, Callable, Dict, List, Optional
 
 SERVICE_DIR = "/etc/.aws-iot-device-client"
 USER_DIR = "~/.aws-iot-device-client"
-CONFIG_FILE = "aws-iot-device-client.json"
+# Device Client's own file name (aws-iot-device-client source/config/Config.h, DEFAULT_CONFIG_FILE
+# "~/.aws-iot-device-client/aws-iot-device-client.conf"; its setup script writes the service's
+# under /etc/.aws-iot-device-client/), JSON despite the suffix.
+CONFIG_FILE = "aws-iot-device-client.conf"
 STATE_FILE = "rotate-certificate.state.json"
 TOPIC_PREFIX = "aisb/rotation"
 JOB_PREFIX = "aisb-rotation-"

@@ -952,3 +952,17 @@ def test_a_rollback_the_job_was_not_told_of_is_reported_on_the_next_run(rig: Rig
     assert not (home / agent.STATE_FILE).exists()
     assert (home / "cert.pem").read_text() == device.cert_pem
     rig.check(device, home)
+
+
+def test_both_handlers_read_device_client_s_configuration_by_its_own_name() -> None:
+    """Device Client keeps its configuration in aws-iot-device-client.conf (its Config.h,
+    DEFAULT_CONFIG_FILE), under /etc/.aws-iot-device-client/ for the service: the rotation
+    handler looks where the device-log handler does."""
+    logs_spec = importlib.util.spec_from_file_location(
+        "collect_device_logs_names", device_handler("collect-device-logs.py")
+    )
+    assert logs_spec and logs_spec.loader
+    logs: Any = importlib.util.module_from_spec(logs_spec)
+    logs_spec.loader.exec_module(logs)
+    assert agent.CONFIG_FILE == logs.CONFIG_FILE == "aws-iot-device-client.conf"
+    assert agent.SERVICE_DIR == "/etc/.aws-iot-device-client"
