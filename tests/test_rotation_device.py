@@ -966,3 +966,16 @@ def test_both_handlers_read_device_client_s_configuration_by_its_own_name() -> N
     logs_spec.loader.exec_module(logs)
     assert agent.CONFIG_FILE == logs.CONFIG_FILE == "aws-iot-device-client.conf"
     assert agent.SERVICE_DIR == "/etc/.aws-iot-device-client"
+
+
+@pytest.mark.parametrize("algorithm", agent.KEY_ALGORITHMS)
+def test_the_job_template_s_arguments_are_what_the_handler_accepts(algorithm: str) -> None:
+    """The cloud's job document and the device's argument check agree: Device Client runs the
+    step as ``<handler> <runAsUser> <args...>`` and the handler takes exactly that."""
+    from aisb.components.rotation import job_document
+
+    (step,) = job_document(algorithm)["steps"]
+    action = step["action"]
+    assert action["input"]["handler"] == ROTATE_CERTIFICATE
+    parsed = agent.parse_job_args([action["runAsUser"], *action["input"]["args"]])
+    assert (parsed.command, parsed.key_algorithm, parsed.job_id) == ("start", algorithm, None)
