@@ -38,6 +38,7 @@ and every step after a claim is idempotent so that whoever comes next resumes it
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import os
@@ -49,7 +50,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 if __package__:  # imported as aisb.functions.cert_rotator.handler
     from aisb.functions.cert_rotator import csr as csr_reader
@@ -327,6 +328,10 @@ def revoke(c: Clients, ca_arn: str, serial: str, thing: str) -> bool:
         LOG.exception("revoking %s failed", serial)
         log("revoke.failed", thing=thing, serial=serial, code=_code(e))
         return False
+    except BotoCoreError:  # no answer (a connection or credentials error)
+        LOG.exception("revoking %s failed", serial)
+        log("revoke.failed", thing=thing, serial=serial, code="NoAnswer")
+        return False
     log("revoke.done", thing=thing, serial=serial)
     return True
 
@@ -579,12 +584,12 @@ def _create(
 
     cert_id, cert_arn, cert_pem = issue(c, options, str(event["csr"]))
     issued: dict[str, Any] = {}
-    if options.pca_ca_arn:
-        issued = {
-            "newCertificateCa": options.pca_ca_arn,
-            "newCertificateSerial": certificate_serial(cert_pem),
-        }
     try:
+        if options.pca_ca_arn:
+            issued = {
+                "newCertificateCa": options.pca_ca_arn,
+                "newCertificateSerial": certificate_serial(cert_pem),
+            }
         for policy in attached_policies(c, old_arn):
             c.iot.attach_policy(policyName=policy, target=cert_arn)
         c.iot.attach_thing_principal(
@@ -723,18 +728,17 @@ def _commit(
             in_progress_job(c, job_id, thing)
             if principal not in exclusive_certificates(c, thing):
                 raise Refused("NotTheThingsCertificate", "the new certificate is not the thing's")
-            progress["claiming"] = True  # an error from here on may have written the claim
             try:
+                # An error other than Lost leaves it unknown whether the claim was written:
+                # the commit then sends no answer (see _answer).
                 state = advance(c, options, state, now, phase=COMMITTING)
             except Lost:
-                progress["claiming"] = False  # not written: read again, and decide again
-                continue
+                continue  # not written: read again, and decide again
         progress["claimed"] = True
         if state["phase"] == COMMITTING:
-            try:
+            # Lost: completed meanwhile (nothing but finish_commit moves a COMMITTING item).
+            with contextlib.suppress(Lost):
                 finish_commit(c, options, state, now)
-            except Lost:
-                continue  # completed by another invocation meanwhile: read it again
         return {"jobId": job_id, "certificateId": principal}
     raise RuntimeError(f"the rotation of {thing} kept changing; not committed by this call")
 
