@@ -662,13 +662,30 @@ def device_assume_role_alias_policy(role_alias_arn: str) -> PolicyDocument:
 # ListAttachedPolicies, AttachThingPrincipal and DetachThingPrincipal name no resource type
 # ("*" is the only form IAM takes for them); DescribeJobExecution takes job and thing;
 # GetJobDocument job; DescribeCertificate, UpdateCertificate, DeleteCertificate cert;
-# AttachPolicy and DetachPolicy cert; Publish topic.
+# AttachPolicy and DetachPolicy cert; Publish topic. Service "acm-pca": IssueCertificate,
+# GetCertificate and RevokeCertificate take certificate-authority, and IssueCertificate alone
+# has a condition key, acm-pca:TemplateArn (type ARN), "the arn of the certificate template
+# used in Issue Certificate request". events and sweep write the state too: a rollback claims
+# the item (ROLLING_BACK) before it acts, and both complete claimed commits.
 _ROTATION_ACTIONS: dict[str, tuple[str, ...]] = {
     "create": ("job", "describe", "attach", "remove", "issue", "reply", "state-write"),
     "commit": ("job", "describe", "deactivate", "reply", "state-write"),
-    "events": ("describe", "remove", "reactivate", "alert", "state-delete"),
-    "sweep": ("job", "describe", "remove", "reactivate", "alert", "state-delete", "state-scan"),
+    "events": ("describe", "remove", "reactivate", "alert", "state-write", "state-delete"),
+    "sweep": (
+        "job",
+        "describe",
+        "remove",
+        "reactivate",
+        "alert",
+        "state-write",
+        "state-delete",
+        "state-scan",
+    ),
 }
+ROTATION_PCA_TEMPLATE = "EndEntityClientAuthCertificate/V1"
+"""The Private CA template rotation certificates are issued with (client authentication only;
+https://docs.aws.amazon.com/privateca/latest/userguide/UsingTemplates.html); the create
+function's ``CLIENT_AUTH_TEMPLATE`` is the same, and a test keeps them equal."""
 
 
 def rotation_function_policy(
@@ -754,11 +771,36 @@ def rotation_function_policy(
             }
         )
     if "issue" in needs and private_ca_arn:
-        statements.append(
+        statements += [
             {
+                # Only with the client-authentication template: without one, Private CA
+                # issues EndEntityCertificate/V1 (server and client authentication).
                 "Sid": "IssueFromPrivateCa",
                 "Effect": "Allow",
-                "Action": ["acm-pca:GetCertificate", "acm-pca:IssueCertificate"],
+                "Action": "acm-pca:IssueCertificate",
+                "Resource": private_ca_arn,
+                "Condition": {
+                    "ArnEquals": {
+                        "acm-pca:TemplateArn": (
+                            f"arn:{partition}:acm-pca:::template/{ROTATION_PCA_TEMPLATE}"
+                        )
+                    }
+                },
+            },
+            {
+                "Sid": "ReadIssuedCertificates",
+                "Effect": "Allow",
+                "Action": "acm-pca:GetCertificate",
+                "Resource": private_ca_arn,
+            },
+        ]
+    if "remove" in needs and private_ca_arn:
+        statements.append(
+            {
+                # What a rollback or a failed create discards is revoked as well.
+                "Sid": "RevokeDiscardedCertificates",
+                "Effect": "Allow",
+                "Action": "acm-pca:RevokeCertificate",
                 "Resource": private_ca_arn,
             }
         )

@@ -139,6 +139,21 @@ def built() -> dict[str, Any]:
             )
             for role in ("commit", "events", "sweep")
         },
+        **{
+            f"rotation_function_policy.{role}-pca": iam.rotation_function_policy(
+                role,
+                partition="aws-cn",
+                region="cn-north-1",
+                account_id=ACCT,
+                log_group_arn="l",
+                table_arn="t",
+                dead_letter_queue_arn="q",
+                topic_arn=TOPIC,
+                topic_key_arn=KEY,
+                private_ca_arn=f"arn:aws-cn:acm-pca:cn-north-1:{ACCT}:certificate-authority/ca",
+            )
+            for role in ("events", "sweep")
+        },
         "rotation_device_policy": iam.rotation_device_policy("aws-cn", "cn-north-1", ACCT),
         "quarantine_iot_policy": iam.quarantine_iot_policy(),
         "add_to_thing_group_policy": iam.add_to_thing_group_policy(

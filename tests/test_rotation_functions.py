@@ -4,10 +4,12 @@ rollback on job failure and retirement after the grace period."""
 from __future__ import annotations
 
 import base64
+import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -92,9 +94,10 @@ def test_a_rotation_issues_commits_and_retires_after_the_grace_period(aws: Cloud
     assert _commit(aws, "pump-1", job, new)["outcome"] == "accepted"
     assert aws.certificates("pump-1") == {device.cert_id: "INACTIVE", new: "ACTIVE"}
     # Within the grace period the old certificate stays; after it, it is gone.
-    assert rotator.sweep(**aws.kw()) == {"retired": 0, "rolledBack": 0}
+    nothing = {"retired": 0, "rolledBack": 0, "completed": 0, "failed": 0}
+    assert rotator.sweep(**aws.kw()) == nothing
     aws.clock[0] += 7 * 86400
-    assert rotator.sweep(**aws.kw()) == {"retired": 1, "rolledBack": 0}
+    assert rotator.sweep(**aws.kw()) == {**nothing, "retired": 1}
     assert aws.certificates("pump-1") == {new: "ACTIVE"}
     # Day 2: the new certificate rotates again the same way.
     newer = _rotate(aws, "pump-1", new)
@@ -342,3 +345,302 @@ def test_a_new_rotation_within_the_grace_period_retires_the_old_one_first(aws: C
     aws.clock[0] += 7 * 86400
     assert rotator.sweep(**aws.kw())["retired"] == 1
     assert aws.certificates("pump-1") == {second: "ACTIVE"}
+
+
+# --- a commit that fails part-way: claimed first, completed by whoever comes next ------------
+
+
+def _throttled(operation: str) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, operation
+    )
+
+
+def _replies(aws: Cloud, thing: str, verb: str) -> list[str]:
+    """The outcomes the device was sent on ``<verb>/accepted|rejected``, in order."""
+    prefix = f"aisb/rotation/{thing}/{verb}/"
+    return [t.removeprefix(prefix) for t, _ in aws.published() if t.startswith(prefix)]
+
+
+def _issued(aws: Cloud, thing: str = "pump-1") -> tuple[Any, str, str]:
+    device = aws.add_device(thing)
+    job = aws.start_job([thing])
+    pem = csr_for(ec.generate_private_key(ec.SECP256R1()), thing)
+    made = _create(aws, thing, job, device.cert_id, pem)
+    assert made["outcome"] == "accepted", made
+    return device, job, str(made["certificateId"])
+
+
+def _fail_once(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, when: Any) -> list[int]:
+    """``owner.name`` raises a throttling error the first time ``when(kwargs)`` holds."""
+    real = getattr(owner, name)
+    failed: list[int] = []
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        if not failed and when(*args, **kwargs):
+            failed.append(1)
+            raise _throttled(name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, flaky)
+    return failed
+
+
+@pytest.mark.parametrize(
+    "step",
+    ["claim write", "deactivation", "committed write", "reply"],
+)
+def test_a_commit_failing_part_way_is_completed_by_lambdas_retry_and_never_rejected(
+    aws: Cloud, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    """Lambda retries a failed invocation (the same event) twice; whatever step of the first
+    delivery was throttled, the device is never told ``rejected`` (it would go back to the old
+    certificate), and the retry completes the commit."""
+    device, job, new = _issued(aws)
+    c = aws.clients
+    writes: list[str] = []
+
+    def nth_write(n: int) -> Any:
+        def when(_c: Any, _o: Any, state: Any, _p: Any) -> bool:
+            writes.append(state["phase"])
+            return len(writes) == n
+
+        return when
+
+    if step == "claim write":
+        failed = _fail_once(monkeypatch, rotator, "put_state", nth_write(1))
+    elif step == "committed write":
+        failed = _fail_once(monkeypatch, rotator, "put_state", nth_write(2))
+    elif step == "deactivation":
+        failed = _fail_once(
+            monkeypatch, c.iot, "update_certificate", lambda **k: k["newStatus"] == "INACTIVE"
+        )
+    else:
+        failed = _fail_once(
+            monkeypatch, c.iot_data, "publish", lambda **k: k["topic"].endswith("/commit/accepted")
+        )
+    with pytest.raises(ClientError):  # the invocation fails, so Lambda retries it
+        _commit(aws, "pump-1", job, new)
+    assert failed == [1]
+    # Before its claim is known to be written the commit says nothing (the device commits
+    # again); after it, "accepted": whoever comes next completes it. (When the reply itself
+    # failed, the device heard nothing either.)
+    first_answers = [] if step in ("claim write", "reply") else ["accepted"]
+    assert _replies(aws, "pump-1", "commit") == first_answers
+    # Lambda's retry of the same event, a minute later.
+    assert _commit(aws, "pump-1", job, new)["outcome"] == "accepted"
+    assert aws.certificates("pump-1") == {device.cert_id: "INACTIVE", new: "ACTIVE"}
+    assert set(_replies(aws, "pump-1", "commit")) == {"accepted"}
+    assert rotator.get_state(c, aws.options, "pump-1")["phase"] == "COMMITTED"
+    # And the rotation ends as any other: the job's event, then retirement.
+    aws.set_execution(job, "pump-1", "SUCCEEDED")
+    event = {"jobId": job, "status": "SUCCEEDED", "thingArn": "arn:aws:iot:::thing/pump-1"}
+    assert rotator.job_event(event, **aws.kw())["outcome"] == "succeeded"
+    aws.clock[0] += 7 * 86400
+    assert rotator.sweep(**aws.kw())["retired"] == 1
+    assert aws.certificates("pump-1") == {new: "ACTIVE"}
+    # Day 2: the certificate rotates again, the service answering.
+    monkeypatch.undo()
+    newer = _rotate(aws, "pump-1", new)
+    assert aws.certificates("pump-1") == {new: "INACTIVE", newer: "ACTIVE"}
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"), [("SUCCEEDED", "succeeded"), ("FAILED", "kept-commit")]
+)
+def test_a_claimed_commit_whose_retries_all_failed_is_completed_not_rolled_back(
+    aws: Cloud, monkeypatch: pytest.MonkeyPatch, status: str, outcome: str
+) -> None:
+    """The device heard ``accepted`` (it may have dropped its old key); the job's event, or the
+    sweep when no event comes, completes the commit instead of rolling it back."""
+    device, job, new = _issued(aws)
+    real = aws.clients.iot.update_certificate
+
+    def down(**kwargs: Any) -> Any:
+        raise _throttled("UpdateCertificate")
+
+    monkeypatch.setattr(aws.clients.iot, "update_certificate", down)
+    for _ in range(3):  # the first delivery and Lambda's two retries
+        with pytest.raises(ClientError):
+            _commit(aws, "pump-1", job, new)
+    assert set(_replies(aws, "pump-1", "commit")) == {"accepted"}
+    monkeypatch.setattr(aws.clients.iot, "update_certificate", real)
+    aws.set_execution(job, "pump-1", status)
+    event = {"jobId": job, "status": status, "thingArn": "arn:aws:iot:::thing/pump-1"}
+    assert rotator.job_event(event, **aws.kw())["outcome"] == outcome
+    assert aws.certificates("pump-1") == {device.cert_id: "INACTIVE", new: "ACTIVE"}
+    # A late duplicate of the event changes nothing.
+    rotator.job_event(event, **aws.kw())
+    assert aws.certificates("pump-1") == {device.cert_id: "INACTIVE", new: "ACTIVE"}
+
+
+def test_the_sweep_completes_a_claimed_commit_whose_event_never_came(
+    aws: Cloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    device, job, new = _issued(aws)
+    _fail_once(monkeypatch, aws.clients.iot, "update_certificate", lambda **k: True)
+    with pytest.raises(ClientError):
+        _commit(aws, "pump-1", job, new)
+    aws.set_execution(job, "pump-1", "TIMED_OUT")
+    assert rotator.sweep(**aws.kw())["completed"] == 1
+    assert aws.certificates("pump-1") == {device.cert_id: "INACTIVE", new: "ACTIVE"}
+    assert rotator.sweep(**aws.kw())["completed"] == 0  # day 2: nothing left to do
+
+
+# --- a commit repeated after the job ended -------------------------------------------------
+
+
+def test_a_repeated_commit_after_the_job_timed_out_is_accepted_when_committed(aws: Cloud) -> None:
+    """Every answer to the commit was lost, the device kept the new key and the rotation
+    pending; the job timed out before its next run. The cloud committed: it says so again."""
+    device, job, new = _issued(aws)
+    assert _commit(aws, "pump-1", job, new)["outcome"] == "accepted"
+    aws.set_execution(job, "pump-1", "TIMED_OUT")
+    event = {"jobId": job, "status": "TIMED_OUT", "thingArn": "arn:aws:iot:::thing/pump-1"}
+    assert rotator.job_event(event, **aws.kw())["outcome"] == "kept-commit"
+    again = _commit(aws, "pump-1", job, new)
+    assert (again["outcome"], again["certificateId"]) == ("accepted", new)
+    assert _replies(aws, "pump-1", "commit") == ["accepted", "accepted"]
+    assert aws.certificates("pump-1") == {device.cert_id: "INACTIVE", new: "ACTIVE"}
+    # Only the new certificate can commit, and only a rotation that was committed.
+    assert _commit(aws, "pump-1", job, device.cert_id)["code"] == "NotTheNewCertificate"
+
+
+def test_a_commit_after_the_job_timed_out_without_a_commit_is_refused(aws: Cloud) -> None:
+    device, job, new = _issued(aws)
+    aws.set_execution(job, "pump-1", "TIMED_OUT")
+    assert _commit(aws, "pump-1", job, new)["code"] == "JobNotInProgress"
+    assert aws.certificates("pump-1") == {device.cert_id: "ACTIVE", new: "ACTIVE"}
+
+
+# --- commit and rollback racing for one rotation -------------------------------------------
+
+
+def test_a_rollback_between_a_commits_checks_and_its_claim_wins_and_the_commit_is_refused(
+    aws: Cloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    device, job, new = _issued(aws)
+    real = rotator.exclusive_certificates
+    ran: list[str] = []
+
+    def then_time_out(c: Any, thing: str) -> Any:
+        found = real(c, thing)
+        if not ran:  # the commit checked the job; now it times out and the event is handled
+            aws.set_execution(job, thing, "TIMED_OUT")
+            event = {"jobId": job, "status": "TIMED_OUT", "thingArn": f"arn:x:iot:::thing/{thing}"}
+            ran.append(rotator.job_event(event, **aws.kw())["outcome"])
+        return found
+
+    monkeypatch.setattr(rotator, "exclusive_certificates", then_time_out)
+    answer = _commit(aws, "pump-1", job, new)
+    assert ran == ["rolled-back"]
+    assert answer["outcome"] == "rejected"  # the device goes back to its old certificate ...
+    assert aws.certificates("pump-1") == {device.cert_id: "ACTIVE"}  # ... which is active
+
+
+def test_a_commit_between_a_rollbacks_read_and_its_claim_wins_and_is_kept(
+    aws: Cloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    device, job, new = _issued(aws)
+    real = rotator.get_state
+    armed: list[bool] = [True]
+    answers: list[str] = []
+
+    def then_commit(c: Any, options: Any, thing: str) -> Any:
+        state = real(c, options, thing)
+        if armed[0]:  # the event read CREATED; the device's commit lands before it acts
+            armed[0] = False
+            answers.append(_commit(aws, thing, job, new)["outcome"])
+            aws.set_execution(job, thing, "TIMED_OUT")
+        return state
+
+    monkeypatch.setattr(rotator, "get_state", then_commit)
+    event = {"jobId": job, "status": "TIMED_OUT", "thingArn": "arn:aws:iot:::thing/pump-1"}
+    assert rotator.job_event(event, **aws.kw())["outcome"] == "kept-commit"
+    assert answers == ["accepted"]  # the device uses the new certificate ...
+    assert aws.certificates("pump-1") == {device.cert_id: "INACTIVE", new: "ACTIVE"}  # ... kept
+
+
+def test_an_interrupted_rollback_is_resumed_and_a_commit_meanwhile_is_refused(
+    aws: Cloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    device, job, new = _issued(aws)
+    failed = _fail_once(monkeypatch, aws.clients.iot, "delete_certificate", lambda **k: True)
+    aws.set_execution(job, "pump-1", "FAILED")
+    event = {"jobId": job, "status": "FAILED", "thingArn": "arn:aws:iot:::thing/pump-1"}
+    with pytest.raises(ClientError):
+        rotator.job_event(event, **aws.kw())
+    assert failed == [1]
+    assert rotator.get_state(aws.clients, aws.options, "pump-1")["phase"] == "ROLLING_BACK"
+    # A commit now (the job ended; the rollback claimed the rotation) is refused ...
+    assert _commit(aws, "pump-1", job, new)["code"] in ("NothingToCommit", "JobNotInProgress")
+    # ... a create of a new job waits for the rollback ...
+    job2 = aws.start_job(["pump-1"])
+    pem = csr_for(ec.generate_private_key(ec.SECP256R1()), "pump-1")
+    assert _create(aws, "pump-1", job2, device.cert_id, pem)["code"] == "RotationInProgress"
+    # ... and Lambda's retry of the event finishes the rollback.
+    assert rotator.job_event(event, **aws.kw())["outcome"] == "rolled-back"
+    assert aws.certificates("pump-1") == {device.cert_id: "ACTIVE"}
+    assert rotator.get_state(aws.clients, aws.options, "pump-1") is None
+
+
+def test_the_sweep_resumes_an_interrupted_rollback(
+    aws: Cloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    device, job, _ = _issued(aws)
+    _fail_once(monkeypatch, aws.clients.iot, "delete_certificate", lambda **k: True)
+    aws.set_execution(job, "pump-1", "CANCELED")
+    event = {"jobId": job, "status": "CANCELED", "thingArn": "arn:aws:iot:::thing/pump-1"}
+    with pytest.raises(ClientError):
+        rotator.job_event(event, **aws.kw())
+    assert rotator.sweep(**aws.kw())["rolledBack"] == 1
+    assert aws.certificates("pump-1") == {device.cert_id: "ACTIVE"}
+
+
+# --- the sweep goes on past one bad item; device text in alerts ----------------------------
+
+
+def test_one_failing_rotation_does_not_stop_the_sweep(
+    aws: Cloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jobs = {}
+    devices = {}
+    for thing in ("pump-1", "pump-2", "pump-3"):
+        devices[thing], jobs[thing], _ = _issued(aws, thing)
+        aws.set_execution(jobs[thing], thing, "TIMED_OUT")
+    real = aws.clients.iot.describe_job_execution
+
+    def broken_for_pump_2(**kwargs: Any) -> Any:
+        if kwargs["thingName"] == "pump-2":
+            raise _throttled("DescribeJobExecution")
+        return real(**kwargs)
+
+    monkeypatch.setattr(aws.clients.iot, "describe_job_execution", broken_for_pump_2)
+    swept = rotator.sweep(**aws.kw())
+    assert (swept["rolledBack"], swept["failed"]) == (2, 1)
+    assert aws.active("pump-1") == [devices["pump-1"].cert_id]
+    assert aws.active("pump-3") == [devices["pump-3"].cert_id]
+    assert "pump-2 (CREATED): ThrottlingException" in aws.alerts()[-1]
+    # The next run, the service answering again, rolls back the one left.
+    monkeypatch.setattr(aws.clients.iot, "describe_job_execution", real)
+    assert rotator.sweep(**aws.kw()) == {"retired": 0, "rolledBack": 1, "completed": 0, "failed": 0}
+    assert aws.active("pump-2") == [devices["pump-2"].cert_id]
+
+
+def test_device_status_details_are_labelled_printable_and_short_in_the_alert(aws: Cloud) -> None:
+    _, job, _ = _issued(aws)
+    aws.set_execution(job, "pump-1", "FAILED")
+    evil = "\x1b[2J\u202eelif\r\nSubject: urgent\x00 " + "A" * 5000
+    event = {
+        "jobId": job,
+        "status": "FAILED",
+        "statusDetails": {"reason": evil, "step\n": "x"},
+        "thingArn": "arn:aws:iot:::thing/pump-1",
+    }
+    assert rotator.job_event(event, **aws.kw())["outcome"] == "rolled-back"
+    message = aws.alerts()[-1]
+    assert "device-supplied, unverified" in message
+    assert "Subject: urgent" in message  # kept as text, on the same line
+    assert not [ch for ch in message if unicodedata.category(ch).startswith("C")]
+    assert len(message) < rotator.DEVICE_TEXT_LIMIT + 300
+    assert rotator.device_text(None) == "the device gave no details"

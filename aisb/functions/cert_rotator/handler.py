@@ -14,33 +14,43 @@ Four AWS Lambda entry points (stdlib + boto3 only; ``csr.py`` reads the request)
   and is attached to the thing exclusively. The reply goes to ``.../create/accepted`` (the
   certificate) or ``.../create/rejected`` (a code and the reason).
 - ``commit``: on ``aisb/rotation/<thing>/commit``, accepted only over a connection made with
-  the **new** certificate: the old one is set INACTIVE and kept ``GRACE_DAYS``.
+  the **new** certificate: the commit is claimed first (the item goes to COMMITTING), then
+  the old certificate is set INACTIVE and kept ``GRACE_DAYS`` (COMMITTED). A claimed commit
+  is always completed -- by a retry, a repeated commit, the job's event or the sweep -- and is
+  never answered ``rejected``.
 - ``job_event``: AWS IoT Jobs events (``$aws/events/jobExecution/<jobId>/<status>``,
   https://docs.aws.amazon.com/iot/latest/developerguide/events-jobs.html). An execution that
-  ends FAILED, TIMED_OUT, CANCELED, REJECTED or REMOVED before the commit rolls back (the new
-  certificate is deactivated, detached and deleted; the old stays active); every failure is
-  published to the alert topic.
+  ends FAILED, TIMED_OUT, CANCELED, REJECTED or REMOVED before the commit rolls back: the
+  rollback is claimed first (ROLLING_BACK), then the new certificate is deactivated, detached,
+  deleted (and, from a Private CA, revoked) and the old stays active; a claimed commit is
+  completed instead. Every failure is published to the alert topic.
 - ``sweep`` (scheduled): detaches and deletes old certificates whose grace period has passed,
-  and rolls back uncommitted rotations whose job execution is no longer in progress (an event
-  that never arrived).
+  rolls back uncommitted rotations whose job execution is no longer in progress (an event
+  that never arrived), and finishes claimed commits and rollbacks that an error interrupted.
 
-Each thing's rotation is one item of a DynamoDB table (``STATE_TABLE``), written with
-conditions so that a duplicate or late message cannot undo a newer step.
+Each thing's rotation is one item of a DynamoDB table (``STATE_TABLE``). Every change is a
+conditional write over the version read (``updated``, ``jobId``, ``phase``), and a step with
+side effects first claims the item (COMMITTING or ROLLING_BACK): of a commit and a rollback
+racing for one rotation only one acts, a duplicate or late message cannot undo a newer step,
+and every step after a claim is idempotent so that whoever comes next resumes it.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import logging
 import os
 import re
 import time
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 if __package__:  # imported as aisb.functions.cert_rotator.handler
     from aisb.functions.cert_rotator import csr as csr_reader
@@ -67,6 +77,21 @@ JOB_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 CERT_ID = re.compile(r"[0-9a-f]{64}")
 FAILED_STATUSES = frozenset({"FAILED", "TIMED_OUT", "CANCELED", "REJECTED", "REMOVED"})
 CREATED, COMMITTED = "CREATED", "COMMITTED"
+COMMITTING, ROLLING_BACK = "COMMITTING", "ROLLING_BACK"
+"""Claims: a commit or a rollback that has begun; whoever reads one finishes it."""
+CLIENT_AUTH_TEMPLATE = "EndEntityClientAuthCertificate/V1"
+"""The Private CA template for device certificates: client authentication only (without a
+template Private CA applies EndEntityCertificate/V1, server and client authentication:
+https://docs.aws.amazon.com/privateca/latest/userguide/UsingTemplates.html and
+https://docs.aws.amazon.com/privateca/latest/userguide/template-order-of-operations.html)."""
+REVOCATION_REASON = "CESSATION_OF_OPERATION"
+"""Why a discarded certificate is revoked: never used, no longer needed (RFC 5280, 5.3.1)."""
+DEVICE_TEXT_LIMIT = 300
+"""The most characters of device-supplied text an alert carries."""
+
+
+class Lost(Exception):
+    """The item changed since it was read: another invocation moved the rotation on."""
 
 
 class Refused(Exception):
@@ -238,11 +263,87 @@ def remove_certificate(c: Clients, thing: str, cert_id: str, arn: str) -> None:
     except ClientError as e:
         if _code(e) != "ResourceNotFoundException":
             raise
-    c.iot.delete_certificate(certificateId=cert_id)
+    try:
+        c.iot.delete_certificate(certificateId=cert_id)
+    except ClientError as e:
+        if _code(e) != "ResourceNotFoundException":  # deleted meanwhile: done
+            raise
 
 
 def _arn_of(arn_like: str, cert_id: str) -> str:
     return arn_like.rsplit("/", 1)[0] + "/" + cert_id
+
+
+def _der_length(der: bytes, at: int) -> tuple[int, int]:
+    """(length, offset of the contents) of the DER element whose length byte is at ``at``."""
+    first = der[at]
+    if first < 0x80:
+        return first, at + 1
+    count = first & 0x7F
+    if not 1 <= count <= 4 or at + 1 + count > len(der):
+        raise ValueError("unsupported DER length")
+    return int.from_bytes(der[at + 1 : at + 1 + count], "big"), at + 1 + count
+
+
+def certificate_serial(pem: str) -> str:
+    """A certificate's serial number as ``openssl x509 -text`` prints it (hex bytes joined by
+    colons), the form RevokeCertificate's ``CertificateSerial`` takes (Private CA API
+    reference, RevokeCertificate). Stdlib only: Certificate ::= SEQUENCE { tbsCertificate
+    SEQUENCE { [0] version OPTIONAL, serialNumber INTEGER, ... } } (RFC 5280, 4.1)."""
+    body = "".join(
+        line.strip() for line in pem.strip().splitlines() if line and not line.startswith("-----")
+    )
+    der = base64.b64decode(body)
+    at = 0
+    for _ in range(2):  # into the certificate, then into tbsCertificate
+        if der[at] != 0x30:
+            raise ValueError("not a certificate")
+        _, at = _der_length(der, at + 1)
+    if der[at] == 0xA0:  # the explicit version
+        length, contents = _der_length(der, at + 1)
+        at = contents + length
+    if der[at] != 0x02:
+        raise ValueError("no serial number")
+    length, contents = _der_length(der, at + 1)
+    serial = der[contents : contents + length].lstrip(b"\x00") or b"\x00"
+    return ":".join(f"{b:02x}" for b in serial)
+
+
+def revoke(c: Clients, ca_arn: str, serial: str, thing: str) -> bool:
+    """Revoke a Private CA certificate the rotation discards; False when it could not be
+    (logged: the caller says so). The certificate is already gone from AWS IoT, so it can no
+    longer connect; revocation tells every other relying party too."""
+    if c.pca is None:
+        log("revoke.skipped", thing=thing, serial=serial, why="no Private CA client")
+        return False
+    try:
+        c.pca.revoke_certificate(
+            CertificateAuthorityArn=ca_arn,
+            CertificateSerial=serial,
+            RevocationReason=REVOCATION_REASON,
+        )
+    except ClientError as e:
+        if _code(e) == "RequestAlreadyProcessedException":  # revoked before: done
+            return True
+        LOG.exception("revoking %s failed", serial)
+        log("revoke.failed", thing=thing, serial=serial, code=_code(e))
+        return False
+    except BotoCoreError:  # no answer (a connection or credentials error)
+        LOG.exception("revoking %s failed", serial)
+        log("revoke.failed", thing=thing, serial=serial, code="NoAnswer")
+        return False
+    log("revoke.done", thing=thing, serial=serial)
+    return True
+
+
+def discard(c: Clients, state: Mapping[str, Any], thing: str, cert_id: str, arn: str) -> bool:
+    """Remove a certificate issued for a rotation that will not use it, and revoke it when a
+    Private CA issued it (``state`` names its CA and serial); False when revocation failed."""
+    remove_certificate(c, thing, cert_id, arn)
+    ca, serial = state.get("newCertificateCa"), state.get("newCertificateSerial")
+    if ca and serial:
+        return revoke(c, str(ca), str(serial), thing)
+    return True
 
 
 # --- state ---------------------------------------------------------------------------------
@@ -269,22 +370,62 @@ def put_state(
         condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(thing)"}
     else:
         condition = {
-            "ConditionExpression": "updated = :u AND jobId = :j",
+            "ConditionExpression": "updated = :u AND jobId = :j AND phase = :p",
             "ExpressionAttributeValues": {
                 ":u": {"N": str(previous["updated"])},
                 ":j": {"S": str(previous["jobId"])},
+                ":p": {"S": str(previous["phase"])},
             },
         }
     c.dynamodb.put_item(TableName=options.state_table, Item=_attrs(state), **condition)
 
 
-def delete_state(c: Clients, options: Options, state: Mapping[str, Any]) -> None:
-    c.dynamodb.delete_item(
-        TableName=options.state_table,
-        Key={"thing": {"S": state["thing"]}},
-        ConditionExpression="updated = :u",
-        ExpressionAttributeValues={":u": {"N": str(state["updated"])}},
-    )
+def _conditional(error: ClientError) -> bool:
+    return _code(error) == "ConditionalCheckFailedException"
+
+
+def _next_ms(state: Mapping[str, Any], now: Callable[[], float]) -> int:
+    """A version newer than the one read, even within one millisecond."""
+    return max(_now_ms(now), int(state["updated"]) + 1)
+
+
+def advance(
+    c: Clients,
+    options: Options,
+    state: Mapping[str, Any],
+    now: Callable[[], float],
+    **changes: Any,
+) -> dict[str, Any]:
+    """``state`` moved on by ``changes``, written over the version read; ``Lost`` when another
+    invocation changed the item first (nothing is written then)."""
+    moved = {**state, "updated": _next_ms(state, now), **changes}
+    try:
+        put_state(c, options, moved, state)
+    except ClientError as e:
+        if _conditional(e):
+            raise Lost(f"the rotation of {state['thing']} changed meanwhile") from None
+        raise
+    return moved
+
+
+def delete_state(c: Clients, options: Options, state: Mapping[str, Any]) -> bool:
+    """Delete a finished rotation's item if it is still the version read; False when another
+    invocation changed it first."""
+    try:
+        c.dynamodb.delete_item(
+            TableName=options.state_table,
+            Key={"thing": {"S": state["thing"]}},
+            ConditionExpression="updated = :u AND phase = :p",
+            ExpressionAttributeValues={
+                ":u": {"N": str(state["updated"])},
+                ":p": {"S": str(state["phase"])},
+            },
+        )
+    except ClientError as e:
+        if _conditional(e):
+            return False
+        raise
+    return True
 
 
 def _now_ms(now: Callable[[], float]) -> int:
@@ -303,6 +444,29 @@ def reply(c: Clients, thing: str, verb: str, outcome: str, body: Mapping[str, An
 def alert(c: Clients, options: Options, subject: str, message: str) -> None:
     log("alert", subject=subject, message=message)
     c.sns.publish(TopicArn=options.alert_topic_arn, Subject=subject[:100], Message=message)
+
+
+def _printable(text: str) -> str:
+    """``text`` without control, format (bidirectional overrides), unassigned or private-use
+    characters (Unicode categories C*), and with runs of white space made one space."""
+    kept = "".join(" " if unicodedata.category(ch).startswith("C") else ch for ch in text)
+    return " ".join(kept.split())
+
+
+def device_text(details: Any, limit: int = DEVICE_TEXT_LIMIT) -> str:
+    """A device's ``statusDetails`` for an alert: labelled as the device's own words, printable
+    characters only, at most ``limit`` characters of them (a device may write anything)."""
+    if isinstance(details, Mapping):
+        text = "; ".join(
+            f"{_printable(str(k))}={_printable(str(v))}" for k, v in sorted(details.items())
+        )
+    else:
+        text = _printable(str(details or ""))
+    if not text:
+        return "the device gave no details"
+    if len(text) > limit:
+        text = text[: limit - 1] + "\u2026"
+    return f'the device reported (device-supplied, unverified): "{text}"'
 
 
 def _request(event: Mapping[str, Any]) -> tuple[str, str, str, str]:
@@ -325,6 +489,11 @@ def _request(event: Mapping[str, Any]) -> tuple[str, str, str, str]:
 # --- create --------------------------------------------------------------------------------
 
 
+def client_auth_template_arn(ca_arn: str) -> str:
+    """The template's ARN in the CA's partition (template ARNs name no region or account)."""
+    return f"arn:{ca_arn.split(':')[1]}:acm-pca:::template/{CLIENT_AUTH_TEMPLATE}"
+
+
 def issue(c: Clients, options: Options, pem: str) -> tuple[str, str, str]:
     """(certificate id, ARN, PEM) of a new ACTIVE certificate for the request."""
     if options.pca_ca_arn is None:
@@ -334,6 +503,7 @@ def issue(c: Clients, options: Options, pem: str) -> tuple[str, str, str]:
         CertificateAuthorityArn=options.pca_ca_arn,
         Csr=pem.encode(),
         SigningAlgorithm=options.pca_signing_algorithm,
+        TemplateArn=client_auth_template_arn(options.pca_ca_arn),
         Validity={"Value": options.pca_validity_days, "Type": "DAYS"},
     )
     c.pca.get_waiter("certificate_issued").wait(
@@ -345,7 +515,11 @@ def issue(c: Clients, options: Options, pem: str) -> tuple[str, str, str]:
         CertificateAuthorityArn=options.pca_ca_arn, CertificateArn=issued["CertificateArn"]
     )
     pem_out = got["Certificate"]
-    registered = c.iot.register_certificate_without_ca(certificatePem=pem_out, status="ACTIVE")
+    try:
+        registered = c.iot.register_certificate_without_ca(certificatePem=pem_out, status="ACTIVE")
+    except Exception:
+        revoke(c, options.pca_ca_arn, certificate_serial(pem_out), "")
+        raise
     return registered["certificateId"], registered["certificateArn"], pem_out
 
 
@@ -361,9 +535,14 @@ def _create(
             "the connection's certificate is not attached to the thing exclusively",
         )
     state = get_state(c, options, thing)
-    if state and state["phase"] == COMMITTED and state["jobId"] == job_id:
+    if state and state["phase"] in (COMMITTED, COMMITTING) and state["jobId"] == job_id:
         raise Refused("AlreadyCommitted", f"job {job_id} already committed a new certificate")
-    if state and state["phase"] == CREATED and state["jobId"] != job_id:
+    if (
+        state
+        and state["phase"] != COMMITTED
+        and (state["jobId"] != job_id or state["phase"] == ROLLING_BACK)
+    ):
+        # Another job's rotation, or a commit or rollback still under way, finishes first.
         raise Refused("RotationInProgress", f"job {state['jobId']} is rotating this thing")
     if state and state["phase"] == CREATED and state["oldCertificateId"] != principal:
         raise Refused("NotTheCurrentCertificate", "request it with the current certificate")
@@ -394,7 +573,7 @@ def _create(
     if state and state["phase"] == CREATED:
         # A repeated request of this job (the device lost the reply): the certificate issued
         # for the earlier one is never used; it goes before another is issued.
-        remove_certificate(c, thing, state["newCertificateId"], _arn_of(old_arn, pending or ""))
+        discard(c, state, thing, state["newCertificateId"], _arn_of(old_arn, pending or ""))
         log("create.replaced", thing=thing, job=job_id, certificate=state["newCertificateId"])
     if state and state["phase"] == COMMITTED:
         # A new rotation of a certificate rotated before: the one it replaced, already
@@ -404,13 +583,19 @@ def _create(
         log("retire.early", thing=thing, job=state["jobId"], certificate=old)
 
     cert_id, cert_arn, cert_pem = issue(c, options, str(event["csr"]))
+    issued: dict[str, Any] = {}
     try:
+        if options.pca_ca_arn:
+            issued = {
+                "newCertificateCa": options.pca_ca_arn,
+                "newCertificateSerial": certificate_serial(cert_pem),
+            }
         for policy in attached_policies(c, old_arn):
             c.iot.attach_policy(policyName=policy, target=cert_arn)
         c.iot.attach_thing_principal(
             thingName=thing, principal=cert_arn, thingPrincipalType="EXCLUSIVE_THING"
         )
-        updated = _now_ms(now)
+        updated = _now_ms(now) if state is None else _next_ms(state, now)
         put_state(
             c,
             options,
@@ -421,11 +606,12 @@ def _create(
                 "oldCertificateId": principal,
                 "newCertificateId": cert_id,
                 "updated": updated,
+                **issued,
             },
             state,
         )
     except Exception:
-        remove_certificate(c, thing, cert_id, cert_arn)
+        discard(c, issued, thing, cert_id, cert_arn)
         raise
     log("create.issued", thing=thing, job=job_id, old=principal, new=cert_id)
     return {"jobId": job_id, "certificateId": cert_id, "certificatePem": cert_pem}
@@ -436,7 +622,10 @@ def _answer(
     verb: str,
     event: Mapping[str, Any],
     work: Callable[[], dict[str, Any]],
+    claimed: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
+    """Run ``work`` and answer the device. ``claimed`` (commit) says whether the work claimed
+    the rotation: after that the outcome is settled, whatever fails next."""
     thing = str(event.get("thingName") or "")
     try:
         body = work()
@@ -446,12 +635,26 @@ def _answer(
         outcome = "rejected"
         log(f"{verb}.rejected", thing=thing, job=event.get("jobId"), code=e.code)
     except Exception:
-        # The device hears that it may try again; the invocation still fails, so the
-        # function's errors alarm fires (a retried create replaces what this one issued).
+        # The invocation fails, so the function's errors alarm fires and Lambda retries it.
         LOG.exception("%s failed", verb)
-        if THING_NAME.fullmatch(thing):
+        if not THING_NAME.fullmatch(thing):
+            raise
+        if claimed is None:
+            # create: the device may try again (a retried create replaces what this issued).
             body = {"jobId": event.get("jobId"), "code": "InternalError", "reason": "try again"}
             reply(c, thing, verb, "rejected", body)
+        elif claimed():
+            # The commit is claimed: the retry, a repeated commit, the job's event or the sweep
+            # completes it, so the device may go on with the new certificate.
+            body = {"jobId": event.get("jobId"), "certificateId": event.get("principal")}
+            try:
+                reply(c, thing, verb, "accepted", body)
+            except Exception:
+                LOG.exception("%s: the reply failed too", verb)
+        else:
+            # Not claimed, or not known whether the claim was written: any answer could be
+            # wrong once Lambda's retry runs, so none is sent; the device commits again.
+            log(f"{verb}.unanswered", thing=thing, job=event.get("jobId"))
         raise
     if THING_NAME.fullmatch(thing):
         reply(c, thing, verb, outcome, body)
@@ -466,110 +669,215 @@ def create(event: Mapping[str, Any], context: Any = None, **kw: Any) -> dict[str
 
 # --- commit --------------------------------------------------------------------------------
 
+ATTEMPTS = 3
+"""Reads of an item that keeps changing under a step before the step gives up (and fails)."""
+
+
+def finish_commit(
+    c: Clients, options: Options, state: Mapping[str, Any], now: Callable[[], float]
+) -> dict[str, Any]:
+    """Complete a claimed (COMMITTING) commit: the old certificate INACTIVE, then COMMITTED.
+    Idempotent; ``Lost`` when another invocation completed it first."""
+    old = state["oldCertificateId"]
+    try:
+        if certificate_status(c, old) == "ACTIVE":
+            c.iot.update_certificate(certificateId=old, newStatus="INACTIVE")
+    except ClientError as e:
+        if _code(e) != "ResourceNotFoundException":  # already gone: nothing to deactivate
+            raise
+    done = advance(
+        c,
+        options,
+        state,
+        now,
+        phase=COMMITTED,
+        retireAfter=_now_ms(now) + options.grace_days * 86_400_000,
+    )
+    log(
+        "commit.done",
+        thing=state["thing"],
+        job=state["jobId"],
+        old=old,
+        new=done["newCertificateId"],
+    )
+    return done
+
 
 def _commit(
-    c: Clients, options: Options, event: Mapping[str, Any], now: Callable[[], float]
+    c: Clients,
+    options: Options,
+    event: Mapping[str, Any],
+    now: Callable[[], float],
+    progress: dict[str, bool],
 ) -> dict[str, Any]:
     thing, job_id, principal, _ = _request(event)
-    state = get_state(c, options, thing)
-    if not state or state["jobId"] != job_id:
-        raise Refused("NothingToCommit", f"job {job_id} issued no certificate to {thing}")
-    if principal != state["newCertificateId"]:
-        raise Refused(
-            "NotTheNewCertificate", "commit over a connection made with the new certificate"
-        )
-    in_progress_job(c, job_id, thing)
-    if principal not in exclusive_certificates(c, thing):
-        raise Refused("NotTheThingsCertificate", "the new certificate is not the thing's")
-    if state["phase"] == CREATED:
-        c.iot.update_certificate(certificateId=state["oldCertificateId"], newStatus="INACTIVE")
-        updated = _now_ms(now)
-        put_state(
-            c,
-            options,
-            {
-                **state,
-                "phase": COMMITTED,
-                "retireAfter": updated + options.grace_days * 86_400_000,
-                "updated": updated,
-            },
-            state,
-        )
-        log("commit.done", thing=thing, job=job_id, old=state["oldCertificateId"], new=principal)
-    return {"jobId": job_id, "certificateId": principal}
+    for _ in range(ATTEMPTS):
+        state = get_state(c, options, thing)
+        if not state or state["jobId"] != job_id:
+            raise Refused("NothingToCommit", f"job {job_id} issued no certificate to {thing}")
+        if principal != state["newCertificateId"]:
+            raise Refused(
+                "NotTheNewCertificate", "commit over a connection made with the new certificate"
+            )
+        if state["phase"] == ROLLING_BACK:
+            # The rollback claimed the rotation first: the old certificate stays.
+            raise Refused("NothingToCommit", f"job {job_id}'s rotation of {thing} is rolled back")
+        if state["phase"] == CREATED:
+            # Checked only before the claim: a repeated commit of a claimed or completed
+            # rotation is accepted even after the job ended (its first answers were lost).
+            in_progress_job(c, job_id, thing)
+            if principal not in exclusive_certificates(c, thing):
+                raise Refused("NotTheThingsCertificate", "the new certificate is not the thing's")
+            try:
+                # An error other than Lost leaves it unknown whether the claim was written:
+                # the commit then sends no answer (see _answer).
+                state = advance(c, options, state, now, phase=COMMITTING)
+            except Lost:
+                continue  # not written: read again, and decide again
+        progress["claimed"] = True
+        if state["phase"] == COMMITTING:
+            # Lost: completed meanwhile (nothing but finish_commit moves a COMMITTING item).
+            with contextlib.suppress(Lost):
+                finish_commit(c, options, state, now)
+        return {"jobId": job_id, "certificateId": principal}
+    raise RuntimeError(f"the rotation of {thing} kept changing; not committed by this call")
 
 
 def commit(event: Mapping[str, Any], context: Any = None, **kw: Any) -> dict[str, Any]:
     """The IoT rule's action for ``aisb/rotation/<thing>/commit``."""
     options, c, now = _setup(kw)
-    return _answer(c, "commit", event, lambda: _commit(c, options, event, now))
+    progress: dict[str, bool] = {}
+    return _answer(
+        c,
+        "commit",
+        event,
+        lambda: _commit(c, options, event, now, progress),
+        claimed=lambda: progress.get("claimed", False),
+    )
 
 
 # --- failures, and the sweeper -------------------------------------------------------------
 
 
-def roll_back(c: Clients, options: Options, state: Mapping[str, Any], why: str) -> None:
-    """Undo an uncommitted rotation: the new certificate goes, the old one stays active."""
-    thing = state["thing"]
-    new = state["newCertificateId"]
-    arn = _arn_of(
-        c.iot.describe_certificate(certificateId=state["oldCertificateId"])[
-            "certificateDescription"
-        ]["certificateArn"],
-        new,
-    )
-    remove_certificate(c, thing, new, arn)
-    if certificate_status(c, state["oldCertificateId"]) != "ACTIVE":
-        c.iot.update_certificate(certificateId=state["oldCertificateId"], newStatus="ACTIVE")
-    delete_state(c, options, state)
+def _arn_beside(c: Clients, cert_id: str, known: str) -> str:
+    """The ARN of ``cert_id``, built from that of the certificate ``known`` (the same account
+    and region) so that it is found even when ``cert_id`` is already deleted."""
+    for cid in (cert_id, known):
+        try:
+            arn = c.iot.describe_certificate(certificateId=cid)["certificateDescription"][
+                "certificateArn"
+            ]
+            return _arn_of(str(arn), cert_id)
+        except ClientError as e:
+            if _code(e) != "ResourceNotFoundException":
+                raise
+    raise RuntimeError(f"neither {cert_id} nor {known} is known to AWS IoT")
+
+
+def roll_back(
+    c: Clients,
+    options: Options,
+    state: Mapping[str, Any],
+    why: str,
+    now: Callable[[], float] = time.time,
+) -> str:
+    """Undo an uncommitted rotation: the new certificate goes, the old one stays active.
+    Claims the item first (``Lost`` when a commit or another rollback moved it on: nothing is
+    done then); every step after the claim is idempotent, so a retry or the sweep resumes an
+    interrupted one. Returns what the alert should add (revocation failures), or ''."""
+    if state["phase"] not in (CREATED, ROLLING_BACK):
+        raise ValueError(f"a {state['phase']} rotation is not rolled back")
+    claimed = advance(c, options, state, now, phase=ROLLING_BACK)
+    thing, new, old = state["thing"], state["newCertificateId"], state["oldCertificateId"]
+    revoked = discard(c, claimed, thing, new, _arn_beside(c, new, old))
+    try:
+        if certificate_status(c, old) != "ACTIVE":
+            c.iot.update_certificate(certificateId=old, newStatus="ACTIVE")
+    except ClientError as e:
+        if _code(e) != "ResourceNotFoundException":
+            raise
+        log("rollback.no-old-certificate", thing=thing, job=state["jobId"], certificate=old)
+    delete_state(c, options, claimed)  # False: a resumed rollback finished it meanwhile
     log("rollback.done", thing=thing, job=state["jobId"], removed=new, why=why)
+    if revoked:
+        return ""
+    return (
+        f" The Private CA certificate (serial {claimed.get('newCertificateSerial')}) could"
+        " not be revoked: it is deleted from AWS IoT; revoke it in the Private CA."
+    )
 
 
 def job_event(event: Mapping[str, Any], context: Any = None, **kw: Any) -> dict[str, Any]:
-    """The IoT rule's action for the rotation jobs' execution events."""
-    options, c, _ = _setup(kw)
+    """The IoT rule's action for the rotation jobs' execution events, which may arrive late,
+    twice or out of order (https://docs.aws.amazon.com/iot/latest/developerguide/iot-events.html):
+    every outcome rests on the item as read, and every change on a claim of that version."""
+    options, c, now = _setup(kw)
     job_id = str(event.get("jobId") or "")
     status = str(event.get("status") or "").upper()
     thing = str(event.get("thingArn") or "").rsplit("/", 1)[-1]
     if not job_id.startswith(JOB_PREFIX) or not THING_NAME.fullmatch(thing):
         log("event.ignored", job=job_id, thing=thing)
         return {"outcome": "ignored"}
-    state = get_state(c, options, thing)
-    mine = state if state and state["jobId"] == job_id else None
-    log("event", job=job_id, thing=thing, status=status, phase=mine and mine["phase"])
+    if status != "SUCCEEDED" and status not in FAILED_STATUSES:
+        return {"outcome": "ignored"}
+    for _ in range(ATTEMPTS):
+        state = get_state(c, options, thing)
+        mine = state if state and state["jobId"] == job_id else None
+        log("event", job=job_id, thing=thing, status=status, phase=mine and mine["phase"])
+        try:
+            return _on_job_event(c, options, now, event, job_id, thing, status, mine)
+        except Lost:
+            continue  # a commit or another handler moved the rotation on: decide again
+    raise RuntimeError(f"the rotation of {thing} kept changing; event {status} not handled")
+
+
+def _on_job_event(
+    c: Clients,
+    options: Options,
+    now: Callable[[], float],
+    event: Mapping[str, Any],
+    job_id: str,
+    thing: str,
+    status: str,
+    mine: dict[str, Any] | None,
+) -> dict[str, Any]:
     subject = f"aisb: certificate rotation of {thing} {status}"
+    phase = mine["phase"] if mine else None
+    if phase == COMMITTING:
+        # A claimed commit is completed whatever the job says: the device may have heard
+        # "accepted" and dropped its old key.
+        finish_commit(c, options, mine or {}, now)
+        phase = COMMITTED
     if status == "SUCCEEDED":
-        if mine and mine["phase"] == COMMITTED:
+        if phase == COMMITTED:
             return {"outcome": "succeeded"}
         if mine:
-            roll_back(c, options, mine, "succeeded without a commit")
+            extra = roll_back(c, options, mine, "succeeded without a commit", now)
             alert(
                 c,
                 options,
                 subject,
                 f"Job {job_id} on {thing} ended SUCCEEDED without a "
-                "commit: the new certificate was removed; the old one is still active.",
+                "commit: the new certificate was removed; the old one is still active." + extra,
             )
             return {"outcome": "rolled-back"}
         alert(
             c,
             options,
             subject,
-            f"Job {job_id} on {thing} ended SUCCEEDED but no "
-            "certificate was issued: the device still uses its old certificate.",
+            f"Job {job_id} on {thing} ended SUCCEEDED but no certificate of it is "
+            "pending: the device still uses its old certificate.",
         )
         return {"outcome": "nothing-issued"}
-    if status not in FAILED_STATUSES:
-        return {"outcome": "ignored"}
-    reason = json.dumps((event.get("statusDetails") or {}), sort_keys=True)[:500]
-    if mine and mine["phase"] == CREATED:
-        roll_back(c, options, mine, status)
+    reason = device_text(event.get("statusDetails"))
+    if mine and phase in (CREATED, ROLLING_BACK):
+        extra = roll_back(c, options, mine, status, now)
         alert(
             c,
             options,
             subject,
-            f"Job {job_id} on {thing} ended {status} ({reason}). "
-            "The new certificate was deactivated and deleted; the old one is still active.",
+            f"Job {job_id} on {thing} ended {status}; {reason}. "
+            "The new certificate was deactivated and deleted; the old one is still active." + extra,
         )
         return {"outcome": "rolled-back"}
     if mine:
@@ -586,16 +894,55 @@ def job_event(event: Mapping[str, Any], context: Any = None, **kw: Any) -> dict[
         c,
         options,
         subject,
-        f"Job {job_id} on {thing} ended {status} ({reason}) before "
-        "a certificate was issued: nothing to roll back; the old certificate is active.",
+        f"Job {job_id} on {thing} ended {status}; {reason}. No certificate of this job is "
+        "pending (none was issued, or it was already rolled back): the old certificate is "
+        "active.",
     )
     return {"outcome": "nothing-issued"}
 
 
+def _sweep_item(
+    c: Clients, options: Options, state: dict[str, Any], now: Callable[[], float]
+) -> str | None:
+    """What the sweep did to one rotation: 'retired', 'completed', 'rolledBack' or None."""
+    thing, phase = state["thing"], state["phase"]
+    if phase == COMMITTED and state.get("retireAfter", 0) <= _now_ms(now):
+        old = state["oldCertificateId"]
+        remove_certificate(c, thing, old, _arn_beside(c, old, state["newCertificateId"]))
+        if not delete_state(c, options, state):
+            return None  # a new rotation took the item meanwhile; it retired the old one
+        log("retire.done", thing=thing, job=state["jobId"], certificate=old)
+        return "retired"
+    if phase == COMMITTING:
+        finish_commit(c, options, state, now)
+        return "completed"
+    if phase == ROLLING_BACK:
+        why = "a rollback an error interrupted"
+    elif phase == CREATED:
+        try:
+            in_progress_job(c, state["jobId"], thing)
+            return None
+        except Refused as e:
+            why = e.reason
+    else:
+        return None
+    extra = roll_back(c, options, state, why, now)
+    alert(
+        c,
+        options,
+        f"aisb: certificate rotation of {thing} abandoned",
+        f"{why}: the new certificate was removed; the old one is still active." + extra,
+    )
+    return "rolledBack"
+
+
 def sweep(event: Mapping[str, Any] | None = None, context: Any = None, **kw: Any) -> dict[str, Any]:
-    """Retire old certificates past their grace period; roll back abandoned rotations."""
+    """Retire old certificates past their grace period; roll back abandoned rotations; finish
+    interrupted commits and rollbacks. One rotation's error never stops the others: each is
+    logged, the run's failures are e-mailed together, and the next run tries them again."""
     options, c, now = _setup(kw)
-    retired = rolled_back = 0
+    counts = {"retired": 0, "rolledBack": 0, "completed": 0}
+    failed: list[str] = []
     kwargs: dict[str, Any] = {"TableName": options.state_table, "ConsistentRead": True}
     while True:
         page = c.dynamodb.scan(**kwargs)
@@ -603,35 +950,33 @@ def sweep(event: Mapping[str, Any] | None = None, context: Any = None, **kw: Any
             state: dict[str, Any] = {
                 k: (v["S"] if "S" in v else int(v["N"])) for k, v in item.items()
             }
-            if state["phase"] == COMMITTED and state.get("retireAfter", 0) <= _now_ms(now):
-                old = state["oldCertificateId"]
-                arn = _arn_of(
-                    c.iot.describe_certificate(certificateId=state["newCertificateId"])[
-                        "certificateDescription"
-                    ]["certificateArn"],
-                    old,
-                )
-                remove_certificate(c, state["thing"], old, arn)
-                delete_state(c, options, state)
-                log("retire.done", thing=state["thing"], job=state["jobId"], certificate=old)
-                retired += 1
-            elif state["phase"] == CREATED:
-                try:
-                    in_progress_job(c, state["jobId"], state["thing"])
-                except Refused as e:
-                    roll_back(c, options, state, e.reason)
-                    alert(
-                        c,
-                        options,
-                        f"aisb: certificate rotation of {state['thing']} abandoned",
-                        f"{e.reason}: the new certificate was removed; the old "
-                        "one is still active.",
-                    )
-                    rolled_back += 1
+            try:
+                done = _sweep_item(c, options, state, now)
+            except Lost:
+                done = None  # another invocation moved it on; the next sweep looks again
+            except Exception as e:
+                LOG.exception("sweep of %s failed", state.get("thing"))
+                code = _code(e) if isinstance(e, ClientError) else type(e).__name__
+                failed.append(f"{state.get('thing')} ({state.get('phase')}): {code}")
+                log("sweep.failed", thing=state.get("thing"), phase=state.get("phase"), error=code)
+                continue
+            if done:
+                counts[done] += 1
         if not page.get("LastEvaluatedKey"):
             break
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    return {"retired": retired, "rolledBack": rolled_back}
+    if failed:
+        shown = failed[:50]
+        alert(
+            c,
+            options,
+            f"aisb: certificate rotation sweep: {len(failed)} rotations failed",
+            f"The daily sweep could not handle {len(failed)} rotations (the others were "
+            "handled; the next sweep tries these again; the function's log has each error):\n"
+            + "\n".join(shown)
+            + (f"\n... and {len(failed) - len(shown)} more" if len(failed) > len(shown) else ""),
+        )
+    return {**counts, "failed": len(failed)}
 
 
 def _setup(kw: Mapping[str, Any]) -> tuple[Options, Clients, Callable[[], float]]:
