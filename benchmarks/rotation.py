@@ -39,6 +39,7 @@ from typing import Any
 
 import boto3
 from cryptography.hazmat.primitives.asymmetric import ec
+from machine import print_header
 
 from aisb.functions.cert_rotator import handler as rotator
 from tests.harness.rotation import CREDENTIALS, REGION, cloud, csr_for
@@ -139,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-rps", type=float, default=10.0)
     parser.add_argument("--concurrent-jobs", type=int, default=1)
     args = parser.parse_args(argv)
+    print_header()
 
     calls, spent, baseline, done = simulate(args.rotations)
     total = sum(calls.values())
