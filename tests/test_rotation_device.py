@@ -348,7 +348,7 @@ def _iot_core(aws: Cloud, offline: set[str]) -> Any:
     mosquitto knows only the CA; certificates the cloud never issued go on to mosquitto.
     ``offline`` holds certificate paths whose connection finds no network."""
 
-    class IotCore(agent.Connection):  # type: ignore[misc,name-defined]
+    class IotCore(agent.Connection):
         def __init__(self, identity: dict[str, Any], cert: str, key: str, timeout: float):
             from tests.harness.rotation import _label
 

@@ -431,7 +431,8 @@ def test_a_commit_failing_part_way_is_completed_by_lambdas_retry_and_never_rejec
     assert _commit(aws, "pump-1", job, new)["outcome"] == "accepted"
     assert aws.certificates("pump-1") == {device.cert_id: "INACTIVE", new: "ACTIVE"}
     assert set(_replies(aws, "pump-1", "commit")) == {"accepted"}
-    assert rotator.get_state(c, aws.options, "pump-1")["phase"] == "COMMITTED"
+    state = rotator.get_state(c, aws.options, "pump-1")
+    assert state is not None and state["phase"] == "COMMITTED"
     # And the rotation ends as any other: the job's event, then retirement.
     aws.set_execution(job, "pump-1", "SUCCEEDED")
     event = {"jobId": job, "status": "SUCCEEDED", "thingArn": "arn:aws:iot:::thing/pump-1"}
@@ -571,7 +572,8 @@ def test_an_interrupted_rollback_is_resumed_and_a_commit_meanwhile_is_refused(
     with pytest.raises(ClientError):
         rotator.job_event(event, **aws.kw())
     assert failed == [1]
-    assert rotator.get_state(aws.clients, aws.options, "pump-1")["phase"] == "ROLLING_BACK"
+    state = rotator.get_state(aws.clients, aws.options, "pump-1")
+    assert state is not None and state["phase"] == "ROLLING_BACK"
     # A commit now (the job ended; the rollback claimed the rotation) is refused ...
     assert _commit(aws, "pump-1", job, new)["code"] in ("NothingToCommit", "JobNotInProgress")
     # ... a create of a new job waits for the rollback ...

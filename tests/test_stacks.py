@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,7 +56,12 @@ def test_a_project_file_is_parsed_once_per_content_and_each_caller_gets_its_own(
 
     parsed: list[str] = []
     real = yaml.safe_load
-    monkeypatch.setattr(yaml, "safe_load", lambda text: parsed.append(text) or real(text))
+
+    def counted(text: str) -> Any:
+        parsed.append(text)
+        return real(text)
+
+    monkeypatch.setattr(yaml, "safe_load", counted)
     project = tmp_path / "Pulumi.yaml"
     project.write_text(f"name: aisb\nruntime: python\ndescription: {tmp_path.name}\n")
     first = stackfile.project_file(tmp_path)
