@@ -646,3 +646,63 @@ def test_device_status_details_are_labelled_printable_and_short_in_the_alert(aws
     assert not [ch for ch in message if unicodedata.category(ch).startswith("C")]
     assert len(message) < rotator.DEVICE_TEXT_LIMIT + 300
     assert rotator.device_text(None) == "the device gave no details"
+
+
+def test_a_final_refusal_of_a_commit_claims_the_rollback_first(
+    aws: Cloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commit A passes its checks; the job times out; the device's next commit B is refused
+    (JobNotInProgress, final: the device goes back to its old certificate). A must not claim
+    the commit afterwards and deactivate the certificate the device went back to."""
+    device, job, new = _issued(aws)
+    real = rotator.exclusive_certificates
+    armed = [True]
+    answers: list[Any] = []
+
+    def checks_then_b(c: Any, thing: str) -> Any:
+        found = real(c, thing)
+        if armed[0]:
+            armed[0] = False
+            aws.set_execution(job, thing, "TIMED_OUT")
+            answers.append(_commit(aws, thing, job, new).get("code"))  # commit B
+        return found
+
+    monkeypatch.setattr(rotator, "exclusive_certificates", checks_then_b)
+    a = _commit(aws, "pump-1", job, new)  # commit A, whose checks passed before the timeout
+    assert answers == ["JobNotInProgress"]
+    assert a["outcome"] == "rejected"
+    assert aws.certificates("pump-1")[device.cert_id] == "ACTIVE"
+    state = rotator.get_state(aws.clients, aws.options, "pump-1")
+    assert state is not None and state["phase"] == "ROLLING_BACK"
+    # The job's event completes the rollback the refusal claimed.
+    monkeypatch.undo()
+    rotator.sweep(**aws.kw())
+    assert aws.active("pump-1") == [device.cert_id]
+
+
+def test_a_repeated_create_racing_a_commit_never_leaves_no_active_certificate(
+    aws: Cloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A redelivered create of the same job runs while the device commits with the first
+    certificate: whichever claims first wins, and the thing keeps an active certificate the
+    device can use."""
+    device, job, first = _issued(aws)
+    real = rotator.csr_reader.parse
+    armed = [True]
+    answers: list[Any] = []
+
+    def parse_then_commit(pem: str) -> Any:
+        if armed[0]:  # create has read CREATED(first); the device's commit lands now
+            armed[0] = False
+            answers.append(_commit(aws, "pump-1", job, first)["outcome"])
+        return real(pem)
+
+    monkeypatch.setattr(rotator.csr_reader, "parse", parse_then_commit)
+    pem = csr_for(ec.generate_private_key(ec.SECP256R1()), "pump-1")
+    created = _create(aws, "pump-1", job, device.cert_id, pem)
+    assert answers == ["accepted"]
+    # The commit claimed first: the redelivered create finds the rotation committed.
+    assert created["outcome"] == "rejected"
+    assert aws.active("pump-1") == [first]
+    state = rotator.get_state(aws.clients, aws.options, "pump-1")
+    assert state is not None and state["phase"] == "COMMITTED"

@@ -572,9 +572,19 @@ def _create(
     old_arn = certs[principal]
     if state and state["phase"] == CREATED:
         # A repeated request of this job (the device lost the reply): the certificate issued
-        # for the earlier one is never used; it goes before another is issued.
-        discard(c, state, thing, state["newCertificateId"], _arn_of(old_arn, pending or ""))
+        # for the earlier one is never used, and goes before another is issued, by a rollback
+        # that claims the rotation first. Discarding it unclaimed could race a commit of it (a
+        # redelivered request while the device commits) and leave the thing with no active
+        # certificate; claimed, that commit finds nothing to commit and the device keeps its
+        # old certificate.
+        try:
+            roll_back(c, options, state, "a repeated request replaces its certificate", now)
+        except Lost:
+            raise Refused(
+                "RotationInProgress", f"job {job_id}'s rotation changed meanwhile: ask again"
+            ) from None
         log("create.replaced", thing=thing, job=job_id, certificate=state["newCertificateId"])
+        state = None
     if state and state["phase"] == COMMITTED:
         # A new rotation of a certificate rotated before: the one it replaced, already
         # inactive, is retired now rather than at the end of its grace period.
@@ -611,7 +621,13 @@ def _create(
             state,
         )
     except Exception:
-        discard(c, issued, thing, cert_id, cert_arn)
+        try:
+            discard(c, issued, thing, cert_id, cert_arn)
+        except Exception:
+            # No state names it: the certificate stays, ACTIVE and attached, until someone
+            # removes it (the invocation's failure fires the function's errors alarm).
+            LOG.exception("create: the certificate %s could not be discarded", cert_id)
+            log("create.discard-failed", thing=thing, job=job_id, certificate=cert_id)
         raise
     log("create.issued", thing=thing, job=job_id, old=principal, new=cert_id)
     return {"jobId": job_id, "certificateId": cert_id, "certificatePem": cert_pem}
@@ -725,9 +741,22 @@ def _commit(
         if state["phase"] == CREATED:
             # Checked only before the claim: a repeated commit of a claimed or completed
             # rotation is accepted even after the job ended (its first answers were lost).
-            in_progress_job(c, job_id, thing)
-            if principal not in exclusive_certificates(c, thing):
-                raise Refused("NotTheThingsCertificate", "the new certificate is not the thing's")
+            try:
+                in_progress_job(c, job_id, thing)
+                if principal not in exclusive_certificates(c, thing):
+                    raise Refused(
+                        "NotTheThingsCertificate", "the new certificate is not the thing's"
+                    )
+            except Refused:
+                # A final refusal sends the device back to its old certificate: the rollback
+                # is claimed first, so that no other copy of this commit (a retry, a
+                # redelivery) can claim the commit after the device was told no. The job's
+                # event or the sweep completes the rollback.
+                try:
+                    advance(c, options, state, now, phase=ROLLING_BACK)
+                except Lost:
+                    continue  # moved meanwhile (perhaps committed): read again, decide again
+                raise
             try:
                 # An error other than Lost leaves it unknown whether the claim was written:
                 # the commit then sends no answer (see _answer).
