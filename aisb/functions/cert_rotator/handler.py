@@ -578,12 +578,21 @@ def _create(
         # certificate; claimed, that commit finds nothing to commit and the device keeps its
         # old certificate.
         try:
-            roll_back(c, options, state, "a repeated request replaces its certificate", now)
+            unrevoked = roll_back(
+                c, options, state, "a repeated request replaces its certificate", now
+            )
         except Lost:
             raise Refused(
                 "RotationInProgress", f"job {job_id}'s rotation changed meanwhile: ask again"
             ) from None
-        log("create.replaced", thing=thing, job=job_id, certificate=state["newCertificateId"])
+        # create has no alert grant: what the rollback could not revoke is logged.
+        log(
+            "create.replaced",
+            thing=thing,
+            job=job_id,
+            certificate=state["newCertificateId"],
+            **({"unrevoked": unrevoked.strip()} if unrevoked else {}),
+        )
         state = None
     if state and state["phase"] == COMMITTED:
         # A new rotation of a certificate rotated before: the one it replaced, already
