@@ -962,12 +962,9 @@ def test_both_handlers_read_device_client_s_configuration_by_its_own_name() -> N
     """Device Client keeps its configuration in aws-iot-device-client.conf (its Config.h,
     DEFAULT_CONFIG_FILE), under /etc/.aws-iot-device-client/ for the service: the rotation
     handler looks where the device-log handler does."""
-    logs_spec = importlib.util.spec_from_file_location(
-        "collect_device_logs_names", device_handler("collect-device-logs.py")
-    )
-    assert logs_spec and logs_spec.loader
-    logs: Any = importlib.util.module_from_spec(logs_spec)
-    logs_spec.loader.exec_module(logs)
+    from tests.test_device_log_handler import _load
+
+    logs: Any = _load()
     assert agent.CONFIG_FILE == logs.CONFIG_FILE == "aws-iot-device-client.conf"
     assert agent.SERVICE_DIR == "/etc/.aws-iot-device-client"
 
